@@ -1,0 +1,172 @@
+//! Every setting of the service, in one place. Each can be given as an
+//! environment variable (the names are part of the public contract) or as the
+//! matching `serve` flag; `oauth-apps serve --help` lists them all.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use clap::Args;
+
+use crate::domain::ScopeCatalog;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
+
+/// Where the database is.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL; the database is created and migrated when needed.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+}
+
+/// How bearer tokens are checked (and, for `oauth-apps token`, minted).
+#[derive(Args, Clone)]
+pub struct JwtArgs {
+    /// Shared HS256 secret for bearer tokens (environment only: a flag would
+    /// show in the process list).
+    #[arg(long = "jwt-secret", env = "OAUTH_APPS_JWT_SECRET", hide_env_values = true, hide = true)]
+    pub jwt_secret: Option<String>,
+    /// Required `iss` of tokens, when set.
+    #[arg(long, env = "OAUTH_APPS_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens, when set.
+    #[arg(long, env = "OAUTH_APPS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+impl fmt::Debug for JwtArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtArgs")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .finish()
+    }
+}
+
+impl JwtArgs {
+    pub fn secret(&self) -> anyhow::Result<&[u8]> {
+        match self.jwt_secret.as_deref() {
+            Some(s) if !s.is_empty() => Ok(s.as_bytes()),
+            _ => anyhow::bail!("OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)"),
+        }
+    }
+}
+
+/// Settings of `oauth-apps serve`.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "OAUTH_APPS_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+
+    /// Scope catalog: the scopes applications may be granted, space separated.
+    #[arg(long, env = "OAUTH_APPS_SCOPES", value_parser = parse_scopes, default_value = crate::domain::validation::DEFAULT_SCOPE_LIST)]
+    pub scopes: ScopeCatalog,
+
+    /// Mutating calls per caller per minute; 0 turns the limit off.
+    #[arg(long, env = "OAUTH_APPS_MUTATIONS_PER_MINUTE", default_value_t = 600)]
+    pub mutations_per_minute: u32,
+
+    /// Failed credential verifications per client_id per minute; 0 turns the limit off.
+    #[arg(long, env = "OAUTH_APPS_FAILED_VERIFY_PER_MINUTE", default_value_t = 30)]
+    pub failed_verify_per_minute: u32,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "OAUTH_APPS_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// How long a call waits for a database connection before UNAVAILABLE.
+    #[arg(long, env = "OAUTH_APPS_DB_TIMEOUT", value_parser = humantime::parse_duration, default_value = "3s")]
+    pub db_timeout: Duration,
+
+    /// argon2 hashes computed at once (0: one per core).
+    #[arg(long, env = "OAUTH_APPS_HASH_CONCURRENCY", default_value_t = 0)]
+    pub hash_concurrency: usize,
+
+    /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "OAUTH_APPS_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_scopes(s: &str) -> Result<ScopeCatalog, String> {
+    ScopeCatalog::parse(s)
+}
+
+impl Config {
+    /// The defaults, for a given database and token secret (tests, tools).
+    pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
+        Self {
+            listen: "127.0.0.1:50051".parse().expect("valid literal"),
+            database: DatabaseArgs {
+                database_url: database_url.into(),
+            },
+            jwt: JwtArgs {
+                jwt_secret: Some(jwt_secret.into()),
+                jwt_issuer: None,
+                jwt_audience: None,
+            },
+            scopes: ScopeCatalog::default(),
+            mutations_per_minute: 600,
+            failed_verify_per_minute: 30,
+            db_pool_size: 16,
+            db_timeout: Duration::from_secs(3),
+            hash_concurrency: 0,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+
+    pub fn hash_concurrency(&self) -> usize {
+        if self.hash_concurrency > 0 {
+            self.hash_concurrency
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn flags_parse_and_defaults_hold() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--listen",
+            "0.0.0.0:9000",
+            "--scopes",
+            "a b",
+            "--mutations-per-minute",
+            "0",
+            "--db-timeout",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(cli.config.listen.port(), 9000);
+        assert_eq!(cli.config.scopes.scopes(), ["a", "b"]);
+        assert_eq!(cli.config.mutations_per_minute, 0);
+        assert_eq!(cli.config.db_timeout, Duration::from_millis(250));
+        assert!(Cli::try_parse_from(["x", "--scopes", "bad\"scope"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--listen", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_the_jwt_secret() {
+        let c = Config::new("postgres://x/y", "super-secret-value");
+        assert!(!format!("{c:?}").contains("super-secret-value"));
+        assert_eq!(c.jwt.secret().unwrap(), b"super-secret-value");
+    }
+}

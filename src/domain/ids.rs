@@ -1,0 +1,110 @@
+//! Random identifiers. Each is drawn from the thread-local CSPRNG as base62
+//! characters, so every character carries log2(62) ≈ 5.95 bits.
+
+use std::fmt;
+
+use rand::{RngExt as _, distr::Alphanumeric};
+
+/// Base62 characters needed for at least 128 random bits (22 × 5.95 ≈ 131).
+const APP_ID_CHARS: usize = 22;
+/// Client ids are public but unguessable: 26 × 5.95 ≈ 155 bits.
+const CLIENT_ID_CHARS: usize = 26;
+
+pub(crate) fn random_base62(len: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// An application's id: `app_` followed by 22 base62 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AppId(String);
+
+impl AppId {
+    pub const PREFIX: &'static str = "app_";
+
+    pub fn generate() -> Self {
+        Self(format!("{}{}", Self::PREFIX, random_base62(APP_ID_CHARS)))
+    }
+
+    /// Accepts anything shaped like an id we could have issued; whether it
+    /// exists is the store's question.
+    pub fn parse(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix(Self::PREFIX)?;
+        (rest.len() == APP_ID_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The public OAuth client identifier, distinct from the application id so
+/// that it can be shown to end users without exposing internal ids.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn generate() -> Self {
+        Self(random_base62(CLIENT_ID_CHARS))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_ids_are_prefixed_base62_and_distinct() {
+        let a = AppId::generate();
+        let b = AppId::generate();
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("app_"));
+        assert_eq!(a.as_str().len(), 4 + APP_ID_CHARS);
+        assert_eq!(AppId::parse(a.as_str()), Some(a));
+    }
+
+    #[test]
+    fn app_id_parse_rejects_other_shapes() {
+        for bad in [
+            "",
+            "app_",
+            "app_short",
+            "xyz_aaaaaaaaaaaaaaaaaaaaaa",
+            "app_aaaaaaaaaaaaaaaaaaaaa-",
+            "app_aaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert_eq!(AppId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_ids_differ_from_each_other() {
+        let a = ClientId::generate();
+        assert_eq!(a.as_str().len(), CLIENT_ID_CHARS);
+        assert_ne!(a, ClientId::generate());
+    }
+}

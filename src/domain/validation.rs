@@ -1,0 +1,609 @@
+//! Validation rules of the public contract (§3), as pure functions that
+//! report every violation of a request at once. The API edge turns them into
+//! `google.rpc.BadRequest` field violations.
+
+use std::collections::HashMap;
+
+use url::{Host, Url};
+
+use super::types::AppType;
+
+pub const NAME_MAX_CHARS: usize = 100;
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+pub const REDIRECT_URIS_MAX: usize = 20;
+pub const REDIRECT_URI_MAX_BYTES: usize = 2000;
+
+/// Scopes only an OWNER may grant to an application.
+pub const OWNER_ONLY_SCOPES: &[&str] = &["admin:organization", "admin:all"];
+
+/// The default scope catalog as configured (space separated).
+pub const DEFAULT_SCOPE_LIST: &str = "read:user write:user read:organization write:organization \
+read:members write:members read:webhooks write:webhooks admin:organization admin:all";
+
+/// The default scope catalog (contract §3).
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "read:user",
+    "write:user",
+    "read:organization",
+    "write:organization",
+    "read:members",
+    "write:members",
+    "read:webhooks",
+    "write:webhooks",
+    "admin:organization",
+    "admin:all",
+];
+
+/// One problem with one field of a request, such as `redirect_uris[1]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// The scopes an application may be granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeCatalog {
+    scopes: Vec<String>,
+}
+
+impl Default for ScopeCatalog {
+    fn default() -> Self {
+        Self {
+            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+impl ScopeCatalog {
+    /// Parses a space- or comma-separated list. Each scope must be a valid
+    /// RFC 6749 §3.3 scope token.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut scopes: Vec<String> = Vec::new();
+        for s in list.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()) {
+            if !is_scope_token(s) {
+                return Err(format!("{s:?} is not a valid OAuth scope token"));
+            }
+            if !scopes.iter().any(|have| have == s) {
+                scopes.push(s.to_owned());
+            }
+        }
+        if scopes.is_empty() {
+            return Err("the scope catalog must name at least one scope".into());
+        }
+        Ok(Self { scopes })
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+pub fn is_owner_only_scope(scope: &str) -> bool {
+    OWNER_ONLY_SCOPES.contains(&scope)
+}
+
+/// Characters that reorder or hide text (bidirectional overrides and marks),
+/// used to make one name look like another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+pub fn validate_name(name: &str, field: &str, out: &mut Vec<FieldViolation>) {
+    let chars = name.chars().count();
+    if name.trim().is_empty() {
+        out.push(FieldViolation::new(field, "must not be empty or blank"));
+    } else if chars > NAME_MAX_CHARS {
+        out.push(FieldViolation::new(
+            field,
+            format!("must be at most {NAME_MAX_CHARS} characters (has {chars})"),
+        ));
+    }
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        out.push(FieldViolation::new(
+            field,
+            "must not contain control or bidirectional-override characters",
+        ));
+    }
+}
+
+pub fn validate_description(description: &str, field: &str, out: &mut Vec<FieldViolation>) {
+    let chars = description.chars().count();
+    if chars > DESCRIPTION_MAX_CHARS {
+        out.push(FieldViolation::new(
+            field,
+            format!("must be at most {DESCRIPTION_MAX_CHARS} characters (has {chars})"),
+        ));
+    }
+    let bad = |c: char| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c);
+    if description.chars().any(bad) {
+        out.push(FieldViolation::new(
+            field,
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
+}
+
+pub fn validate_scopes(
+    scopes: &[String],
+    catalog: &ScopeCatalog,
+    field: &str,
+    out: &mut Vec<FieldViolation>,
+) {
+    if scopes.is_empty() {
+        out.push(FieldViolation::new(field, "at least one scope is required"));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        if let Some(first) = seen.get(scope.as_str()) {
+            out.push(FieldViolation::new(
+                path,
+                format!("duplicate of {field}[{first}]"),
+            ));
+            continue;
+        }
+        seen.insert(scope, i);
+        if !catalog.contains(scope) {
+            out.push(FieldViolation::new(
+                path,
+                format!(
+                    "unknown scope {:?}; allowed: {}",
+                    truncate(scope, 100),
+                    catalog.scopes().join(" ")
+                ),
+            ));
+        }
+    }
+}
+
+pub fn validate_redirect_uris(
+    app_type: AppType,
+    uris: &[String],
+    field: &str,
+    out: &mut Vec<FieldViolation>,
+) {
+    if app_type == AppType::Service {
+        if !uris.is_empty() {
+            out.push(FieldViolation::new(
+                field,
+                "SERVICE applications (machine to machine) take no redirect URIs",
+            ));
+        }
+        return;
+    }
+    if uris.len() > REDIRECT_URIS_MAX {
+        out.push(FieldViolation::new(
+            field,
+            format!(
+                "at most {REDIRECT_URIS_MAX} redirect URIs are allowed (has {})",
+                uris.len()
+            ),
+        ));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, uri) in uris.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        if let Some(first) = seen.get(uri.as_str()) {
+            out.push(FieldViolation::new(
+                path,
+                format!("duplicate of {field}[{first}]"),
+            ));
+            continue;
+        }
+        seen.insert(uri, i);
+        if let Err(problem) = check_redirect_uri(app_type, uri) {
+            out.push(FieldViolation::new(path, problem));
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript"];
+
+/// Checks one redirect URI against RFC 6749 §3.1.2, RFC 8252 and RFC 9700.
+///
+/// Authorization servers compare redirect URIs as exact strings, so the rule
+/// is that a URI must mean exactly what it says: every form that a URL parser
+/// would silently rewrite (case in the host, percent-encoding, IPv4 shorthand,
+/// dot segments, backslashes) is refused rather than normalised, which closes
+/// the parser-differential tricks behind open-redirect CVEs.
+pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
+    if uri.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if uri.len() > REDIRECT_URI_MAX_BYTES {
+        return Err(format!(
+            "must be at most {REDIRECT_URI_MAX_BYTES} bytes (has {})",
+            uri.len()
+        ));
+    }
+    if !uri.is_ascii() {
+        return Err(
+            "must be ASCII: percent-encode the path and write internationalized host names in punycode (xn--)"
+                .into(),
+        );
+    }
+    if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err("must not contain whitespace or control characters".into());
+    }
+    if uri.contains('\\') {
+        return Err("must not contain backslashes".into());
+    }
+    if uri.contains('#') {
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)".into());
+    }
+    if uri.contains('*') {
+        return Err("must not contain wildcards: register each URI exactly".into());
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("must be an absolute URI with a scheme, such as https://example.com/callback".into());
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return Err("must be an absolute URI with a scheme, such as https://example.com/callback".into());
+    }
+    if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("the scheme must be lowercase".into());
+    }
+    if FORBIDDEN_SCHEMES.contains(&scheme) {
+        return Err(format!("the {scheme}: scheme is not allowed"));
+    }
+    let lower = uri.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%00"].iter().any(|p| lower.contains(p)) {
+        return Err("must not percent-encode '.', '/', '\\' or NUL".into());
+    }
+    let parsed = Url::parse(uri).map_err(|e| format!("is not a valid absolute URI ({e})"))?;
+
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(after) => {
+            let end = after.find(['/', '?']).unwrap_or(after.len());
+            (Some(&after[..end]), &after[end..])
+        }
+        None => (None, rest),
+    };
+    let path = path.split('?').next().unwrap_or_default();
+    if path
+        .split('/')
+        .any(|seg| seg == "." || seg == ".." || seg.starts_with(".;") || seg.starts_with("..;"))
+    {
+        return Err("must not contain dot segments ('.' or '..')".into());
+    }
+    if let Some(authority) = authority {
+        if authority.contains('@') || !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err("must not contain user information (user@host)".into());
+        }
+        let raw_host = if authority.starts_with('[') {
+            authority.find(']').map_or(authority, |i| &authority[..=i])
+        } else {
+            authority.split(':').next().unwrap_or_default()
+        };
+        let canonical = parsed.host_str().unwrap_or_default();
+        if raw_host != canonical {
+            return Err(if canonical.is_empty() {
+                "must name a host".into()
+            } else {
+                format!(
+                    "the host must be written in canonical form (lowercase, no percent-encoding, IPv4 in dotted decimal): {canonical}"
+                )
+            });
+        }
+    }
+
+    match scheme {
+        "https" => {
+            if authority.is_none_or(str::is_empty) || parsed.host().is_none() {
+                return Err("must have the form https://host/path".into());
+            }
+            Ok(())
+        }
+        "http" => {
+            let loopback = authority.is_some()
+                && match parsed.host() {
+                    Some(Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                };
+            if loopback {
+                Ok(())
+            } else {
+                Err("http is allowed only on a loopback IP literal such as http://127.0.0.1:8080/ or http://[::1]/ (not localhost); use https".into())
+            }
+        }
+        _ if app_type == AppType::Native => {
+            if scheme.contains('.') {
+                Ok(())
+            } else {
+                Err("a private-use scheme must be in reverse-domain form, such as com.example.app:/callback (RFC 8252 §7.1)".into())
+            }
+        }
+        _ => Err("must use https (or http on a loopback IP literal)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn names() {
+        let cases: &[(&str, bool)] = &[
+            ("Billing", true),
+            ("a", true),
+            ("Ünïcödé 🚀", true),
+            (&"x".repeat(100), true),
+            (&"é".repeat(100), true),
+            (&"x".repeat(101), false),
+            ("", false),
+            ("   ", false),
+            ("\t", false),
+            ("bad\nname", false),
+            ("bell\u{7}", false),
+            ("evil\u{202E}gnp.exe", false),
+        ];
+        for (name, ok) in cases {
+            let mut out = vec![];
+            validate_name(name, "name", &mut out);
+            assert_eq!(out.is_empty(), *ok, "{name:?}: {out:?}");
+            assert!(out.iter().all(|v| v.field == "name"));
+        }
+    }
+
+    #[test]
+    fn descriptions() {
+        let cases: &[(&str, bool)] = &[
+            ("", true),
+            ("Line one\nline two\ttabbed", true),
+            (&"d".repeat(500), true),
+            (&"d".repeat(501), false),
+            ("nul\0", false),
+            ("rlo\u{202E}", false),
+        ];
+        for (d, ok) in cases {
+            let mut out = vec![];
+            validate_description(d, "description", &mut out);
+            assert_eq!(out.is_empty(), *ok, "{d:?}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        let catalog = ScopeCatalog::default();
+        let mut out = vec![];
+        validate_scopes(&strings(&["read:user", "admin:all"]), &catalog, "scopes", &mut out);
+        assert!(out.is_empty());
+
+        let mut out = vec![];
+        validate_scopes(&[], &catalog, "scopes", &mut out);
+        assert_eq!(out, vec![FieldViolation::new("scopes", "at least one scope is required")]);
+
+        let mut out = vec![];
+        validate_scopes(
+            &strings(&["read:user", "nope", "read:user"]),
+            &catalog,
+            "scopes",
+            &mut out,
+        );
+        let fields: Vec<_> = out.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["scopes[1]", "scopes[2]"]);
+        assert!(out[1].description.contains("duplicate of scopes[0]"));
+    }
+
+    #[test]
+    fn default_scope_list_matches_the_catalog() {
+        assert_eq!(ScopeCatalog::parse(DEFAULT_SCOPE_LIST).unwrap(), ScopeCatalog::default());
+    }
+
+    #[test]
+    fn scope_catalog_parsing() {
+        let c = ScopeCatalog::parse("a:b, c  d a:b").unwrap();
+        assert_eq!(c.scopes(), ["a:b", "c", "d"]);
+        assert!(ScopeCatalog::parse("  ").is_err());
+        assert!(ScopeCatalog::parse("ok bad\"quote").is_err());
+    }
+
+    const WEB_OK: &[&str] = &[
+        "https://example.com/callback",
+        "https://example.com",
+        "https://app.example.com:8443/cb?x=1&y=2",
+        "https://xn--bcher-kva.example/cb",
+        "https://localhost.evil.com/cb",
+        "http://127.0.0.1/cb",
+        "http://127.0.0.1:8080/callback",
+        "http://127.10.20.30:1/",
+        "http://[::1]:5000/cb",
+    ];
+
+    const WEB_BAD: &[&str] = &[
+        "",
+        "/relative/path",
+        "example.com/callback",
+        "https://example.com/cb#frag",
+        "https://example.com/cb#",
+        "https://*.example.com/cb",
+        "https://example.com/*",
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,hi",
+        "file:///etc/passwd",
+        "vbscript:msgbox(1)",
+        "http://example.com/cb",
+        "http://localhost/cb",
+        "http://localhost:8080/cb",
+        "http://localhost.evil.com/cb",
+        "http://127.0.0.1.nip.io/cb",
+        "http://127.1/cb",
+        "http://0x7f.0.0.1/cb",
+        "http://2130706433/cb",
+        "http://10.0.0.1/cb",
+        "https://user@example.com/cb",
+        "https://user:pass@example.com/cb",
+        "https://good.com@evil.com/cb",
+        "https://good.com%40evil.com/cb",
+        "https://a@b@evil.com/",
+        "https://example.com\\@evil.com/",
+        "https:\\\\evil.com/",
+        "https://EXAMPLE.com/cb",
+        "https://exa%6Dple.com/cb",
+        "https://bücher.example/cb",
+        "https://example.com/a/../b",
+        "https://example.com/a/./b",
+        "https://example.com/a/..;/b",
+        "https://example.com/a/%2e%2e/b",
+        "https://example.com/a/%2E%2E/b",
+        "https://example.com/a%2fb",
+        "https://example.com/cb ",
+        " https://example.com/cb",
+        "https://example.com/c b",
+        "https://example.com/cb\n",
+        "https://example.com/cb\t",
+        "https:///cb",
+        "https:example.com/cb",
+        "https://:443/cb",
+        "com.example.app:/callback",
+        "myapp://callback",
+        "ftp://example.com/",
+        "HTTPS://example.com/cb",
+    ];
+
+    #[test]
+    fn web_redirect_uris() {
+        for uri in WEB_OK {
+            for t in [AppType::Web, AppType::UserAgentBased] {
+                assert_eq!(check_redirect_uri(t, uri), Ok(()), "{uri:?} for {t:?}");
+            }
+        }
+        for uri in WEB_BAD {
+            for t in [AppType::Web, AppType::UserAgentBased] {
+                assert!(check_redirect_uri(t, uri).is_err(), "{uri:?} accepted for {t:?}");
+            }
+        }
+        let long = format!("https://example.com/{}", "a".repeat(2000));
+        assert!(check_redirect_uri(AppType::Web, &long).unwrap_err().contains("2000 bytes"));
+        let exactly = format!("https://example.com/{}", "a".repeat(2000 - 20));
+        assert_eq!(exactly.len(), 2000);
+        assert_eq!(check_redirect_uri(AppType::Web, &exactly), Ok(()));
+    }
+
+    #[test]
+    fn native_redirect_uris() {
+        for ok in [
+            "com.example.app:/callback",
+            "com.example.app:/oauth2redirect/provider",
+            "com.example.app://callback",
+            "http://127.0.0.1:51004/cb",
+            "http://[::1]:51004/cb",
+            "https://app.example.com/cb",
+        ] {
+            assert_eq!(check_redirect_uri(AppType::Native, ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "myapp:/callback",
+            "myapp://callback",
+            "http://localhost:51004/cb",
+            "http://example.com/cb",
+            "javascript:alert(1)",
+            "com.example.app:/cb#x",
+            "com.example.app://user@host/cb",
+            "com.example.app:/a/../b",
+            "Com.Example.App:/cb",
+        ] {
+            assert!(check_redirect_uri(AppType::Native, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn redirect_uri_lists_report_every_violation_with_its_index() {
+        let mut out = vec![];
+        let uris = strings(&[
+            "https://ok.example/cb",
+            "http://evil.example/cb",
+            "https://ok.example/cb",
+            "javascript:alert(1)",
+        ]);
+        validate_redirect_uris(AppType::Web, &uris, "redirect_uris", &mut out);
+        let fields: Vec<_> = out.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["redirect_uris[1]", "redirect_uris[2]", "redirect_uris[3]"]);
+        assert!(out[1].description.contains("duplicate of redirect_uris[0]"));
+
+        let mut out = vec![];
+        let many: Vec<String> = (0..21).map(|i| format!("https://e.example/{i}")).collect();
+        validate_redirect_uris(AppType::Web, &many, "redirect_uris", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].field, "redirect_uris");
+
+        let mut out = vec![];
+        validate_redirect_uris(AppType::Service, &uris[..1], "redirect_uris", &mut out);
+        assert_eq!(out.len(), 1);
+        let mut out = vec![];
+        validate_redirect_uris(AppType::Service, &[], "redirect_uris", &mut out);
+        assert!(out.is_empty());
+    }
+
+    proptest! {
+        /// Whatever a URI holds, an accepted one means exactly what it says:
+        /// the parser keeps its host verbatim and it has no userinfo or fragment.
+        #[test]
+        fn accepted_uris_are_canonical(s in "[a-zA-Z0-9:/@.%#?\\\\\\[\\]_~ -]{0,60}") {
+            for t in [AppType::Web, AppType::Native, AppType::UserAgentBased] {
+                if check_redirect_uri(t, &s).is_ok() {
+                    let u = Url::parse(&s).unwrap();
+                    prop_assert!(u.username().is_empty() && u.password().is_none());
+                    prop_assert!(u.fragment().is_none());
+                    prop_assert!(!s.contains('\\') && !s.contains(' ') && !s.contains('@'));
+                    if let Some(host) = u.host_str() {
+                        prop_assert!(s.contains(host), "{} rewrote host to {}", s, host);
+                    }
+                    if u.scheme() == "http" {
+                        let loopback = match u.host() {
+                            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+                            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+                            _ => false,
+                        };
+                        prop_assert!(loopback, "{} is http but not loopback", s);
+                    }
+                }
+            }
+        }
+
+        /// Prefixing a loopback literal onto an attacker's domain never passes as loopback.
+        #[test]
+        fn loopback_lookalikes_are_refused(suffix in "[a-z0-9-]{1,20}\\.[a-z]{2,6}") {
+            for host in [format!("127.0.0.1.{suffix}"), format!("localhost.{suffix}"), format!("{suffix}")] {
+                let uri = format!("http://{host}/cb");
+                prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
+            }
+        }
+    }
+}

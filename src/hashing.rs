@@ -1,0 +1,120 @@
+//! argon2 off the async runtime, behind a bound.
+//!
+//! Hashing takes tens of milliseconds of CPU. Running it on the async workers
+//! would stall every other call, so it runs on the blocking pool, at most
+//! `concurrency` at a time (the number of cores by default). Callers beyond
+//! that wait in a bounded queue; when the queue is full, or a caller would
+//! wait longer than `max_wait`, the call is refused as busy, which the API
+//! answers with RESOURCE_EXHAUSTED and a retry delay rather than queueing
+//! without limit.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::Semaphore;
+
+use crate::domain::{ClientSecret, SecretHash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing is saturated")]
+    Busy,
+    #[error("password hashing task failed")]
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+pub struct Hasher {
+    slots: Arc<Semaphore>,
+    /// Calls admitted (running or waiting).
+    admitted: Arc<AtomicUsize>,
+    max_admitted: usize,
+    max_wait: Duration,
+}
+
+impl Hasher {
+    /// `concurrency` hashes at once, and up to `queue` more callers waiting.
+    pub fn new(concurrency: usize, queue: usize, max_wait: Duration) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            max_admitted: concurrency + queue,
+            max_wait,
+        }
+    }
+
+    pub async fn hash(&self, secret: ClientSecret) -> Result<SecretHash, HashError> {
+        self.run(move || SecretHash::hash(&secret)).await
+    }
+
+    pub async fn verify(&self, hash: SecretHash, presented: ClientSecret) -> Result<bool, HashError> {
+        self.run(move || hash.verify(&presented)).await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let admitted = self.admitted.fetch_add(1, Ordering::AcqRel) + 1;
+        let _admission = Admission(&self.admitted);
+        if admitted > self.max_admitted {
+            return Err(HashError::Busy);
+        }
+        let permit = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Failed)?;
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| HashError::Failed)
+    }
+}
+
+struct Admission<'a>(&'a AtomicUsize);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_and_verifies() {
+        let h = Hasher::new(2, 4, Duration::from_secs(5));
+        let s = ClientSecret::generate();
+        let hash = h.hash(s.clone()).await.unwrap();
+        assert!(h.verify(hash.clone(), s).await.unwrap());
+        assert!(!h.verify(hash, ClientSecret::generate()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn refuses_when_saturated() {
+        let h = Hasher::new(1, 0, Duration::from_secs(5));
+        let busy = h.clone();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let running = tokio::spawn(async move {
+            busy.run(move || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+            .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap()).await.unwrap();
+        assert!(matches!(h.hash(ClientSecret::generate()).await, Err(HashError::Busy)));
+        release_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert!(h.hash(ClientSecret::generate()).await.is_ok());
+    }
+}

@@ -1,0 +1,216 @@
+//! The `oauth-apps` command: serve (the default), manage members, mint tokens.
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use oauth_apps::{
+    AppState, Config,
+    auth::TokenIssuer,
+    config::{DatabaseArgs, JwtArgs},
+    domain::Role,
+    store,
+};
+use tokio::net::TcpListener;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+#[derive(Parser)]
+#[command(name = "oauth-apps", version, about = "Register and manage OAuth 2.0 client applications over gRPC")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC service (the default command).
+    Serve(Box<Config>),
+    /// Manage organization members and their roles.
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
+    },
+    /// Print a bearer token signed with OAUTH_APPS_JWT_SECRET (development, scripts).
+    Token(TokenArgs),
+}
+
+#[derive(Subcommand)]
+enum MembersCommand {
+    /// Add a member or change their role.
+    Set {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Remove a member.
+    Remove {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// List an organization's members.
+    List {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The token's subject (the user id).
+    #[arg(long)]
+    sub: String,
+    /// Space-separated scopes, such as "oauthapps:verify".
+    #[arg(long)]
+    scope: Option<String>,
+    /// Lifetime, such as 15m, 1h or 7d.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    ttl: Duration,
+    #[command(flatten)]
+    jwt: JwtArgs,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected owner, admin or member".to_owned())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(fmt::layer().with_writer(std::io::stderr))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = cli.command.unwrap_or_else(|| {
+        // `oauth-apps` alone serves, with settings from the environment.
+        match Cli::parse_from(["oauth-apps", "serve"]).command {
+            Some(c) => c,
+            None => unreachable!("serve was given"),
+        }
+    });
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(config) => serve(*config).await,
+        Command::Members { command } => members(command).await,
+        Command::Token(args) => {
+            let jwt = &args.jwt;
+            let issuer = TokenIssuer::hs256(jwt.secret()?, jwt.jwt_issuer.as_deref(), jwt.jwt_audience.as_deref());
+            println!("{}", issuer.mint(&args.sub, args.scope.as_deref(), args.ttl));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = AppState::prepare(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "oauth-apps listening");
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new calls; finishing in-flight ones");
+        let _ = signalled_tx.send(());
+    };
+    let server = tokio::spawn(oauth_apps::serve(listener, state, shutdown));
+    let grace = config.shutdown_grace;
+    let drained = async {
+        // After the signal, in-flight calls get `grace` to finish.
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.context("server task failed")??,
+        () = drained => tracing::warn!(?grace, "in-flight calls did not finish within the grace period"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+async fn members(command: MembersCommand) -> anyhow::Result<()> {
+    let db = match &command {
+        MembersCommand::Set { db, .. } | MembersCommand::Remove { db, .. } | MembersCommand::List { db, .. } => db,
+    };
+    store::ensure_database(&db.database_url).await?;
+    store::run_migrations(&db.database_url).await?;
+    let mut conn = {
+        use diesel_async::AsyncConnection as _;
+        diesel_async::AsyncPgConnection::establish(&db.database_url)
+            .await
+            .context("connecting to the database")?
+    };
+    match command {
+        MembersCommand::Set { org, user, role, .. } => {
+            anyhow::ensure!(!org.trim().is_empty() && !user.trim().is_empty(), "--org and --user must not be empty");
+            store::memberships::set(&mut conn, &org, &user, role).await?;
+            println!("{user} is now {} of {org}", role.as_db().to_uppercase());
+        }
+        MembersCommand::Remove { org, user, .. } => {
+            if store::memberships::remove(&mut conn, &org, &user).await? {
+                println!("{user} removed from {org}");
+            } else {
+                anyhow::bail!("{user} is not a member of {org}");
+            }
+        }
+        MembersCommand::List { org, .. } => {
+            let members = store::memberships::list(&mut conn, &org).await?;
+            if members.is_empty() {
+                eprintln!("{org} has no members");
+            }
+            for m in members {
+                println!("{}\t{}", m.user_id, m.role.to_uppercase());
+            }
+        }
+    }
+    Ok(())
+}

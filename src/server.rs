@@ -1,0 +1,86 @@
+//! The server stack: the auth layer around the OAuthApplications service,
+//! plus the public health and reflection services.
+
+use std::{future::Future, time::Duration};
+
+use tokio::net::TcpListener;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    api::Api,
+    auth::{AuthLayer, Authorizer},
+    proto::{FILE_DESCRIPTOR_SET, OAuthApplicationsServer},
+    state::AppState,
+};
+
+/// How often the health service re-checks the database.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// A database that has not answered `SELECT 1` within this time is down.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight calls finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let (stop_probe, probe_stopped) = tokio::sync::watch::channel(false);
+    let probe = tokio::spawn(probe_database(state.clone(), reporter, probe_stopped));
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let authorizer = Authorizer::new(state.verifier.clone(), state.pool.clone());
+    let api = OAuthApplicationsServer::new(Api::new(state));
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let result = Server::builder()
+        .layer(AuthLayer::new(authorizer))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(api)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await;
+    let _ = stop_probe.send(true);
+    let _ = probe.await;
+    result?;
+    Ok(())
+}
+
+/// Keeps the health status in step with the database: SERVING only while it
+/// answers.
+async fn probe_database(state: AppState, reporter: HealthReporter, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut last: Option<ServingStatus> = None;
+    loop {
+        let up = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, crate::store::db::ping(&state.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
+        if last != Some(status) {
+            if up {
+                tracing::info!("database reachable: SERVING");
+            } else {
+                tracing::warn!("database unreachable: NOT_SERVING");
+            }
+            reporter.set_service_status("", status).await;
+            reporter
+                .set_service_status("oauthapps.v1.OAuthApplications", status)
+                .await;
+            last = Some(status);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HEALTH_PROBE_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Applications and their secrets. Every function that reads or changes an
+//! organization's applications takes its [`OrgPermit`] and filters by its org.
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    BoolExpressionMethods as _, ExpressionMethods as _, Insertable, JoinOnDsl as _,
+    NullableExpressionMethods as _, QueryDsl as _, Queryable, Selectable, SelectableHelper as _,
+};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+
+use super::{
+    StoreError, StoreResult,
+    schema::{applications, client_secrets},
+};
+use crate::{
+    auth::OrgPermit,
+    domain::{AppId, AppType, Application, ClientId, NewApplication, SecretHash},
+};
+
+pub const SLOT_CURRENT: &str = "current";
+pub const SLOT_PREVIOUS: &str = "previous";
+
+/// A stored application row. It holds no secret: hashes live in `client_secrets`.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = applications)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct AppRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub description: String,
+    pub app_type: String,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub client_id: String,
+    pub active: bool,
+    pub first_party: bool,
+    pub created_by: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub delete_time: Option<DateTime<Utc>>,
+    pub revision: i64,
+}
+
+impl AppRow {
+    fn into_domain(self, secret_hint: Option<String>) -> StoreResult<Application> {
+        let app_type = AppType::from_db(&self.app_type).ok_or_else(|| {
+            StoreError::Query(diesel::result::Error::DeserializationError(
+                format!("unknown app_type {:?}", self.app_type).into(),
+            ))
+        })?;
+        Ok(Application {
+            id: AppId::from_trusted(self.id),
+            organization_id: self.organization_id,
+            name: self.name,
+            description: self.description,
+            app_type,
+            redirect_uris: self.redirect_uris,
+            scopes: self.scopes,
+            client_id: self.client_id,
+            secret_hint,
+            active: self.active,
+            first_party: self.first_party,
+            created_by: self.created_by,
+            create_time: self.create_time,
+            update_time: self.update_time,
+            delete_time: self.delete_time,
+            revision: self.revision,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = applications)]
+struct NewAppRow<'a> {
+    id: &'a str,
+    organization_id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    app_type: &'a str,
+    redirect_uris: &'a [String],
+    scopes: &'a [String],
+    client_id: &'a str,
+    active: bool,
+    first_party: bool,
+    created_by: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = client_secrets)]
+struct NewSecretRow<'a> {
+    application_id: &'a str,
+    slot: &'a str,
+    secret_hash: &'a str,
+    hint: &'a str,
+}
+
+/// The current secret of a confidential app, already hashed.
+pub struct InitialSecret<'a> {
+    pub hash: &'a SecretHash,
+    pub hint: &'a str,
+}
+
+/// The columns of an application plus its current secret's hint.
+type AppWithHint = (AppRow, Option<String>);
+
+macro_rules! apps_with_current_hint {
+    () => {
+        applications::table.left_join(
+            client_secrets::table.on(client_secrets::application_id
+                .eq(applications::id)
+                .and(client_secrets::slot.eq(SLOT_CURRENT))),
+        )
+    };
+}
+
+/// Inserts the application and its secret in one transaction: both or neither.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    permit: &OrgPermit,
+    new: &NewApplication,
+    id: &AppId,
+    client_id: &ClientId,
+    secret: Option<InitialSecret<'_>>,
+) -> StoreResult<Application> {
+    let row = NewAppRow {
+        id: id.as_str(),
+        organization_id: permit.org(),
+        name: &new.name,
+        description: &new.description,
+        app_type: new.app_type.as_db(),
+        redirect_uris: &new.redirect_uris,
+        scopes: &new.scopes,
+        client_id: client_id.as_str(),
+        active: new.active,
+        first_party: new.first_party,
+        created_by: permit.subject(),
+    };
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let app: AppRow = diesel::insert_into(applications::table)
+            .values(&row)
+            .returning(AppRow::as_returning())
+            .get_result(conn)
+            .await?;
+        let hint = match secret {
+            Some(secret) => {
+                diesel::insert_into(client_secrets::table)
+                    .values(NewSecretRow {
+                        application_id: &app.id,
+                        slot: SLOT_CURRENT,
+                        secret_hash: secret.hash.as_phc(),
+                        hint: secret.hint,
+                    })
+                    .execute(conn)
+                    .await?;
+                Some(secret.hint.to_owned())
+            }
+            None => None,
+        };
+        app.into_domain(hint)
+    })
+    .await
+}
+
+/// One application of the permit's organization, deleted or not.
+pub async fn get(conn: &mut AsyncPgConnection, permit: &OrgPermit, id: &AppId) -> StoreResult<Application> {
+    let (row, hint): AppWithHint = apps_with_current_hint!()
+        .filter(applications::organization_id.eq(permit.org()))
+        .filter(applications::id.eq(id.as_str()))
+        .select((AppRow::as_select(), client_secrets::hint.nullable()))
+        .first(conn)
+        .await?;
+    row.into_domain(hint)
+}
+
+/// Position after which a page starts: the last row of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub create_time: DateTime<Utc>,
+    pub id: String,
+}
+
+/// Up to `limit` applications of the permit's organization after `after`, in
+/// (create_time, id) order, which is stable under concurrent inserts.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    permit: &OrgPermit,
+    show_deleted: bool,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> StoreResult<Vec<Application>> {
+    let mut query = apps_with_current_hint!()
+        .filter(applications::organization_id.eq(permit.org()))
+        .select((AppRow::as_select(), client_secrets::hint.nullable()))
+        .order((applications::create_time.asc(), applications::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if !show_deleted {
+        query = query.filter(applications::delete_time.is_null());
+    }
+    if let Some(c) = after {
+        query = query.filter(
+            applications::create_time.gt(c.create_time).or(applications::create_time
+                .eq(c.create_time)
+                .and(applications::id.gt(c.id.clone()))),
+        );
+    }
+    let rows: Vec<AppWithHint> = query.load(conn).await?;
+    rows.into_iter().map(|(row, hint)| row.into_domain(hint)).collect()
+}

@@ -1,0 +1,113 @@
+//! Database creation, migrations and the connection pool.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::{QueryableByName, sql_query, sql_types::Bool};
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _,
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{AsyncDieselConnectionManager, bb8},
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type Pool = bb8::Pool<AsyncPgConnection>;
+pub type PooledConn<'a> = bb8::PooledConnection<'a, AsyncPgConnection>;
+
+/// Serialises migrations of replicas that start together.
+const MIGRATION_LOCK_KEY: i64 = 0x6f61_7070_735f_6d69; // "oapps_mi"
+
+/// Creates the database named in `url` when it does not exist yet, through the
+/// server's `postgres` maintenance database.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    match AsyncPgConnection::establish(url).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.to_string().contains("does not exist") => {}
+        Err(e) => return Err(e).context("connecting to the database"),
+    }
+    let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
+    let name = parsed
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let name = percent_decode(&name);
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
+    parsed.set_path("/postgres");
+    let mut admin = AsyncPgConnection::establish(parsed.as_str())
+        .await
+        .context("connecting to the maintenance database `postgres` to create the database")?;
+    let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match sql_query(create).execute(&mut admin).await {
+        Ok(_) => {
+            tracing::info!(database = %name, "created database");
+            Ok(())
+        }
+        // Another replica created it first.
+        Err(e) if e.to_string().contains("already exists") => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating database {name:?}")),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    #[allow(dead_code)]
+    locked: bool,
+}
+
+/// Applies pending migrations under an advisory lock, so replicas starting at
+/// the same time do not race.
+pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
+    let conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to the database for migrations")?;
+    let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let lock = sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY}) IS NULL AS locked"));
+        diesel::RunQueryDsl::load::<Locked>(lock, &mut conn)
+            .context("taking the migration lock")?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+        let unlock = sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY}) AS locked"));
+        let unlock = diesel::RunQueryDsl::load::<Locked>(unlock, &mut conn);
+        let applied = applied?;
+        unlock.context("releasing the migration lock")?;
+        for version in applied {
+            tracing::info!(%version, "applied migration");
+        }
+        Ok(())
+    })
+    .await
+    .context("migration task panicked")?
+}
+
+/// A pool that starts empty, so the service starts even while the database is
+/// briefly away, and that gives up on a connection after `connect_timeout`
+/// rather than letting calls hang.
+pub fn build_pool(url: &str, max_size: u32, connect_timeout: Duration) -> Pool {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    bb8::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(0))
+        .connection_timeout(connect_timeout)
+        .test_on_check_out(false)
+        .build_unchecked(manager)
+}
+
+/// A trivial query, to tell whether the database answers.
+pub async fn ping(pool: &Pool) -> Result<(), super::StoreError> {
+    let mut conn = pool.get().await?;
+    sql_query("SELECT 1").execute(&mut *conn).await?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! PostgreSQL storage through Diesel and diesel-async.
+//!
+//! Functions take `&mut AsyncPgConnection` so that callers decide about
+//! transactions; functions touching an organization's applications take the
+//! caller's [`OrgPermit`](crate::auth::OrgPermit) and scope every query to its
+//! organization, so an application of another organization is never seen.
+
+pub mod applications;
+pub mod db;
+pub mod memberships;
+pub mod schema;
+pub mod settings;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::{PoolError, bb8::RunError};
+
+pub use db::{MIGRATIONS, Pool, PooledConn, build_pool, ensure_database, run_migrations};
+
+/// Constraint that keeps names unique among an org's live applications.
+pub const NAME_UNIQUE_CONSTRAINT: &str = "applications_org_name_live";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("unique constraint {0:?} violated")]
+    UniqueViolation(String),
+    /// The database cannot be reached or dropped the connection: retryable.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(DieselError),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::UniqueViolation(info.constraint_name().unwrap_or_default().to_owned())
+            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::Unavailable(info.message().to_owned()),
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if is_shutdown_message(info.message()) =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
+            other => Self::Query(other),
+        }
+    }
+}
+
+/// Messages PostgreSQL sends when it terminates sessions (admin shutdown,
+/// crash recovery, a restart in progress).
+fn is_shutdown_message(msg: &str) -> bool {
+    msg.contains("terminating connection")
+        || msg.contains("the database system is shutting down")
+        || msg.contains("the database system is starting up")
+        || msg.contains("the database system is in recovery mode")
+}
+
+impl From<RunError> for StoreError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::TimedOut => Self::Unavailable("timed out waiting for a connection".into()),
+            RunError::User(PoolError::ConnectionError(e)) => Self::Unavailable(e.to_string()),
+            RunError::User(PoolError::QueryError(e)) => Self::from(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

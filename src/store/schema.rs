@@ -1,0 +1,53 @@
+// Diesel table definitions, kept in step with migrations/ by hand (the
+// project builds without the diesel CLI).
+
+diesel::table! {
+    memberships (organization_id, user_id) {
+        organization_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        create_time -> Timestamptz,
+        update_time -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        description -> Text,
+        app_type -> Text,
+        redirect_uris -> Array<Text>,
+        scopes -> Array<Text>,
+        client_id -> Text,
+        active -> Bool,
+        first_party -> Bool,
+        created_by -> Text,
+        create_time -> Timestamptz,
+        update_time -> Timestamptz,
+        delete_time -> Nullable<Timestamptz>,
+        revision -> Int8,
+    }
+}
+
+diesel::table! {
+    client_secrets (application_id, slot) {
+        application_id -> Text,
+        slot -> Text,
+        secret_hash -> Text,
+        hint -> Text,
+        create_time -> Timestamptz,
+        expire_time -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    service_settings (name) {
+        name -> Text,
+        value -> Bytea,
+    }
+}
+
+diesel::joinable!(client_secrets -> applications (application_id));
+diesel::allow_tables_to_appear_in_same_query!(memberships, applications, client_secrets, service_settings);
