@@ -23,7 +23,12 @@ pub struct DatabaseArgs {
 pub struct JwtArgs {
     /// Shared HS256 secret for bearer tokens (environment only: a flag would
     /// show in the process list).
-    #[arg(long = "jwt-secret", env = "OAUTH_APPS_JWT_SECRET", hide_env_values = true, hide = true)]
+    #[arg(
+        long = "jwt-secret",
+        env = "OAUTH_APPS_JWT_SECRET",
+        hide_env_values = true,
+        hide = true
+    )]
     pub jwt_secret: Option<String>,
     /// Required `iss` of tokens, when set.
     #[arg(long, env = "OAUTH_APPS_JWT_ISSUER")]
@@ -36,7 +41,10 @@ pub struct JwtArgs {
 impl fmt::Debug for JwtArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtArgs")
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .finish()
@@ -47,7 +55,9 @@ impl JwtArgs {
     pub fn secret(&self) -> anyhow::Result<&[u8]> {
         match self.jwt_secret.as_deref() {
             Some(s) if !s.is_empty() => Ok(s.as_bytes()),
-            _ => anyhow::bail!("OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)"),
+            _ => {
+                anyhow::bail!("OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)")
+            }
         }
     }
 }
@@ -74,7 +84,11 @@ pub struct Config {
     pub mutations_per_minute: u32,
 
     /// Failed credential verifications per client_id per minute; 0 turns the limit off.
-    #[arg(long, env = "OAUTH_APPS_FAILED_VERIFY_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "OAUTH_APPS_FAILED_VERIFY_PER_MINUTE",
+        default_value_t = 30
+    )]
     pub failed_verify_per_minute: u32,
 
     /// Largest number of database connections.

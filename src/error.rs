@@ -103,7 +103,9 @@ impl From<ApiError> for Status {
                 "the service is busy; retry later",
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
-            ApiError::Unavailable => Status::unavailable("the database is unavailable; retry later"),
+            ApiError::Unavailable => {
+                Status::unavailable("the database is unavailable; retry later")
+            }
             ApiError::MissingPermit => {
                 tracing::error!("handler reached without an authorization permit");
                 Status::internal("internal error")

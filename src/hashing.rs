@@ -53,11 +53,18 @@ impl Hasher {
         self.run(move || SecretHash::hash(&secret)).await
     }
 
-    pub async fn verify(&self, hash: SecretHash, presented: ClientSecret) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        hash: SecretHash,
+        presented: ClientSecret,
+    ) -> Result<bool, HashError> {
         self.run(move || hash.verify(&presented)).await
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let admitted = self.admitted.fetch_add(1, Ordering::AcqRel) + 1;
         let _admission = Admission(&self.admitted);
         if admitted > self.max_admitted {
@@ -111,8 +118,13 @@ mod tests {
             })
             .await
         });
-        tokio::task::spawn_blocking(move || started_rx.recv().unwrap()).await.unwrap();
-        assert!(matches!(h.hash(ClientSecret::generate()).await, Err(HashError::Busy)));
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.hash(ClientSecret::generate()).await,
+            Err(HashError::Busy)
+        ));
         release_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
         assert!(h.hash(ClientSecret::generate()).await.is_ok());

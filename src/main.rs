@@ -15,7 +15,11 @@ use tokio::net::TcpListener;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 #[derive(Parser)]
-#[command(name = "oauth-apps", version, about = "Register and manage OAuth 2.0 client applications over gRPC")]
+#[command(
+    name = "oauth-apps",
+    version,
+    about = "Register and manage OAuth 2.0 client applications over gRPC"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -90,7 +94,10 @@ fn main() -> ExitCode {
         .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with(fmt::layer().with_writer(std::io::stderr))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -119,8 +126,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Members { command } => members(command).await,
         Command::Token(args) => {
             let jwt = &args.jwt;
-            let issuer = TokenIssuer::hs256(jwt.secret()?, jwt.jwt_issuer.as_deref(), jwt.jwt_audience.as_deref());
-            println!("{}", issuer.mint(&args.sub, args.scope.as_deref(), args.ttl));
+            let issuer = TokenIssuer::hs256(
+                jwt.secret()?,
+                jwt.jwt_issuer.as_deref(),
+                jwt.jwt_audience.as_deref(),
+            );
+            println!(
+                "{}",
+                issuer.mint(&args.sub, args.scope.as_deref(), args.ttl)
+            );
             Ok(())
         }
     }
@@ -179,7 +193,9 @@ async fn shutdown_signal() {
 
 async fn members(command: MembersCommand) -> anyhow::Result<()> {
     let db = match &command {
-        MembersCommand::Set { db, .. } | MembersCommand::Remove { db, .. } | MembersCommand::List { db, .. } => db,
+        MembersCommand::Set { db, .. }
+        | MembersCommand::Remove { db, .. }
+        | MembersCommand::List { db, .. } => db,
     };
     store::ensure_database(&db.database_url).await?;
     store::run_migrations(&db.database_url).await?;
@@ -190,8 +206,13 @@ async fn members(command: MembersCommand) -> anyhow::Result<()> {
             .context("connecting to the database")?
     };
     match command {
-        MembersCommand::Set { org, user, role, .. } => {
-            anyhow::ensure!(!org.trim().is_empty() && !user.trim().is_empty(), "--org and --user must not be empty");
+        MembersCommand::Set {
+            org, user, role, ..
+        } => {
+            anyhow::ensure!(
+                !org.trim().is_empty() && !user.trim().is_empty(),
+                "--org and --user must not be empty"
+            );
             store::memberships::set(&mut conn, &org, &user, role).await?;
             println!("{user} is now {} of {org}", role.as_db().to_uppercase());
         }

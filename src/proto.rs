@@ -42,7 +42,10 @@ mod redacted_debug {
             f.debug_struct("RotateClientSecretResponse")
                 .field("application", &self.application)
                 .field("client_secret", &secret(&self.client_secret))
-                .field("previous_secret_expire_time", &self.previous_secret_expire_time)
+                .field(
+                    "previous_secret_expire_time",
+                    &self.previous_secret_expire_time,
+                )
                 .finish()
         }
     }
@@ -66,13 +69,19 @@ mod tests {
         let s = "oas_topsecretvalue";
         let printed = format!(
             "{:?} {:?} {:?}",
-            CreateApplicationResponse { application: None, client_secret: s.into() },
+            CreateApplicationResponse {
+                application: None,
+                client_secret: s.into()
+            },
             RotateClientSecretResponse {
                 application: None,
                 client_secret: s.into(),
                 previous_secret_expire_time: None
             },
-            VerifyClientCredentialsRequest { client_id: "c".into(), client_secret: s.into() },
+            VerifyClientCredentialsRequest {
+                client_id: "c".into(),
+                client_secret: s.into()
+            },
         );
         assert!(!printed.contains(s), "{printed}");
         assert!(printed.contains("<redacted>"));

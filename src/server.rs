@@ -14,6 +14,9 @@ use crate::{
     state::AppState,
 };
 
+/// Full name of the service, as health and reflection know it.
+pub const SERVICE_NAME: &str = "oauthapps.v1.OAuthApplications";
+
 /// How often the health service re-checks the database.
 const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// A database that has not answered `SELECT 1` within this time is down.
@@ -27,8 +30,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
+    // The first probe runs before the first call is accepted, so health is
+    // right from the start.
+    let first = probe_once(&state).await;
+    set_status(&reporter, first).await;
     let (stop_probe, probe_stopped) = tokio::sync::watch::channel(false);
-    let probe = tokio::spawn(probe_database(state.clone(), reporter, probe_stopped));
+    let probe = tokio::spawn(probe_database(
+        state.clone(),
+        reporter,
+        first,
+        probe_stopped,
+    ));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -59,28 +71,42 @@ pub async fn serve(
 
 /// Keeps the health status in step with the database: SERVING only while it
 /// answers.
-async fn probe_database(state: AppState, reporter: HealthReporter, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut last: Option<ServingStatus> = None;
+async fn probe_database(
+    state: AppState,
+    reporter: HealthReporter,
+    mut last: ServingStatus,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        let up = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, crate::store::db::ping(&state.pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
-        if last != Some(status) {
-            if up {
-                tracing::info!("database reachable: SERVING");
-            } else {
-                tracing::warn!("database unreachable: NOT_SERVING");
-            }
-            reporter.set_service_status("", status).await;
-            reporter
-                .set_service_status("oauthapps.v1.OAuthApplications", status)
-                .await;
-            last = Some(status);
-        }
         tokio::select! {
             _ = tokio::time::sleep(HEALTH_PROBE_INTERVAL) => {}
             _ = stop.changed() => return,
         }
+        let status = probe_once(&state).await;
+        if status != last {
+            set_status(&reporter, status).await;
+            last = status;
+        }
     }
+}
+
+async fn probe_once(state: &AppState) -> ServingStatus {
+    let up = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, crate::store::db::ping(&state.pool))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if up {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
+}
+
+async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
+    if status == ServingStatus::Serving {
+        tracing::info!("database reachable: SERVING");
+    } else {
+        tracing::warn!("database unreachable: NOT_SERVING");
+    }
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(SERVICE_NAME, status).await;
 }

@@ -36,7 +36,12 @@ impl AppState {
         let page_tokens = {
             let mut conn = pool.get().await.map_err(store::StoreError::from)?;
             let candidate = random_base62(43);
-            let key = store::settings::get_or_init(&mut conn, PAGE_TOKEN_KEY_SETTING, candidate.as_bytes()).await?;
+            let key = store::settings::get_or_init(
+                &mut conn,
+                PAGE_TOKEN_KEY_SETTING,
+                candidate.as_bytes(),
+            )
+            .await?;
             PageTokenKey::new(key)
         };
         let jwt = &config.jwt;

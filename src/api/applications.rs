@@ -12,7 +12,10 @@ use crate::{
     },
     error::ApiError,
     proto::v1 as pb,
-    store::{self, applications::{Cursor, InitialSecret}},
+    store::{
+        self,
+        applications::{Cursor, InitialSecret},
+    },
 };
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -20,7 +23,11 @@ pub const MAX_PAGE_SIZE: i64 = 1000;
 
 /// The owner-only rules of the contract: only an OWNER may set first_party or
 /// grant admin scopes.
-pub(super) fn check_owner_only(permit: &OrgPermit, first_party: bool, scopes: &[String]) -> Result<(), ApiError> {
+pub(super) fn check_owner_only(
+    permit: &OrgPermit,
+    first_party: bool,
+    scopes: &[String],
+) -> Result<(), ApiError> {
     if permit.is_owner() {
         return Ok(());
     }
@@ -64,7 +71,12 @@ impl Api {
         validation::validate_name(&req.name, "name", &mut violations);
         validation::validate_description(&req.description, "description", &mut violations);
         if let Some(t) = app_type {
-            validation::validate_redirect_uris(t, &req.redirect_uris, "redirect_uris", &mut violations);
+            validation::validate_redirect_uris(
+                t,
+                &req.redirect_uris,
+                "redirect_uris",
+                &mut violations,
+            );
         }
         validation::validate_scopes(&req.scopes, &self.state.scopes, "scopes", &mut violations);
         let (Some(app_type), true) = (app_type, violations.is_empty()) else {
@@ -90,10 +102,19 @@ impl Api {
             None
         };
         let hint = secret.as_ref().map(|(s, _)| s.hint());
-        let initial = secret.as_ref().zip(hint.as_deref()).map(|((_, hash), hint)| InitialSecret { hash, hint });
+        let initial = secret
+            .as_ref()
+            .zip(hint.as_deref())
+            .map(|((_, hash), hint)| InitialSecret { hash, hint });
 
-        let mut conn = self.state.pool.get().await.map_err(store::StoreError::from)?;
-        let app = store::applications::create(&mut conn, permit, &new, &id, &client_id, initial).await?;
+        let mut conn = self
+            .state
+            .pool
+            .get()
+            .await
+            .map_err(store::StoreError::from)?;
+        let app =
+            store::applications::create(&mut conn, permit, &new, &id, &client_id, initial).await?;
         tracing::info!(app_id = %app.id, org = permit.org(), by = permit.subject(), "application created");
         Ok(pb::CreateApplicationResponse {
             application: Some(convert::application(app)),
@@ -107,7 +128,12 @@ impl Api {
         req: pb::GetApplicationRequest,
     ) -> Result<pb::GetApplicationResponse, ApiError> {
         let id = parse_app_id(&req.id, "id")?;
-        let mut conn = self.state.pool.get().await.map_err(store::StoreError::from)?;
+        let mut conn = self
+            .state
+            .pool
+            .get()
+            .await
+            .map_err(store::StoreError::from)?;
         let app = store::applications::get(&mut conn, permit, &id).await?;
         Ok(pb::GetApplicationResponse {
             application: Some(convert::application(app)),
@@ -133,16 +159,30 @@ impl Api {
                 .page_tokens
                 .decode(&req.page_token, permit.org(), req.show_deleted, now)
                 .map_err(|e: PageTokenError| ApiError::invalid("page_token", e.to_string()))?;
-            let create_time = DateTime::<Utc>::from_timestamp_micros(position.after_create_time_micros)
-                .ok_or_else(|| ApiError::invalid("page_token", PageTokenError::Invalid.to_string()))?;
+            let create_time =
+                DateTime::<Utc>::from_timestamp_micros(position.after_create_time_micros)
+                    .ok_or_else(|| {
+                        ApiError::invalid("page_token", PageTokenError::Invalid.to_string())
+                    })?;
             Some(Cursor {
                 create_time,
                 id: position.after_id,
             })
         };
-        let mut conn = self.state.pool.get().await.map_err(store::StoreError::from)?;
-        let mut apps =
-            store::applications::list(&mut conn, permit, req.show_deleted, after.as_ref(), page_size + 1).await?;
+        let mut conn = self
+            .state
+            .pool
+            .get()
+            .await
+            .map_err(store::StoreError::from)?;
+        let mut apps = store::applications::list(
+            &mut conn,
+            permit,
+            req.show_deleted,
+            after.as_ref(),
+            page_size + 1,
+        )
+        .await?;
         let next_page_token = if apps.len() as i64 > page_size {
             apps.truncate(page_size as usize);
             let last = apps.last().expect("page_size >= 1");

@@ -38,8 +38,11 @@ pub enum Requirement {
 pub fn requirement_of(method: &str) -> Option<Requirement> {
     use Requirement::*;
     Some(match method {
-        "CreateApplication" | "UpdateApplication" | "DeleteApplication"
-        | "UndeleteApplication" | "RotateClientSecret" => Org(Role::Admin),
+        "CreateApplication"
+        | "UpdateApplication"
+        | "DeleteApplication"
+        | "UndeleteApplication"
+        | "RotateClientSecret" => Org(Role::Admin),
         "GetApplication" | "ListApplications" => Org(Role::Member),
         "VerifyClientCredentials" | "LookupClient" => Service(VERIFY_SCOPE),
         _ => return None,
@@ -110,7 +113,9 @@ impl Authorizer {
         result.map_err(|e| {
             tracing::warn!(error = %e, "membership lookup failed");
             match e {
-                StoreError::Unavailable(_) => Status::unavailable("the database is unavailable; retry later"),
+                StoreError::Unavailable(_) => {
+                    Status::unavailable("the database is unavailable; retry later")
+                }
                 _ => Status::internal("internal error"),
             }
         })
@@ -124,9 +129,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Status> {
     let value = value
         .to_str()
         .map_err(|_| Status::unauthenticated("malformed authorization metadata"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <token>`"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        Status::unauthenticated("authorization metadata must be `Bearer <token>`")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(Status::unauthenticated(
             "authorization metadata must be `Bearer <token>`",

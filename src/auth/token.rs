@@ -98,14 +98,17 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         use jsonwebtoken::errors::ErrorKind as K;
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
-            K::ExpiredSignature => TokenError::Expired,
-            K::ImmatureSignature => TokenError::NotYetValid,
-            K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => TokenError::BadSignature,
-            K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
-            K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
-            _ => TokenError::Malformed,
-        })?;
+        let data =
+            decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
+                K::ExpiredSignature => TokenError::Expired,
+                K::ImmatureSignature => TokenError::NotYetValid,
+                K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                    TokenError::BadSignature
+                }
+                K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
+                K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
+                _ => TokenError::Malformed,
+            })?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(TokenError::NoSubject);
@@ -198,8 +201,11 @@ mod tests {
     #[test]
     fn refuses_bad_tokens() {
         let now = jsonwebtoken::get_current_timestamp();
-        let other = TokenIssuer::hs256(b"another-secret-of-at-least-32-bytes", None, None)
-            .mint("alice", None, Duration::from_secs(60));
+        let other = TokenIssuer::hs256(b"another-secret-of-at-least-32-bytes", None, None).mint(
+            "alice",
+            None,
+            Duration::from_secs(60),
+        );
         assert_eq!(verifier().verify(&other), Err(TokenError::BadSignature));
 
         let expired = encode(
@@ -247,13 +253,20 @@ mod tests {
     #[test]
     fn checks_issuer_and_audience_when_configured() {
         let v = TokenVerifier::hs256(SECRET, Some("https://issuer"), Some("oauth-apps"));
-        let good = TokenIssuer::hs256(SECRET, Some("https://issuer"), Some("oauth-apps"))
-            .mint("a", None, Duration::from_secs(60));
+        let good = TokenIssuer::hs256(SECRET, Some("https://issuer"), Some("oauth-apps")).mint(
+            "a",
+            None,
+            Duration::from_secs(60),
+        );
         assert!(v.verify(&good).is_ok());
-        let wrong = TokenIssuer::hs256(SECRET, Some("https://other"), Some("oauth-apps"))
-            .mint("a", None, Duration::from_secs(60));
+        let wrong = TokenIssuer::hs256(SECRET, Some("https://other"), Some("oauth-apps")).mint(
+            "a",
+            None,
+            Duration::from_secs(60),
+        );
         assert_eq!(v.verify(&wrong), Err(TokenError::WrongIssuerOrAudience));
-        let missing = TokenIssuer::hs256(SECRET, None, None).mint("a", None, Duration::from_secs(60));
+        let missing =
+            TokenIssuer::hs256(SECRET, None, None).mint("a", None, Duration::from_secs(60));
         assert!(v.verify(&missing).is_err());
     }
 }

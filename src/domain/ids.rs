@@ -10,7 +10,7 @@ const APP_ID_CHARS: usize = 22;
 /// Client ids are public but unguessable: 26 × 5.95 ≈ 155 bits.
 const CLIENT_ID_CHARS: usize = 26;
 
-pub(crate) fn random_base62(len: usize) -> String {
+pub fn random_base62(len: usize) -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
         .take(len)

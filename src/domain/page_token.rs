@@ -27,7 +27,8 @@ impl PageTokenKey {
     }
 
     fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
         mac.update(payload);
         mac
     }
@@ -136,13 +137,29 @@ mod tests {
             format!("{payload}.{}", B64.encode([0u8; 32])),
             format!("{payload}x.{tag}"),
         ] {
-            assert_eq!(key.decode(&bad, "org-1", false, now), Err(PageTokenError::Invalid), "{bad}");
+            assert_eq!(
+                key.decode(&bad, "org-1", false, now),
+                Err(PageTokenError::Invalid),
+                "{bad}"
+            );
         }
         let other_key = PageTokenKey::new(vec![8; 32]);
-        assert_eq!(other_key.decode(&token, "org-1", false, now), Err(PageTokenError::Invalid));
-        assert_eq!(key.decode(&token, "org-2", false, now), Err(PageTokenError::OtherQuery));
-        assert_eq!(key.decode(&token, "org-1", true, now), Err(PageTokenError::OtherQuery));
+        assert_eq!(
+            other_key.decode(&token, "org-1", false, now),
+            Err(PageTokenError::Invalid)
+        );
+        assert_eq!(
+            key.decode(&token, "org-2", false, now),
+            Err(PageTokenError::OtherQuery)
+        );
+        assert_eq!(
+            key.decode(&token, "org-1", true, now),
+            Err(PageTokenError::OtherQuery)
+        );
         let later = now + chrono::Duration::seconds(PAGE_TOKEN_TTL_SECS + 1);
-        assert_eq!(key.decode(&token, "org-1", false, later), Err(PageTokenError::Expired));
+        assert_eq!(
+            key.decode(&token, "org-1", false, later),
+            Err(PageTokenError::Expired)
+        );
     }
 }

@@ -89,7 +89,12 @@ mod tests {
         }
         assert_eq!(Role::parse("OWNER"), Some(Role::Owner));
         assert_eq!(Role::parse("root"), None);
-        for t in [AppType::Web, AppType::Native, AppType::UserAgentBased, AppType::Service] {
+        for t in [
+            AppType::Web,
+            AppType::Native,
+            AppType::UserAgentBased,
+            AppType::Service,
+        ] {
             assert_eq!(AppType::from_db(t.as_db()), Some(t));
         }
     }

@@ -260,14 +260,18 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
         return Err("must not contain wildcards: register each URI exactly".into());
     }
     let Some((scheme, rest)) = uri.split_once(':') else {
-        return Err("must be an absolute URI with a scheme, such as https://example.com/callback".into());
+        return Err(
+            "must be an absolute URI with a scheme, such as https://example.com/callback".into(),
+        );
     };
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !scheme_ok {
-        return Err("must be an absolute URI with a scheme, such as https://example.com/callback".into());
+        return Err(
+            "must be an absolute URI with a scheme, such as https://example.com/callback".into(),
+        );
     }
     if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err("the scheme must be lowercase".into());
@@ -276,7 +280,10 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
         return Err(format!("the {scheme}: scheme is not allowed"));
     }
     let lower = uri.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%00"].iter().any(|p| lower.contains(p)) {
+    if ["%2e", "%2f", "%5c", "%00"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
         return Err("must not percent-encode '.', '/', '\\' or NUL".into());
     }
     let parsed = Url::parse(uri).map_err(|e| format!("is not a valid absolute URI ({e})"))?;
@@ -401,12 +408,23 @@ mod tests {
     fn scopes() {
         let catalog = ScopeCatalog::default();
         let mut out = vec![];
-        validate_scopes(&strings(&["read:user", "admin:all"]), &catalog, "scopes", &mut out);
+        validate_scopes(
+            &strings(&["read:user", "admin:all"]),
+            &catalog,
+            "scopes",
+            &mut out,
+        );
         assert!(out.is_empty());
 
         let mut out = vec![];
         validate_scopes(&[], &catalog, "scopes", &mut out);
-        assert_eq!(out, vec![FieldViolation::new("scopes", "at least one scope is required")]);
+        assert_eq!(
+            out,
+            vec![FieldViolation::new(
+                "scopes",
+                "at least one scope is required"
+            )]
+        );
 
         let mut out = vec![];
         validate_scopes(
@@ -422,7 +440,10 @@ mod tests {
 
     #[test]
     fn default_scope_list_matches_the_catalog() {
-        assert_eq!(ScopeCatalog::parse(DEFAULT_SCOPE_LIST).unwrap(), ScopeCatalog::default());
+        assert_eq!(
+            ScopeCatalog::parse(DEFAULT_SCOPE_LIST).unwrap(),
+            ScopeCatalog::default()
+        );
     }
 
     #[test]
@@ -506,11 +527,18 @@ mod tests {
         }
         for uri in WEB_BAD {
             for t in [AppType::Web, AppType::UserAgentBased] {
-                assert!(check_redirect_uri(t, uri).is_err(), "{uri:?} accepted for {t:?}");
+                assert!(
+                    check_redirect_uri(t, uri).is_err(),
+                    "{uri:?} accepted for {t:?}"
+                );
             }
         }
         let long = format!("https://example.com/{}", "a".repeat(2000));
-        assert!(check_redirect_uri(AppType::Web, &long).unwrap_err().contains("2000 bytes"));
+        assert!(
+            check_redirect_uri(AppType::Web, &long)
+                .unwrap_err()
+                .contains("2000 bytes")
+        );
         let exactly = format!("https://example.com/{}", "a".repeat(2000 - 20));
         assert_eq!(exactly.len(), 2000);
         assert_eq!(check_redirect_uri(AppType::Web, &exactly), Ok(()));
@@ -554,7 +582,10 @@ mod tests {
         ]);
         validate_redirect_uris(AppType::Web, &uris, "redirect_uris", &mut out);
         let fields: Vec<_> = out.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["redirect_uris[1]", "redirect_uris[2]", "redirect_uris[3]"]);
+        assert_eq!(
+            fields,
+            ["redirect_uris[1]", "redirect_uris[2]", "redirect_uris[3]"]
+        );
         assert!(out[1].description.contains("duplicate of redirect_uris[0]"));
 
         let mut out = vec![];
@@ -600,7 +631,7 @@ mod tests {
         /// Prefixing a loopback literal onto an attacker's domain never passes as loopback.
         #[test]
         fn loopback_lookalikes_are_refused(suffix in "[a-z0-9-]{1,20}\\.[a-z]{2,6}") {
-            for host in [format!("127.0.0.1.{suffix}"), format!("localhost.{suffix}"), format!("{suffix}")] {
+            for host in [format!("127.0.0.1.{suffix}"), format!("localhost.{suffix}"), suffix.clone()] {
                 let uri = format!("http://{host}/cb");
                 prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
             }

@@ -163,7 +163,11 @@ pub async fn create(
 }
 
 /// One application of the permit's organization, deleted or not.
-pub async fn get(conn: &mut AsyncPgConnection, permit: &OrgPermit, id: &AppId) -> StoreResult<Application> {
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    permit: &OrgPermit,
+    id: &AppId,
+) -> StoreResult<Application> {
     let (row, hint): AppWithHint = apps_with_current_hint!()
         .filter(applications::organization_id.eq(permit.org()))
         .filter(applications::id.eq(id.as_str()))
@@ -200,11 +204,15 @@ pub async fn list(
     }
     if let Some(c) = after {
         query = query.filter(
-            applications::create_time.gt(c.create_time).or(applications::create_time
-                .eq(c.create_time)
-                .and(applications::id.gt(c.id.clone()))),
+            applications::create_time
+                .gt(c.create_time)
+                .or(applications::create_time
+                    .eq(c.create_time)
+                    .and(applications::id.gt(c.id.clone()))),
         );
     }
     let rows: Vec<AppWithHint> = query.load(conn).await?;
-    rows.into_iter().map(|(row, hint)| row.into_domain(hint)).collect()
+    rows.into_iter()
+        .map(|(row, hint)| row.into_domain(hint))
+        .collect()
 }

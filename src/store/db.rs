@@ -28,10 +28,7 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("connecting to the database"),
     }
     let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
-    let name = parsed
-        .path()
-        .trim_start_matches('/')
-        .to_owned();
+    let name = parsed.path().trim_start_matches('/').to_owned();
     let name = percent_decode(&name);
     anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
     parsed.set_path("/postgres");
@@ -72,14 +69,18 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
         .context("connecting to the database for migrations")?;
     let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let lock = sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY}) IS NULL AS locked"));
+        let lock = sql_query(format!(
+            "SELECT pg_advisory_lock({MIGRATION_LOCK_KEY}) IS NULL AS locked"
+        ));
         diesel::RunQueryDsl::load::<Locked>(lock, &mut conn)
             .context("taking the migration lock")?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
             .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
-        let unlock = sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY}) AS locked"));
+        let unlock = sql_query(format!(
+            "SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY}) AS locked"
+        ));
         let unlock = diesel::RunQueryDsl::load::<Locked>(unlock, &mut conn);
         let applied = applied?;
         unlock.context("releasing the migration lock")?;

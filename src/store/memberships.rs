@@ -21,7 +21,11 @@ pub struct MembershipRow {
 }
 
 /// The caller's role in `org`, or `None` when they are not a member.
-pub async fn role_of(conn: &mut AsyncPgConnection, org: &str, user: &str) -> StoreResult<Option<Role>> {
+pub async fn role_of(
+    conn: &mut AsyncPgConnection,
+    org: &str,
+    user: &str,
+) -> StoreResult<Option<Role>> {
     let role: Option<String> = memberships::table
         .filter(memberships::organization_id.eq(org))
         .filter(memberships::user_id.eq(user))
@@ -33,7 +37,12 @@ pub async fn role_of(conn: &mut AsyncPgConnection, org: &str, user: &str) -> Sto
 }
 
 /// Adds a member or changes their role.
-pub async fn set(conn: &mut AsyncPgConnection, org: &str, user: &str, role: Role) -> StoreResult<()> {
+pub async fn set(
+    conn: &mut AsyncPgConnection,
+    org: &str,
+    user: &str,
+    role: Role,
+) -> StoreResult<()> {
     diesel::insert_into(memberships::table)
         .values((
             memberships::organization_id.eq(org),

@@ -50,4 +50,9 @@ diesel::table! {
 }
 
 diesel::joinable!(client_secrets -> applications (application_id));
-diesel::allow_tables_to_appear_in_same_query!(memberships, applications, client_secrets, service_settings);
+diesel::allow_tables_to_appear_in_same_query!(
+    memberships,
+    applications,
+    client_secrets,
+    service_settings
+);

@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Build: no system protoc needed (protox compiles the protos in build.rs).
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto ./proto
+COPY migrations ./migrations
+COPY src ./src
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin oauth-apps \
+    && cp target/release/oauth-apps /oauth-apps
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home oauthapps
+COPY --from=build /oauth-apps /usr/local/bin/oauth-apps
+USER 10001
+ENV OAUTH_APPS_LISTEN=0.0.0.0:50051
+EXPOSE 50051
+ENTRYPOINT ["/usr/local/bin/oauth-apps"]
+CMD ["serve"]

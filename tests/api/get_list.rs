@@ -1,0 +1,219 @@
+//! GetApplication and ListApplications.
+
+use std::collections::HashSet;
+
+use oauth_apps::{domain::Role, proto::v1 as pb};
+use tonic::Code;
+
+use crate::common::{TestApp, violated_fields};
+
+const ORG: &str = "org-acme";
+
+#[tokio::test]
+async fn get_unknown_malformed_and_missing_ids() {
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let mut c = app.client().await;
+    for id in ["app_0000000000000000000000", "app_doesnotexist", "nonsense"] {
+        let err = c
+            .get_application(app.req(pb::GetApplicationRequest { id: id.into() }, "owner", ORG))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{id}");
+    }
+    let err = c
+        .get_application(app.req(pb::GetApplicationRequest { id: "".into() }, "owner", ORG))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["id"]);
+}
+
+async fn list_all(app: &TestApp, page_size: i32) -> (Vec<pb::Application>, usize) {
+    let mut c = app.client().await;
+    let mut token = String::new();
+    let mut out = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = c
+            .list_applications(app.req(
+                pb::ListApplicationsRequest {
+                    page_size,
+                    page_token: token.clone(),
+                    show_deleted: false,
+                },
+                "owner",
+                ORG,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(
+            page.applications.len()
+                <= if page_size == 0 {
+                    50
+                } else {
+                    page_size as usize
+                }
+        );
+        out.extend(page.applications);
+        if page.next_page_token.is_empty() {
+            return (out, pages);
+        }
+        token = page.next_page_token;
+    }
+}
+
+#[tokio::test]
+async fn pages_walk_every_app_once_in_creation_order() {
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    app.set_member("org-b", "owner", Role::Owner).await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(
+            app.create_app("owner", ORG, &format!("app {i}"))
+                .await
+                .application
+                .unwrap()
+                .id,
+        );
+    }
+    app.create_app("owner", "org-b", "elsewhere").await;
+
+    let (all, pages) = list_all(&app, 3).await;
+    assert_eq!(pages, 3);
+    let ids: Vec<_> = all.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(ids, created, "every app once, oldest first");
+    let (all, pages) = list_all(&app, 7).await;
+    assert_eq!((all.len(), pages), (7, 1), "an exact fit has no next page");
+    let (all, _) = list_all(&app, 0).await;
+    assert_eq!(all.len(), 7, "0 means the default size");
+    let unique: HashSet<_> = all.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(unique.len(), 7);
+}
+
+#[tokio::test]
+async fn forged_stale_or_foreign_page_tokens_are_invalid() {
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    app.set_member("org-b", "owner", Role::Owner).await;
+    for i in 0..3 {
+        app.create_app("owner", ORG, &format!("app {i}")).await;
+    }
+    let mut c = app.client().await;
+    let first = c
+        .list_applications(app.req(
+            pb::ListApplicationsRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            "owner",
+            ORG,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let token = first.next_page_token;
+    assert!(!token.is_empty());
+
+    let mut tampered = token.clone().into_bytes();
+    tampered[3] ^= 1;
+    let tampered = String::from_utf8_lossy(&tampered).into_owned();
+    for (what, bad, org, show_deleted) in [
+        ("garbage", "garbage".to_owned(), ORG, false),
+        ("tampered", tampered, ORG, false),
+        ("other org", token.clone(), "org-b", false),
+        ("other query", token.clone(), ORG, true),
+    ] {
+        let err = c
+            .list_applications(app.req(
+                pb::ListApplicationsRequest {
+                    page_size: 1,
+                    page_token: bad,
+                    show_deleted,
+                },
+                "owner",
+                org,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&err), ["page_token"], "{what}");
+    }
+    let err = c
+        .list_applications(app.req(
+            pb::ListApplicationsRequest {
+                page_size: -1,
+                ..Default::default()
+            },
+            "owner",
+            ORG,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["page_size"]);
+
+    // The genuine token still works, and a page size above 1000 is capped.
+    let next = c
+        .list_applications(app.req(
+            pb::ListApplicationsRequest {
+                page_size: 5000,
+                page_token: token,
+                show_deleted: false,
+            },
+            "owner",
+            ORG,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.applications.len(), 2);
+}
+
+#[tokio::test]
+async fn page_tokens_work_on_another_replica() {
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    for i in 0..2 {
+        app.create_app("owner", ORG, &format!("app {i}")).await;
+    }
+    let token = app
+        .client()
+        .await
+        .list_applications(app.req(
+            pb::ListApplicationsRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            "owner",
+            ORG,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    // A second instance on the same database shares the signing key.
+    let config = oauth_apps::Config::new(app.db.url.clone(), crate::common::JWT_SECRET);
+    let state = oauth_apps::AppState::prepare(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(oauth_apps::serve(listener, state, std::future::pending()));
+    let mut other = oauth_apps::proto::OAuthApplicationsClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let page = other
+        .list_applications(app.req(
+            pb::ListApplicationsRequest {
+                page_size: 1,
+                page_token: token,
+                show_deleted: false,
+            },
+            "owner",
+            ORG,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.applications[0].name, "app 1");
+    server.abort();
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real server against a real PostgreSQL.
+
+mod auth;
+mod common;
+mod create;
+mod get_list;
+mod service;

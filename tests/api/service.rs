@@ -1,0 +1,83 @@
+//! Health, reflection and graceful shutdown.
+
+use oauth_apps::{domain::Role, proto::v1 as pb};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+use crate::common::TestApp;
+
+#[tokio::test]
+async fn health_reports_serving_while_the_database_answers() {
+    let app = TestApp::spawn().await;
+    let mut health = HealthClient::new(app.channel().await);
+    // The first probe runs before the server accepts its first call.
+    let named = health
+        .check(HealthCheckRequest {
+            service: "oauthapps.v1.OAuthApplications".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(named.status(), ServingStatus::Serving);
+    let overall = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(overall.status(), ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_service_without_a_token() {
+    let app = TestApp::spawn().await;
+    let mut client = ServerReflectionClient::new(app.channel().await);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(req))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection answer {resp:?}");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"oauthapps.v1.OAuthApplications".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_returns_cleanly() {
+    let mut app = TestApp::spawn().await;
+    app.set_member("org", "owner", Role::Owner).await;
+    let mut c = app.client().await;
+    c.list_applications(app.req(pb::ListApplicationsRequest::default(), "owner", "org"))
+        .await
+        .unwrap();
+    drop(c);
+    app.shutdown().await.expect("server stops without error");
+    let err = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(
+        err.is_err(),
+        "server still accepts connections after shutdown"
+    );
+}
