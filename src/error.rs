@@ -30,8 +30,12 @@ pub enum ApiError {
     Aborted(String),
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// Hashing capacity is saturated.
     #[error("busy")]
     Busy { retry_after: Duration },
+    /// The caller (or client_id) is over its rate limit.
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable,
     /// A handler ran without the permit the auth layer must have attached.
@@ -61,6 +65,12 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Query(e) => Self::Internal(e.to_string()),
         }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::from(e).into()
     }
 }
 
@@ -101,6 +111,14 @@ impl From<ApiError> for Status {
             ApiError::Busy { retry_after } => Status::with_error_details(
                 Code::ResourceExhausted,
                 "the service is busy; retry later",
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            ApiError::RateLimited { retry_after } => Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "rate limit exceeded; retry in {} ms",
+                    retry_after.as_millis().max(1)
+                ),
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
             ApiError::Unavailable => {

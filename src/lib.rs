@@ -10,10 +10,12 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hashing;
+pub mod limits;
 pub mod proto;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod verify_cache;
 
 pub use config::Config;
 pub use server::serve;

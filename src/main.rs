@@ -36,6 +36,19 @@ enum Command {
     },
     /// Print a bearer token signed with OAUTH_APPS_JWT_SECRET (development, scripts).
     Token(TokenArgs),
+    /// Print an organization's audit trail, oldest first.
+    Audit {
+        #[arg(long)]
+        org: String,
+        /// Only events of this application.
+        #[arg(long)]
+        app: Option<String>,
+        /// The most recent N events.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +137,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
         Command::Members { command } => members(command).await,
+        Command::Audit {
+            org,
+            app,
+            limit,
+            db,
+        } => audit(&org, app.as_deref(), limit, &db).await,
         Command::Token(args) => {
             let jwt = &args.jwt;
             let issuer = TokenIssuer::hs256(
@@ -191,20 +210,49 @@ async fn shutdown_signal() {
     }
 }
 
+async fn connect(db: &DatabaseArgs) -> anyhow::Result<diesel_async::AsyncPgConnection> {
+    use diesel_async::AsyncConnection as _;
+    store::ensure_database(&db.database_url).await?;
+    store::run_migrations(&db.database_url).await?;
+    diesel_async::AsyncPgConnection::establish(&db.database_url)
+        .await
+        .context("connecting to the database")
+}
+
+async fn audit(org: &str, app: Option<&str>, limit: i64, db: &DatabaseArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(limit > 0, "--limit must be positive");
+    let mut conn = connect(db).await?;
+    let events = store::audit::list(&mut conn, org, app, limit).await?;
+    if events.is_empty() {
+        eprintln!("no audit events for {org}");
+    }
+    for e in events {
+        let mut line = format!(
+            "{}\t{}\t{}\t{}",
+            e.create_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            e.actor,
+            e.action,
+            e.application_id
+        );
+        if !e.changed_fields.is_empty() {
+            line.push_str(&format!("\tfields={}", e.changed_fields.join(",")));
+        }
+        if !e.details.is_empty() {
+            line.push_str(&format!("\t{}", e.details));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
 async fn members(command: MembersCommand) -> anyhow::Result<()> {
     let db = match &command {
         MembersCommand::Set { db, .. }
         | MembersCommand::Remove { db, .. }
         | MembersCommand::List { db, .. } => db,
     };
-    store::ensure_database(&db.database_url).await?;
-    store::run_migrations(&db.database_url).await?;
-    let mut conn = {
-        use diesel_async::AsyncConnection as _;
-        diesel_async::AsyncPgConnection::establish(&db.database_url)
-            .await
-            .context("connecting to the database")?
-    };
+    let mut conn = connect(db).await?;
     match command {
         MembersCommand::Set {
             org, user, role, ..

@@ -17,6 +17,9 @@ use crate::{
 /// Full name of the service, as health and reflection know it.
 pub const SERVICE_NAME: &str = "oauthapps.v1.OAuthApplications";
 
+/// How often expired previous secrets and idle rate-limit keys are dropped.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How often the health service re-checks the database.
 const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// A database that has not answered `SELECT 1` within this time is down.
@@ -39,8 +42,9 @@ pub async fn serve(
         state.clone(),
         reporter,
         first,
-        probe_stopped,
+        probe_stopped.clone(),
     ));
+    let sweeper = tokio::spawn(sweep(state.clone(), probe_stopped));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -51,7 +55,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let authorizer = Authorizer::new(state.verifier.clone(), state.pool.clone());
+    let authorizer = Authorizer::new(
+        state.verifier.clone(),
+        state.pool.clone(),
+        state.mutations.clone(),
+    );
     let api = OAuthApplicationsServer::new(Api::new(state));
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -65,6 +73,7 @@ pub async fn serve(
         .await;
     let _ = stop_probe.send(true);
     let _ = probe.await;
+    let _ = sweeper.await;
     result?;
     Ok(())
 }
@@ -86,6 +95,30 @@ async fn probe_database(
         if status != last {
             set_status(&reporter, status).await;
             last = status;
+        }
+    }
+}
+
+/// Housekeeping: deletes previous secrets past their grace (they already
+/// fail verification; this removes their hashes) and forgets idle
+/// rate-limit keys.
+async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        state.mutations.forget_idle();
+        state.failed_verifications.forget_idle();
+        let purged = async {
+            let mut conn = state.pool.get().await?;
+            crate::store::applications::purge_expired_secrets(&mut conn).await
+        }
+        .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "purged expired previous secrets"),
+            Err(e) => tracing::warn!(error = %e, "purging expired secrets failed"),
         }
     }
 }

@@ -6,9 +6,13 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     auth::TokenVerifier,
     config::Config,
-    domain::{ScopeCatalog, ids::random_base62, page_token::PageTokenKey},
+    domain::{
+        ClientSecret, ScopeCatalog, SecretHash, ids::random_base62, page_token::PageTokenKey,
+    },
     hashing::Hasher,
+    limits::Limiter,
     store::{self, Pool},
+    verify_cache::VerifiedCache,
 };
 
 /// Name of the shared page-token key in `service_settings`.
@@ -23,6 +27,12 @@ pub struct AppState {
     pub scopes: Arc<ScopeCatalog>,
     pub hasher: Hasher,
     pub page_tokens: PageTokenKey,
+    /// Hash of a random secret nobody knows: unknown clients are checked
+    /// against it, so they cost the same time as known ones.
+    pub dummy_hash: SecretHash,
+    pub verified: Arc<VerifiedCache>,
+    pub mutations: Limiter,
+    pub failed_verifications: Limiter,
 }
 
 impl AppState {
@@ -51,12 +61,18 @@ impl AppState {
             jwt.jwt_audience.as_deref(),
         );
         let cores = config.hash_concurrency();
+        let dummy_hash =
+            tokio::task::spawn_blocking(|| SecretHash::hash(&ClientSecret::generate())).await?;
         Ok(Self {
             pool,
             verifier: Arc::new(verifier),
             scopes: Arc::new(config.scopes.clone()),
             hasher: Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5)),
             page_tokens,
+            dummy_hash,
+            verified: Arc::new(VerifiedCache::default()),
+            mutations: Limiter::per_minute(config.mutations_per_minute),
+            failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
         })
     }
 }

@@ -15,28 +15,30 @@ use crate::{
     store::{
         self,
         applications::{Cursor, InitialSecret},
+        audit::Action,
     },
 };
+use diesel_async::AsyncConnection as _;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
 /// The owner-only rules of the contract: only an OWNER may set first_party or
-/// grant admin scopes.
-pub(super) fn check_owner_only(
+/// grant admin scopes. `granted` are the scopes being newly given.
+pub(super) fn check_owner_only_grant(
     permit: &OrgPermit,
-    first_party: bool,
-    scopes: &[String],
+    sets_first_party: bool,
+    granted: &[String],
 ) -> Result<(), ApiError> {
     if permit.is_owner() {
         return Ok(());
     }
-    if first_party {
+    if sets_first_party {
         return Err(ApiError::PermissionDenied(
-            "only an OWNER may mark an application first_party".into(),
+            "only an OWNER may set first_party".into(),
         ));
     }
-    if let Some(scope) = scopes.iter().find(|s| is_owner_only_scope(s)) {
+    if let Some(scope) = granted.iter().find(|s| is_owner_only_scope(s)) {
         return Err(ApiError::PermissionDenied(format!(
             "only an OWNER may grant the scope {scope}"
         )));
@@ -58,7 +60,7 @@ impl Api {
         permit: &OrgPermit,
         req: pb::CreateApplicationRequest,
     ) -> Result<pb::CreateApplicationResponse, ApiError> {
-        check_owner_only(permit, req.first_party, &req.scopes)?;
+        check_owner_only_grant(permit, req.first_party, &req.scopes)?;
 
         let mut violations: Vec<FieldViolation> = Vec::new();
         let app_type = convert::app_type_from_proto(req.r#type);
@@ -107,14 +109,28 @@ impl Api {
             .zip(hint.as_deref())
             .map(|((_, hash), hint)| InitialSecret { hash, hint });
 
-        let mut conn = self
-            .state
-            .pool
-            .get()
-            .await
-            .map_err(store::StoreError::from)?;
-        let app =
-            store::applications::create(&mut conn, permit, &new, &id, &client_id, initial).await?;
+        let mut conn = self.conn().await?;
+        let app = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                let app = store::applications::insert(conn, permit, &new, &id, &client_id, initial)
+                    .await?;
+                let fields: Vec<String> = [
+                    "name",
+                    "description",
+                    "type",
+                    "redirect_uris",
+                    "scopes",
+                    "active",
+                    "first_party",
+                ]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+                store::audit::record(conn, permit, app.id.as_str(), Action::Create, &fields, "")
+                    .await?;
+                Ok(app)
+            })
+            .await?;
         tracing::info!(app_id = %app.id, org = permit.org(), by = permit.subject(), "application created");
         Ok(pb::CreateApplicationResponse {
             application: Some(convert::application(app)),
@@ -128,12 +144,7 @@ impl Api {
         req: pb::GetApplicationRequest,
     ) -> Result<pb::GetApplicationResponse, ApiError> {
         let id = parse_app_id(&req.id, "id")?;
-        let mut conn = self
-            .state
-            .pool
-            .get()
-            .await
-            .map_err(store::StoreError::from)?;
+        let mut conn = self.conn().await?;
         let app = store::applications::get(&mut conn, permit, &id).await?;
         Ok(pb::GetApplicationResponse {
             application: Some(convert::application(app)),
@@ -169,12 +180,7 @@ impl Api {
                 id: position.after_id,
             })
         };
-        let mut conn = self
-            .state
-            .pool
-            .get()
-            .await
-            .map_err(store::StoreError::from)?;
+        let mut conn = self.conn().await?;
         let mut apps = store::applications::list(
             &mut conn,
             permit,

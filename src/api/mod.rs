@@ -3,6 +3,8 @@
 
 mod applications;
 pub mod convert;
+mod lifecycle;
+mod verify;
 
 use tonic::{Request, Response, Status};
 
@@ -11,6 +13,7 @@ use crate::{
     error::ApiError,
     proto::{OAuthApplications, v1 as pb},
     state::AppState,
+    store::{PooledConn, StoreError},
 };
 
 /// The OAuthApplications service.
@@ -23,6 +26,10 @@ impl Api {
     pub fn new(state: AppState) -> Self {
         Self { state }
     }
+
+    async fn conn(&self) -> Result<PooledConn<'_>, ApiError> {
+        Ok(self.state.pool.get().await.map_err(StoreError::from)?)
+    }
 }
 
 fn org_permit<T>(req: &Request<T>) -> Result<OrgPermit, ApiError> {
@@ -32,7 +39,6 @@ fn org_permit<T>(req: &Request<T>) -> Result<OrgPermit, ApiError> {
         .ok_or(ApiError::MissingPermit)
 }
 
-#[allow(dead_code)]
 fn service_permit<T>(req: &Request<T>) -> Result<ServicePermit, ApiError> {
     req.extensions()
         .get::<ServicePermit>()
@@ -72,40 +78,42 @@ impl OAuthApplications for Api {
         &self,
         req: Request<pb::UpdateApplicationRequest>,
     ) -> RpcResult<pb::UpdateApplicationResponse> {
-        let _permit = org_permit(&req)?;
-        Err(Status::unimplemented(
-            "UpdateApplication is not implemented yet",
-        ))
+        let permit = org_permit(&req)?;
+        Ok(Response::new(self.update(&permit, req.into_inner()).await?))
     }
 
     async fn delete_application(
         &self,
         req: Request<pb::DeleteApplicationRequest>,
     ) -> RpcResult<pb::DeleteApplicationResponse> {
-        let _permit = org_permit(&req)?;
-        Err(Status::unimplemented(
-            "DeleteApplication is not implemented yet",
-        ))
+        let permit = org_permit(&req)?;
+        let application = self
+            .set_deleted(&permit, &req.into_inner().id, true)
+            .await?;
+        Ok(Response::new(pb::DeleteApplicationResponse {
+            application: Some(application),
+        }))
     }
 
     async fn undelete_application(
         &self,
         req: Request<pb::UndeleteApplicationRequest>,
     ) -> RpcResult<pb::UndeleteApplicationResponse> {
-        let _permit = org_permit(&req)?;
-        Err(Status::unimplemented(
-            "UndeleteApplication is not implemented yet",
-        ))
+        let permit = org_permit(&req)?;
+        let application = self
+            .set_deleted(&permit, &req.into_inner().id, false)
+            .await?;
+        Ok(Response::new(pb::UndeleteApplicationResponse {
+            application: Some(application),
+        }))
     }
 
     async fn rotate_client_secret(
         &self,
         req: Request<pb::RotateClientSecretRequest>,
     ) -> RpcResult<pb::RotateClientSecretResponse> {
-        let _permit = org_permit(&req)?;
-        Err(Status::unimplemented(
-            "RotateClientSecret is not implemented yet",
-        ))
+        let permit = org_permit(&req)?;
+        Ok(Response::new(self.rotate(&permit, req.into_inner()).await?))
     }
 
     async fn verify_client_credentials(
@@ -113,9 +121,7 @@ impl OAuthApplications for Api {
         req: Request<pb::VerifyClientCredentialsRequest>,
     ) -> RpcResult<pb::VerifyClientCredentialsResponse> {
         let _permit = service_permit(&req)?;
-        Err(Status::unimplemented(
-            "VerifyClientCredentials is not implemented yet",
-        ))
+        Ok(Response::new(self.verify(req.into_inner()).await?))
     }
 
     async fn lookup_client(
@@ -123,6 +129,6 @@ impl OAuthApplications for Api {
         req: Request<pb::LookupClientRequest>,
     ) -> RpcResult<pb::LookupClientResponse> {
         let _permit = service_permit(&req)?;
-        Err(Status::unimplemented("LookupClient is not implemented yet"))
+        Ok(Response::new(self.lookup(req.into_inner()).await?))
     }
 }

@@ -14,6 +14,8 @@ use tower::{Layer, Service};
 use super::{ORG_HEADER, OrgPermit, ServicePermit, TokenVerifier, VERIFY_SCOPE};
 use crate::{
     domain::Role,
+    error::ApiError,
+    limits::Limiter,
     store::{self, Pool, StoreError},
 };
 
@@ -49,11 +51,25 @@ pub fn requirement_of(method: &str) -> Option<Requirement> {
     })
 }
 
+/// Methods that change state, and so count against the caller's mutation
+/// rate limit. Reads are never limited.
+pub fn is_mutating(method: &str) -> bool {
+    matches!(
+        method,
+        "CreateApplication"
+            | "UpdateApplication"
+            | "DeleteApplication"
+            | "UndeleteApplication"
+            | "RotateClientSecret"
+    )
+}
+
 /// Decides whether a call may proceed, and with which permit.
 #[derive(Clone, Debug)]
 pub struct Authorizer {
     verifier: Arc<TokenVerifier>,
     pool: Pool,
+    mutations: Limiter,
 }
 
 #[derive(Clone, Debug)]
@@ -63,8 +79,12 @@ enum Permit {
 }
 
 impl Authorizer {
-    pub fn new(verifier: Arc<TokenVerifier>, pool: Pool) -> Self {
-        Self { verifier, pool }
+    pub fn new(verifier: Arc<TokenVerifier>, pool: Pool, mutations: Limiter) -> Self {
+        Self {
+            verifier,
+            pool,
+            mutations,
+        }
     }
 
     async fn authorize(&self, method: &str, headers: &HeaderMap) -> Result<Permit, Status> {
@@ -76,6 +96,12 @@ impl Authorizer {
             tracing::debug!(reason = %e, "token refused");
             Status::unauthenticated(format!("invalid bearer token: {e}"))
         })?;
+        // Limited per authenticated caller, before any database work.
+        if is_mutating(method) {
+            if let Err(wait) = self.mutations.check(&caller.subject) {
+                return Err(ApiError::RateLimited { retry_after: wait }.into());
+            }
+        }
         match requirement {
             Requirement::Service(scope) => {
                 if caller.has_scope(scope) {
@@ -245,6 +271,10 @@ mod tests {
             assert_eq!(requirement_of(method), Some(req), "{method}");
         }
         assert_eq!(requirement_of("DropEverything"), None);
+        for (method, req) in table {
+            // Exactly the methods that need ADMIN are mutations.
+            assert_eq!(is_mutating(method), req == Org(Role::Admin), "{method}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod layer;
 pub mod permit;
 pub mod token;
 
-pub use layer::{AuthLayer, Authorizer, Requirement, requirement_of};
+pub use layer::{AuthLayer, Authorizer, Requirement, is_mutating, requirement_of};
 pub use permit::{OrgPermit, ServicePermit};
 pub use token::{Caller, TokenError, TokenIssuer, TokenVerifier};
 

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    BoolExpressionMethods as _, ExpressionMethods as _, Insertable, JoinOnDsl as _,
-    NullableExpressionMethods as _, QueryDsl as _, Queryable, Selectable, SelectableHelper as _,
+    AsChangeset, BoolExpressionMethods as _, ExpressionMethods as _, Insertable, IntoSql as _,
+    JoinOnDsl as _, NullableExpressionMethods as _, OptionalExtension as _, QueryDsl as _,
+    Queryable, Selectable, SelectableHelper as _,
 };
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 
 use super::{
     StoreError, StoreResult,
@@ -59,7 +60,9 @@ impl AppRow {
             scopes: self.scopes,
             client_id: self.client_id,
             secret_hint,
-            active: self.active,
+            // A deleted application is disabled, whatever it was before; undelete
+            // restores the stored flag.
+            active: self.active && self.delete_time.is_none(),
             first_party: self.first_party,
             created_by: self.created_by,
             create_time: self.create_time,
@@ -114,8 +117,9 @@ macro_rules! apps_with_current_hint {
     };
 }
 
-/// Inserts the application and its secret in one transaction: both or neither.
-pub async fn create(
+/// Inserts the application and its current secret. Call it inside a
+/// transaction (with the audit event), so that both or neither are stored.
+pub async fn insert(
     conn: &mut AsyncPgConnection,
     permit: &OrgPermit,
     new: &NewApplication,
@@ -136,30 +140,222 @@ pub async fn create(
         first_party: new.first_party,
         created_by: permit.subject(),
     };
-    conn.transaction::<_, StoreError, _>(async |conn| {
-        let app: AppRow = diesel::insert_into(applications::table)
-            .values(&row)
+    let app: AppRow = diesel::insert_into(applications::table)
+        .values(&row)
+        .returning(AppRow::as_returning())
+        .get_result(conn)
+        .await?;
+    let hint = match secret {
+        Some(secret) => {
+            diesel::insert_into(client_secrets::table)
+                .values(NewSecretRow {
+                    application_id: &app.id,
+                    slot: SLOT_CURRENT,
+                    secret_hash: secret.hash.as_phc(),
+                    hint: secret.hint,
+                })
+                .execute(conn)
+                .await?;
+            Some(secret.hint.to_owned())
+        }
+        None => None,
+    };
+    app.into_domain(hint)
+}
+
+async fn current_hint(conn: &mut AsyncPgConnection, id: &str) -> StoreResult<Option<String>> {
+    Ok(client_secrets::table
+        .filter(client_secrets::application_id.eq(id))
+        .filter(client_secrets::slot.eq(SLOT_CURRENT))
+        .select(client_secrets::hint)
+        .first::<String>(conn)
+        .await
+        .optional()?)
+}
+
+/// Reads an application of the permit's organization and locks its row until
+/// the surrounding transaction ends, so concurrent changes to one application
+/// happen one after the other.
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    permit: &OrgPermit,
+    id: &AppId,
+) -> StoreResult<Application> {
+    let row: AppRow = applications::table
+        .filter(applications::organization_id.eq(permit.org()))
+        .filter(applications::id.eq(id.as_str()))
+        .select(AppRow::as_select())
+        .for_update()
+        .first(conn)
+        .await?;
+    let hint = current_hint(conn, &row.id).await?;
+    row.into_domain(hint)
+}
+
+/// New values for the fields an update names; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, AsChangeset)]
+#[diesel(table_name = applications)]
+pub struct AppChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub first_party: Option<bool>,
+    /// `Some(None)` undeletes, `Some(Some(now))` deletes.
+    pub delete_time: Option<Option<DateTime<Utc>>>,
+}
+
+/// Applies `changes` to a locked application, bumping its revision (hence
+/// its etag) and update time.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    app: &Application,
+    changes: &AppChanges,
+) -> StoreResult<Application> {
+    let row: AppRow =
+        diesel::update(applications::table.filter(applications::id.eq(app.id.as_str())))
+            .set((
+                changes,
+                applications::revision.eq(applications::revision + 1),
+                applications::update_time.eq(diesel::dsl::now),
+            ))
             .returning(AppRow::as_returning())
             .get_result(conn)
             .await?;
-        let hint = match secret {
-            Some(secret) => {
-                diesel::insert_into(client_secrets::table)
-                    .values(NewSecretRow {
-                        application_id: &app.id,
-                        slot: SLOT_CURRENT,
-                        secret_hash: secret.hash.as_phc(),
-                        hint: secret.hint,
-                    })
-                    .execute(conn)
-                    .await?;
-                Some(secret.hint.to_owned())
+    row.into_domain(app.secret_hint.clone())
+}
+
+/// Replaces the current secret of a locked application. With a grace period
+/// the old current secret becomes the previous one until `now + grace`;
+/// whatever previous secret there was is dropped (only one is kept).
+/// Returns the previous secret's expiry, if one was kept.
+pub async fn rotate_secret(
+    conn: &mut AsyncPgConnection,
+    app: &Application,
+    hash: &SecretHash,
+    hint: &str,
+    grace: Option<chrono::Duration>,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let id = app.id.as_str();
+    diesel::delete(
+        client_secrets::table
+            .filter(client_secrets::application_id.eq(id))
+            .filter(client_secrets::slot.eq(SLOT_PREVIOUS)),
+    )
+    .execute(conn)
+    .await?;
+    let current = client_secrets::table
+        .filter(client_secrets::application_id.eq(id))
+        .filter(client_secrets::slot.eq(SLOT_CURRENT));
+    let expire = match grace {
+        Some(grace) => {
+            let expire: Option<DateTime<Utc>> = diesel::update(current)
+                .set((
+                    client_secrets::slot.eq(SLOT_PREVIOUS),
+                    client_secrets::expire_time.eq((diesel::dsl::now
+                        .into_sql::<diesel::sql_types::Timestamptz>()
+                        + grace)
+                        .nullable()),
+                ))
+                .returning(client_secrets::expire_time)
+                .get_result::<Option<DateTime<Utc>>>(conn)
+                .await
+                .optional()?
+                .flatten();
+            expire
+        }
+        None => {
+            diesel::delete(current).execute(conn).await?;
+            None
+        }
+    };
+    diesel::insert_into(client_secrets::table)
+        .values(NewSecretRow {
+            application_id: id,
+            slot: SLOT_CURRENT,
+            secret_hash: hash.as_phc(),
+            hint,
+        })
+        .execute(conn)
+        .await?;
+    Ok(expire)
+}
+
+/// Deletes previous secrets whose grace period is over. They no longer
+/// verify anyway; this keeps their hashes from lingering.
+pub async fn purge_expired_secrets(conn: &mut AsyncPgConnection) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        client_secrets::table
+            .filter(client_secrets::slot.eq(SLOT_PREVIOUS))
+            .filter(client_secrets::expire_time.le(diesel::dsl::now)),
+    )
+    .execute(conn)
+    .await?)
+}
+
+/// A secret that may verify: the current one, or the previous one while its
+/// grace period lasts.
+#[derive(Clone, Debug)]
+pub struct LiveSecret {
+    pub hash: SecretHash,
+    pub hint: String,
+}
+
+/// The application with this client_id, in any state, with its live secrets.
+/// One round trip.
+pub async fn find_by_client_id(
+    conn: &mut AsyncPgConnection,
+    client_id: &str,
+) -> StoreResult<Option<(Application, Vec<LiveSecret>)>> {
+    let rows: Vec<(AppRow, Option<(String, String, String)>)> = applications::table
+        .left_join(
+            client_secrets::table.on(client_secrets::application_id.eq(applications::id).and(
+                client_secrets::slot
+                    .eq(SLOT_CURRENT)
+                    .or(client_secrets::expire_time.gt(diesel::dsl::now)),
+            )),
+        )
+        .filter(applications::client_id.eq(client_id))
+        .select((
+            AppRow::as_select(),
+            (
+                client_secrets::slot,
+                client_secrets::secret_hash,
+                client_secrets::hint,
+            )
+                .nullable(),
+        ))
+        .load(conn)
+        .await?;
+    let mut app_row = None;
+    let mut current_hint = None;
+    let mut secrets = Vec::new();
+    for (row, secret) in rows {
+        if let Some((slot, hash, hint)) = secret {
+            if slot == SLOT_CURRENT {
+                current_hint = Some(hint.clone());
+                // The current secret is tried first.
+                secrets.insert(
+                    0,
+                    LiveSecret {
+                        hash: SecretHash::from_stored(hash),
+                        hint,
+                    },
+                );
+            } else {
+                secrets.push(LiveSecret {
+                    hash: SecretHash::from_stored(hash),
+                    hint,
+                });
             }
-            None => None,
-        };
-        app.into_domain(hint)
-    })
-    .await
+        }
+        app_row.get_or_insert(row);
+    }
+    match app_row {
+        Some(row) => Ok(Some((row.into_domain(current_hint)?, secrets))),
+        None => Ok(None),
+    }
 }
 
 /// One application of the permit's organization, deleted or not.

@@ -6,6 +6,7 @@
 //! organization, so an application of another organization is never seen.
 
 pub mod applications;
+pub mod audit;
 pub mod db;
 pub mod memberships;
 pub mod schema;

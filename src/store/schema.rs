@@ -56,3 +56,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_secrets,
     service_settings
 );
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        organization_id -> Text,
+        application_id -> Text,
+        actor -> Text,
+        action -> Text,
+        changed_fields -> Array<Text>,
+        details -> Text,
+        create_time -> Timestamptz,
+    }
+}

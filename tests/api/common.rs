@@ -163,6 +163,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let name = self.name.clone();
         // Drop runs inside the test's runtime, which cannot be blocked on: use
         // a runtime of its own on another thread.
@@ -338,4 +341,172 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .get_details_bad_request()
         .map(|br| br.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
+}
+
+/// Scope a token endpoint's token carries.
+pub const VERIFY_SCOPE: &str = "oauthapps:verify";
+
+impl TestApp {
+    /// VerifyClientCredentials as a token endpoint; panics on a non-OK status.
+    pub async fn verify(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> pb::VerifyClientCredentialsResponse {
+        self.try_verify(client_id, secret)
+            .await
+            .expect("verify call")
+    }
+
+    pub async fn try_verify(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<pb::VerifyClientCredentialsResponse, Status> {
+        let token = self.token_with_scope("token-endpoint", VERIFY_SCOPE);
+        self.client()
+            .await
+            .verify_client_credentials(with_auth(
+                pb::VerifyClientCredentialsRequest {
+                    client_id: client_id.to_owned(),
+                    client_secret: secret.to_owned(),
+                },
+                Some(&token),
+                None,
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn lookup(&self, client_id: &str) -> Result<pb::Application, Status> {
+        let token = self.token_with_scope("token-endpoint", VERIFY_SCOPE);
+        self.client()
+            .await
+            .lookup_client(with_auth(
+                pb::LookupClientRequest {
+                    client_id: client_id.to_owned(),
+                },
+                Some(&token),
+                None,
+            ))
+            .await
+            .map(|r| r.into_inner().application.expect("application"))
+    }
+
+    pub async fn get(&self, sub: &str, org: &str, id: &str) -> Result<pb::Application, Status> {
+        self.client()
+            .await
+            .get_application(self.req(pb::GetApplicationRequest { id: id.to_owned() }, sub, org))
+            .await
+            .map(|r| r.into_inner().application.expect("application"))
+    }
+
+    pub async fn update(
+        &self,
+        sub: &str,
+        org: &str,
+        application: pb::Application,
+        paths: &[&str],
+        etag: &str,
+    ) -> Result<pb::Application, Status> {
+        self.client()
+            .await
+            .update_application(self.req(
+                pb::UpdateApplicationRequest {
+                    application: Some(application),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+                    }),
+                    etag: etag.to_owned(),
+                },
+                sub,
+                org,
+            ))
+            .await
+            .map(|r| r.into_inner().application.expect("application"))
+    }
+
+    pub async fn delete(&self, sub: &str, org: &str, id: &str) -> Result<pb::Application, Status> {
+        self.client()
+            .await
+            .delete_application(self.req(
+                pb::DeleteApplicationRequest { id: id.to_owned() },
+                sub,
+                org,
+            ))
+            .await
+            .map(|r| r.into_inner().application.expect("application"))
+    }
+
+    pub async fn undelete(
+        &self,
+        sub: &str,
+        org: &str,
+        id: &str,
+    ) -> Result<pb::Application, Status> {
+        self.client()
+            .await
+            .undelete_application(self.req(
+                pb::UndeleteApplicationRequest { id: id.to_owned() },
+                sub,
+                org,
+            ))
+            .await
+            .map(|r| r.into_inner().application.expect("application"))
+    }
+
+    pub async fn rotate(
+        &self,
+        sub: &str,
+        org: &str,
+        id: &str,
+        grace_secs: i64,
+    ) -> Result<pb::RotateClientSecretResponse, Status> {
+        self.client()
+            .await
+            .rotate_client_secret(self.req(
+                pb::RotateClientSecretRequest {
+                    id: id.to_owned(),
+                    previous_secret_grace: Some(prost_types::Duration {
+                        seconds: grace_secs,
+                        nanos: 0,
+                    }),
+                },
+                sub,
+                org,
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// A second server process-alike on the same database.
+    pub async fn replica(&self) -> TestApp {
+        let config = Config::new(self.db.url.clone(), JWT_SECRET);
+        let state = AppState::prepare(&config).await.expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(oauth_apps::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            state,
+            issuer: TokenIssuer::hs256(JWT_SECRET.as_bytes(), None, None),
+            shutdown: Some(tx),
+            server: Some(server),
+            // The replica does not own the database: give it a handle that
+            // drops nothing.
+            db: TestDb::borrowed(&self.db),
+        }
+    }
+}
+
+impl TestDb {
+    fn borrowed(db: &TestDb) -> Self {
+        Self {
+            name: String::new(),
+            url: db.url.clone(),
+        }
+    }
 }

@@ -4,4 +4,5 @@ mod auth;
 mod common;
 mod create;
 mod get_list;
+mod lifecycle;
 mod service;

@@ -1,0 +1,2 @@
+DROP INDEX client_secrets_expiry;
+DROP TABLE audit_events;
