@@ -220,7 +220,7 @@ impl Api {
         // Checked before hashing, so a public or deleted app costs no argon2.
         {
             let mut conn = self.conn().await?;
-            let app = store::applications::get(&mut *conn, permit, &id).await?;
+            let app = store::applications::get(&mut conn, permit, &id).await?;
             check_rotatable(&app)?;
         }
         let secret = ClientSecret::generate();

@@ -302,13 +302,16 @@ pub struct LiveSecret {
     pub hint: String,
 }
 
+/// Slot, PHC hash and hint of a stored secret.
+type SecretColumns = (String, String, String);
+
 /// The application with this client_id, in any state, with its live secrets.
 /// One round trip.
 pub async fn find_by_client_id(
     conn: &mut AsyncPgConnection,
     client_id: &str,
 ) -> StoreResult<Option<(Application, Vec<LiveSecret>)>> {
-    let rows: Vec<(AppRow, Option<(String, String, String)>)> = applications::table
+    let rows: Vec<(AppRow, Option<SecretColumns>)> = applications::table
         .left_join(
             client_secrets::table.on(client_secrets::application_id.eq(applications::id).and(
                 client_secrets::slot

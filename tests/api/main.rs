@@ -6,3 +6,4 @@ mod create;
 mod get_list;
 mod lifecycle;
 mod service;
+mod verify;
