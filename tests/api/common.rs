@@ -343,6 +343,12 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// Scope a token endpoint's token carries.
 pub const VERIFY_SCOPE: &str = "oauthapps:verify";
 
@@ -477,6 +483,38 @@ impl TestApp {
             ))
             .await
             .map(|r| r.into_inner())
+    }
+
+    /// Runs a `SELECT count(*) AS n ...` on the test's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.db_conn().await;
+        sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    /// Creates an app of type `t` with these redirect URIs as `sub`.
+    pub async fn create_typed(
+        &self,
+        sub: &str,
+        org: &str,
+        name: &str,
+        t: pb::ApplicationType,
+        redirect_uris: &[&str],
+    ) -> pb::CreateApplicationResponse {
+        let req = pb::CreateApplicationRequest {
+            r#type: t.into(),
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            ..web_app(name)
+        };
+        self.client()
+            .await
+            .create_application(self.req(req, sub, org))
+            .await
+            .expect("create")
+            .into_inner()
     }
 
     /// A second server process-alike on the same database.

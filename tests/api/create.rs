@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use diesel::{
-    QueryableByName, sql_query,
-    sql_types::{BigInt, Text},
-};
+use diesel::{QueryableByName, sql_query, sql_types::Text};
 use diesel_async::RunQueryDsl as _;
 use oauth_apps::{
     domain::{ClientSecret, Role, SecretHash},
@@ -24,19 +21,8 @@ async fn app_with_owner() -> TestApp {
     app
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 async fn count_apps(app: &TestApp) -> i64 {
-    let mut conn = app.db_conn().await;
-    sql_query("SELECT count(*) AS n FROM applications")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    app.count("SELECT count(*) AS n FROM applications").await
 }
 
 #[tokio::test]
@@ -549,11 +535,6 @@ async fn sixteen_racing_creates_with_one_name_make_one_app() {
     }
     assert_eq!(ok, 1);
     assert_eq!(count_apps(&app).await, 1);
-    let mut conn = app.db_conn().await;
-    let secrets = sql_query("SELECT count(*) AS n FROM client_secrets")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n;
+    let secrets = app.count("SELECT count(*) AS n FROM client_secrets").await;
     assert_eq!(secrets, 1, "a losing create left a secret behind");
 }

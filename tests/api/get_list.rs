@@ -193,14 +193,8 @@ async fn page_tokens_work_on_another_replica() {
         .into_inner()
         .next_page_token;
     // A second instance on the same database shares the signing key.
-    let config = oauth_apps::Config::new(app.db.url.clone(), crate::common::JWT_SECRET);
-    let state = oauth_apps::AppState::prepare(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(oauth_apps::serve(listener, state, std::future::pending()));
-    let mut other = oauth_apps::proto::OAuthApplicationsClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let replica = app.replica().await;
+    let mut other = replica.client().await;
     let page = other
         .list_applications(app.req(
             pb::ListApplicationsRequest {
@@ -215,5 +209,4 @@ async fn page_tokens_work_on_another_replica() {
         .unwrap()
         .into_inner();
     assert_eq!(page.applications[0].name, "app 1");
-    server.abort();
 }

@@ -3,15 +3,12 @@
 
 use std::sync::Arc;
 
-use diesel::{
-    QueryableByName, sql_query,
-    sql_types::{BigInt, Text},
-};
+use diesel::{QueryableByName, sql_query, sql_types::Text};
 use diesel_async::RunQueryDsl as _;
 use oauth_apps::{domain::Role, proto::v1 as pb};
 use tonic::Code;
 
-use crate::common::{TestApp, violated_fields, web_app};
+use crate::common::{TestApp, violated_fields};
 
 const ORG: &str = "org-acme";
 
@@ -22,21 +19,6 @@ async fn setup() -> TestApp {
     app.set_member(ORG, "member", Role::Member).await;
     app.set_member("org-evil", "mallory", Role::Owner).await;
     app
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let mut conn = app.db_conn().await;
-    sql_query(sql)
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
 }
 
 #[tokio::test]
@@ -461,7 +443,7 @@ async fn rotation_with_grace_keeps_the_old_secret_until_it_expires() {
         .unwrap();
     assert_eq!(purged, 1);
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM client_secrets").await,
+        app.count("SELECT count(*) AS n FROM client_secrets").await,
         1
     );
 }
@@ -491,20 +473,14 @@ async fn a_new_rotation_ends_the_previous_grace() {
 async fn rotation_refuses_public_apps_and_long_graces() {
     let app = setup().await;
     let native = app
-        .client()
-        .await
-        .create_application(app.req(
-            pb::CreateApplicationRequest {
-                r#type: pb::ApplicationType::Native.into(),
-                redirect_uris: vec!["com.example.app:/cb".into()],
-                ..web_app("Mobile")
-            },
+        .create_typed(
             "owner",
             ORG,
-        ))
+            "Mobile",
+            pb::ApplicationType::Native,
+            &["com.example.app:/cb"],
+        )
         .await
-        .unwrap()
-        .into_inner()
         .application
         .unwrap();
     assert_eq!(
@@ -561,15 +537,12 @@ async fn eight_concurrent_rotations_leave_one_valid_current_secret() {
     }
     assert_eq!(valid, 1, "exactly one secret verifies");
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM client_secrets WHERE slot = 'current'"
-        )
-        .await,
+        app.count("SELECT count(*) AS n FROM client_secrets WHERE slot = 'current'")
+            .await,
         1
     );
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM client_secrets").await,
+        app.count("SELECT count(*) AS n FROM client_secrets").await,
         1
     );
 }
@@ -632,11 +605,8 @@ async fn other_orgs_get_not_found_on_every_rpc_and_change_nothing() {
             .valid
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM audit_events WHERE action <> 'create'"
-        )
-        .await,
+        app.count("SELECT count(*) AS n FROM audit_events WHERE action <> 'create'")
+            .await,
         0
     );
 }

@@ -84,20 +84,14 @@ async fn only_the_right_secret_of_a_live_active_app_verifies() {
 async fn public_apps_never_verify_but_can_be_looked_up() {
     let app = setup().await;
     let spa = app
-        .client()
-        .await
-        .create_application(app.req(
-            pb::CreateApplicationRequest {
-                r#type: pb::ApplicationType::UserAgentBased.into(),
-                redirect_uris: vec!["https://spa.example.com/cb".into()],
-                ..web_app("SPA")
-            },
+        .create_typed(
             "owner",
             ORG,
-        ))
+            "SPA",
+            pb::ApplicationType::UserAgentBased,
+            &["https://spa.example.com/cb"],
+        )
         .await
-        .unwrap()
-        .into_inner()
         .application
         .unwrap();
     assert!(!app.verify(&spa.client_id, "anything").await.valid);
