@@ -13,7 +13,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::Semaphore;
@@ -61,21 +61,37 @@ impl Hasher {
         self.run(move || hash.verify(&presented)).await
     }
 
+    /// Calls running or waiting for a slot.
+    pub fn admitted(&self) -> usize {
+        self.admitted.load(Ordering::Relaxed)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        let span = tracing::info_span!("argon2", queue_wait_ms = tracing::field::Empty);
         let admitted = self.admitted.fetch_add(1, Ordering::AcqRel) + 1;
         let _admission = Admission(&self.admitted);
         if admitted > self.max_admitted {
             return Err(HashError::Busy);
         }
+        let metrics = crate::telemetry::metrics::get();
+        let waiting = Instant::now();
         let permit = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Failed)?;
+        let waited = waiting.elapsed();
+        metrics.argon2_wait.record(waited.as_secs_f64(), &[]);
+        span.record("queue_wait_ms", waited.as_secs_f64() * 1000.0);
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let started = Instant::now();
             let out = work();
+            metrics
+                .argon2_duration
+                .record(started.elapsed().as_secs_f64(), &[]);
             drop(permit);
             out
         })

@@ -15,6 +15,7 @@ pub mod proto;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod verify_cache;
 
 pub use config::Config;

@@ -9,10 +9,9 @@ use oauth_apps::{
     auth::TokenIssuer,
     config::{DatabaseArgs, JwtArgs},
     domain::Role,
-    store,
+    store, telemetry,
 };
 use tokio::net::TcpListener;
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 #[derive(Parser)]
 #[command(
@@ -103,10 +102,13 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::registry()
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with(fmt::layer().with_writer(std::io::stderr))
-        .init();
+    let log_format = match telemetry::LogFormat::from_env() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -124,7 +126,14 @@ fn main() -> ExitCode {
             None => unreachable!("serve was given"),
         }
     });
-    match runtime.block_on(run(command)) {
+    let result = runtime.block_on(async {
+        // Exporters need the runtime; the guard flushes them on the way out.
+        let mut telemetry = telemetry::init(log_format)?;
+        let result = run(command).await;
+        telemetry.shutdown();
+        result
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

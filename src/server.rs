@@ -12,6 +12,7 @@ use crate::{
     auth::{AuthLayer, Authorizer},
     proto::{FILE_DESCRIPTOR_SET, OAuthApplicationsServer},
     state::AppState,
+    telemetry::RpcTelemetryLayer,
 };
 
 /// Full name of the service, as health and reflection know it.
@@ -55,6 +56,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    crate::telemetry::metrics::register_gauges(state.pool.clone(), state.hasher.clone());
     let authorizer = Authorizer::new(
         state.verifier.clone(),
         state.pool.clone(),
@@ -64,6 +66,7 @@ pub async fn serve(
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let result = Server::builder()
+        .layer(RpcTelemetryLayer)
         .layer(AuthLayer::new(authorizer))
         .add_service(health_service)
         .add_service(reflection_v1)

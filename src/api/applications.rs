@@ -51,7 +51,9 @@ pub(super) fn parse_app_id(id: &str, field: &str) -> Result<AppId, ApiError> {
     if id.is_empty() {
         return Err(ApiError::invalid(field, "is required"));
     }
-    AppId::parse(id).ok_or(ApiError::NotFound)
+    let id = AppId::parse(id).ok_or(ApiError::NotFound)?;
+    crate::telemetry::rpc::record_app(id.as_str());
+    Ok(id)
 }
 
 impl Api {
@@ -95,6 +97,7 @@ impl Api {
             first_party: req.first_party,
         };
         let id = AppId::generate();
+        crate::telemetry::rpc::record_app(id.as_str());
         let client_id = ClientId::generate();
         let secret = if app_type.is_confidential() {
             let secret = ClientSecret::generate();

@@ -13,7 +13,7 @@ use crate::{
     error::ApiError,
     proto::{OAuthApplications, v1 as pb},
     state::AppState,
-    store::{PooledConn, StoreError},
+    store::PooledConn,
 };
 
 /// The OAuthApplications service.
@@ -28,7 +28,7 @@ impl Api {
     }
 
     async fn conn(&self) -> Result<PooledConn<'_>, ApiError> {
-        Ok(self.state.pool.get().await.map_err(StoreError::from)?)
+        Ok(crate::store::db::checkout(&self.state.pool).await?)
     }
 }
 

@@ -49,6 +49,9 @@ impl Api {
         } else {
             None
         };
+        if let Some((app, _)) = &found {
+            crate::telemetry::rpc::record_app(app.id.as_str());
+        }
         let usable = found.as_ref().filter(|(app, secrets)| {
             is_usable(app) && !secrets.is_empty() && presented.expose().len() <= MAX_SECRET_LEN
         });

@@ -96,6 +96,7 @@ impl Authorizer {
             tracing::debug!(reason = %e, "token refused");
             Status::unauthenticated(format!("invalid bearer token: {e}"))
         })?;
+        crate::telemetry::rpc::record_caller(&caller.subject, None);
         // Limited per authenticated caller, before any database work.
         if is_mutating(method) {
             if let Err(wait) = self.mutations.check(&caller.subject) {
@@ -114,6 +115,7 @@ impl Authorizer {
             }
             Requirement::Org(min_role) => {
                 let org = organization_id(headers)?;
+                crate::telemetry::rpc::record_caller(&caller.subject, Some(&org));
                 let role = self.role_of(&org, &caller.subject).await?;
                 match role {
                     None => Err(Status::permission_denied(
@@ -132,7 +134,7 @@ impl Authorizer {
 
     async fn role_of(&self, org: &str, subject: &str) -> Result<Option<Role>, Status> {
         let result: Result<Option<Role>, StoreError> = async {
-            let mut conn = self.pool.get().await?;
+            let mut conn = store::db::checkout(&self.pool).await?;
             store::memberships::role_of(&mut conn, org, subject).await
         }
         .await;

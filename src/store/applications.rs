@@ -119,6 +119,7 @@ macro_rules! apps_with_current_hint {
 
 /// Inserts the application and its current secret. Call it inside a
 /// transaction (with the audit event), so that both or neither are stored.
+#[tracing::instrument(name = "db.applications.insert", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     permit: &OrgPermit,
@@ -176,6 +177,7 @@ async fn current_hint(conn: &mut AsyncPgConnection, id: &str) -> StoreResult<Opt
 /// Reads an application of the permit's organization and locks its row until
 /// the surrounding transaction ends, so concurrent changes to one application
 /// happen one after the other.
+#[tracing::instrument(name = "db.applications.lock", skip_all, fields(db.system = "postgresql"))]
 pub async fn lock(
     conn: &mut AsyncPgConnection,
     permit: &OrgPermit,
@@ -208,6 +210,7 @@ pub struct AppChanges {
 
 /// Applies `changes` to a locked application, bumping its revision (hence
 /// its etag) and update time.
+#[tracing::instrument(name = "db.applications.update", skip_all, fields(db.system = "postgresql"))]
 pub async fn update(
     conn: &mut AsyncPgConnection,
     app: &Application,
@@ -230,6 +233,7 @@ pub async fn update(
 /// the old current secret becomes the previous one until `now + grace`;
 /// whatever previous secret there was is dropped (only one is kept).
 /// Returns the previous secret's expiry, if one was kept.
+#[tracing::instrument(name = "db.applications.rotate_secret", skip_all, fields(db.system = "postgresql"))]
 pub async fn rotate_secret(
     conn: &mut AsyncPgConnection,
     app: &Application,
@@ -284,6 +288,7 @@ pub async fn rotate_secret(
 
 /// Deletes previous secrets whose grace period is over. They no longer
 /// verify anyway; this keeps their hashes from lingering.
+#[tracing::instrument(name = "db.applications.purge_expired_secrets", skip_all, fields(db.system = "postgresql"))]
 pub async fn purge_expired_secrets(conn: &mut AsyncPgConnection) -> StoreResult<usize> {
     Ok(diesel::delete(
         client_secrets::table
@@ -307,6 +312,7 @@ type SecretColumns = (String, String, String);
 
 /// The application with this client_id, in any state, with its live secrets.
 /// One round trip.
+#[tracing::instrument(name = "db.applications.find_by_client_id", skip_all, fields(db.system = "postgresql"))]
 pub async fn find_by_client_id(
     conn: &mut AsyncPgConnection,
     client_id: &str,
@@ -362,6 +368,7 @@ pub async fn find_by_client_id(
 }
 
 /// One application of the permit's organization, deleted or not.
+#[tracing::instrument(name = "db.applications.get", skip_all, fields(db.system = "postgresql"))]
 pub async fn get(
     conn: &mut AsyncPgConnection,
     permit: &OrgPermit,
@@ -385,6 +392,7 @@ pub struct Cursor {
 
 /// Up to `limit` applications of the permit's organization after `after`, in
 /// (create_time, id) order, which is stable under concurrent inserts.
+#[tracing::instrument(name = "db.applications.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(
     conn: &mut AsyncPgConnection,
     permit: &OrgPermit,

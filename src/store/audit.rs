@@ -45,6 +45,7 @@ struct NewEvent<'a> {
 }
 
 /// Records `action` by the permit's subject on `app_id`.
+#[tracing::instrument(name = "db.audit.record", skip_all, fields(db.system = "postgresql"))]
 pub async fn record(
     conn: &mut AsyncPgConnection,
     permit: &OrgPermit,
@@ -81,6 +82,7 @@ pub struct AuditEvent {
 }
 
 /// An organization's events, oldest first, optionally of one application.
+#[tracing::instrument(name = "db.audit.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(
     conn: &mut AsyncPgConnection,
     org: &str,

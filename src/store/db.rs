@@ -106,6 +106,17 @@ pub fn build_pool(url: &str, max_size: u32, connect_timeout: Duration) -> Pool {
         .build_unchecked(manager)
 }
 
+/// Takes a connection from the pool, recording the wait as a metric and a span.
+pub async fn checkout(pool: &Pool) -> Result<PooledConn<'_>, super::StoreError> {
+    use tracing::Instrument as _;
+    let started = std::time::Instant::now();
+    let conn = pool.get().instrument(tracing::debug_span!("db.pool.get")).await;
+    crate::telemetry::metrics::get()
+        .pool_wait
+        .record(started.elapsed().as_secs_f64(), &[]);
+    Ok(conn?)
+}
+
 /// A trivial query, to tell whether the database answers.
 pub async fn ping(pool: &Pool) -> Result<(), super::StoreError> {
     let mut conn = pool.get().await?;

@@ -21,6 +21,7 @@ pub struct MembershipRow {
 }
 
 /// The caller's role in `org`, or `None` when they are not a member.
+#[tracing::instrument(name = "db.memberships.role_of", skip_all, fields(db.system = "postgresql"))]
 pub async fn role_of(
     conn: &mut AsyncPgConnection,
     org: &str,
@@ -37,6 +38,7 @@ pub async fn role_of(
 }
 
 /// Adds a member or changes their role.
+#[tracing::instrument(name = "db.memberships.set", skip_all, fields(db.system = "postgresql"))]
 pub async fn set(
     conn: &mut AsyncPgConnection,
     org: &str,
@@ -61,6 +63,7 @@ pub async fn set(
 }
 
 /// Removes a member; `false` when they were not one.
+#[tracing::instrument(name = "db.memberships.remove", skip_all, fields(db.system = "postgresql"))]
 pub async fn remove(conn: &mut AsyncPgConnection, org: &str, user: &str) -> StoreResult<bool> {
     let n = diesel::delete(
         memberships::table
@@ -72,6 +75,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, org: &str, user: &str) -> Stor
     Ok(n > 0)
 }
 
+#[tracing::instrument(name = "db.memberships.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(conn: &mut AsyncPgConnection, org: &str) -> StoreResult<Vec<MembershipRow>> {
     Ok(memberships::table
         .filter(memberships::organization_id.eq(org))

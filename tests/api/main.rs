@@ -5,5 +5,7 @@ mod common;
 mod create;
 mod get_list;
 mod lifecycle;
+mod process;
 mod service;
+mod telemetry;
 mod verify;

@@ -1,0 +1,164 @@
+//! Logs, traces and metrics.
+//!
+//! Policy: telemetry never carries a secret. Client secrets, bearer tokens,
+//! signing keys and hashes are never recorded as span or log fields (their
+//! types redact `Debug`), and the HTTP/2 crates are capped at `info` so no
+//! frame dump can print request metadata.
+//!
+//! OpenTelemetry follows the standard `OTEL_*` variables: with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+//! `..._METRICS_ENDPOINT`) set, spans and metrics are exported over OTLP/gRPC
+//! in the background (batched; a collector that is down only costs dropped
+//! telemetry, never a slower call); unset, nothing is exported.
+//! `OTEL_SDK_DISABLED=true` turns export off; `OTEL_SERVICE_NAME` and
+//! `OTEL_RESOURCE_ATTRIBUTES` name the service (default `oauth-apps`).
+
+pub mod metrics;
+pub mod rpc;
+
+use anyhow::Context as _;
+use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry_sdk::{
+    Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
+use tracing_subscriber::{EnvFilter, Layer as _, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+
+pub use rpc::RpcTelemetryLayer;
+
+/// Log line format, from `OAUTH_APPS_LOG_FORMAT` (`text`, the default, or `json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("OAUTH_APPS_LOG_FORMAT").ok().as_deref() {
+            None | Some("") | Some("text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(other) => anyhow::bail!("OAUTH_APPS_LOG_FORMAT must be text or json, not {other:?}"),
+        }
+    }
+}
+
+/// Flushes and stops exporters when dropped.
+pub struct Telemetry {
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+}
+
+impl Telemetry {
+    pub fn shutdown(&mut self) {
+        if let Some(p) = self.tracer_provider.take() {
+            let _ = p.shutdown();
+        }
+        if let Some(p) = self.meter_provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Whether the `OTEL_*` environment asks for OTLP export of `signal`
+/// (`TRACES` or `METRICS`).
+fn export_wanted(signal: &str) -> bool {
+    if std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+        return false;
+    }
+    let exporter = std::env::var(format!("OTEL_{signal}_EXPORTER")).unwrap_or_default();
+    if exporter.eq_ignore_ascii_case("none") {
+        return false;
+    }
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT") || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+}
+
+/// The log filter: `RUST_LOG` (default `info`), with the HTTP/2 stack capped
+/// at `info` so that no debug frame dump can print request metadata.
+fn log_filter() -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in ["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp"] {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
+/// Installs logging, and OTLP export when configured. Must run inside the
+/// Tokio runtime (the gRPC exporter needs it).
+pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder().with_service_name(service_name()).build();
+
+    let tracer_provider = if export_wanted("TRACES") {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()
+            .context("building the OTLP span exporter")?;
+        Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource.clone())
+                .build(),
+        )
+    } else {
+        None
+    };
+    let meter_provider = if export_wanted("METRICS") {
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()
+            .context("building the OTLP metric exporter")?;
+        let provider = SdkMeterProvider::builder()
+            .with_periodic_exporter(exporter)
+            .with_resource(resource)
+            .build();
+        global::set_meter_provider(provider.clone());
+        Some(provider)
+    } else {
+        None
+    };
+
+    let otel_layer = tracer_provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("oauth-apps"))
+            .with_error_records_to_exceptions(false)
+    });
+    let fmt_layer = match format {
+        LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(log_filter())
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .context("installing the log subscriber")?;
+    Ok(Telemetry {
+        tracer_provider,
+        meter_provider,
+    })
+}
+
+fn service_name() -> String {
+    std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "oauth-apps".to_owned())
+}

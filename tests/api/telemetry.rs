@@ -1,0 +1,276 @@
+//! Traces, metrics and logs of the real binary, received by an in-process
+//! OTLP collector.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use oauth_apps::{
+    domain::Role,
+    proto::{OAuthApplicationsClient, v1 as pb},
+    store,
+};
+use opentelemetry_proto::tonic::{
+    collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
+    },
+    common::v1::any_value::Value,
+    trace::v1::Span,
+};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status, metadata::MetadataValue};
+
+use crate::{
+    common::{JWT_SECRET, TestDb, web_app, with_auth},
+    process::ServerProcess,
+};
+
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<Span>>>,
+    metric_names: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(&self, req: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for rs in req.into_inner().resource_spans {
+            for ss in rs.scope_spans {
+                spans.extend(ss.spans);
+            }
+        }
+        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(&self, req: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let mut names = self.metric_names.lock().unwrap();
+        for rm in req.into_inner().resource_metrics {
+            for sm in rm.scope_metrics {
+                names.extend(sm.metrics.into_iter().map(|m| m.name));
+            }
+        }
+        Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
+async fn start_collector() -> (Collector, String) {
+    let collector = Collector::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let c = collector.clone();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(c.clone()))
+            .add_service(MetricsServiceServer::new(c))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    (collector, format!("http://{addr}"))
+}
+
+fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn attr_str(span: &Span, key: &str) -> Option<String> {
+    match attr(span, key)? {
+        Value::StringValue(s) => Some(s.clone()),
+        Value::IntValue(i) => Some(i.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+async fn add_owner(db: &TestDb, org: &str, user: &str) {
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    store::memberships::set(&mut conn, org, user, Role::Owner).await.unwrap();
+}
+
+fn token(sub: &str, scope: Option<&str>) -> String {
+    oauth_apps::auth::TokenIssuer::hs256(JWT_SECRET.as_bytes(), None, None).mint(sub, scope, Duration::from_secs(600))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
+    let db = TestDb::new().await;
+    add_owner(&db, "org-t", "alice").await;
+    let (collector, endpoint) = start_collector().await;
+    let mut server = ServerProcess::start(
+        &db.url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "oauth-apps-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    let mut client = OAuthApplicationsClient::connect(server.url()).await.unwrap();
+    let owner_token = token("alice", None);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let mut req = with_auth(web_app("Traced"), Some(&owner_token), Some("org-t"));
+    req.metadata_mut()
+        .insert("traceparent", MetadataValue::try_from(format!("00-{trace_id}-{parent_id}-01")).unwrap());
+    let created = client.create_application(req).await.unwrap().into_inner();
+    let app = created.application.clone().unwrap();
+    let verify_token = token("token-endpoint", Some("oauthapps:verify"));
+    let verified = client
+        .verify_client_credentials(with_auth(
+            pb::VerifyClientCredentialsRequest { client_id: app.client_id.clone(), client_secret: created.client_secret.clone() },
+            Some(&verify_token),
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.valid);
+    let denied = client
+        .get_application(with_auth(pb::GetApplicationRequest { id: app.id.clone() }, Some("not-a-token"), Some("org-t")))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+
+    // SIGTERM flushes the exporters before exit.
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+
+    let spans = collector.spans.lock().unwrap().clone();
+    let create = spans
+        .iter()
+        .find(|s| s.name == "oauthapps.v1.OAuthApplications/CreateApplication")
+        .unwrap_or_else(|| panic!("no CreateApplication span in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+    assert_eq!(hex(&create.trace_id), trace_id, "continues the caller's trace");
+    assert_eq!(hex(&create.parent_span_id), parent_id);
+    assert_eq!(create.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(attr_str(create, "org").as_deref(), Some("org-t"));
+    assert_eq!(attr_str(create, "app_id").as_deref(), Some(app.id.as_str()));
+    assert_eq!(attr_str(create, "caller").as_deref(), Some("alice"));
+    assert_eq!(attr_str(create, "rpc.grpc.status_code").as_deref(), Some("0"));
+    let children: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.trace_id == create.trace_id && s.parent_span_id == create.span_id)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(children.contains(&"argon2"), "{children:?}");
+    assert!(children.iter().any(|n| n.starts_with("db.")), "{children:?}");
+    let verify = spans
+        .iter()
+        .find(|s| s.name == "oauthapps.v1.OAuthApplications/VerifyClientCredentials")
+        .expect("verify span");
+    assert_eq!(attr_str(verify, "app_id").as_deref(), Some(app.id.as_str()));
+    let get = spans.iter().find(|s| s.name == "oauthapps.v1.OAuthApplications/GetApplication").expect("get span");
+    assert_eq!(attr_str(get, "rpc.grpc.status_code").as_deref(), Some("16"));
+
+    let names = collector.metric_names.lock().unwrap().clone();
+    for metric in ["rpc.server.duration", "rpc.server.calls", "db.client.connection.wait_time", "argon2.duration", "argon2.queue.size", "db.client.connection.count"] {
+        assert!(names.iter().any(|n| n == metric), "metric {metric} missing from {names:?}");
+    }
+
+    // One log line per RPC, with method, status, latency and caller.
+    let logs = server.logs();
+    let rpc_lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "rpc")
+        .collect();
+    assert_eq!(rpc_lines.len(), 3, "{logs}");
+    assert_eq!(rpc_lines[0]["fields"]["method"], "CreateApplication");
+    assert_eq!(rpc_lines[0]["fields"]["status"], "OK");
+    assert!(rpc_lines[0]["fields"]["latency_ms"].as_f64().is_some());
+    assert_eq!(rpc_lines[0]["span"]["caller"], "alice");
+    assert_eq!(rpc_lines[2]["fields"]["status"], "UNAUTHENTICATED");
+
+    // Nothing secret anywhere: not in logs (at debug level), not in spans.
+    let exported = format!("{spans:?}");
+    let signature = owner_token.rsplit('.').next().unwrap().to_owned();
+    for secret in [
+        created.client_secret.as_str(),
+        &created.client_secret[4..],
+        owner_token.as_str(),
+        verify_token.as_str(),
+        signature.as_str(),
+        JWT_SECRET,
+        "$argon2id$",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} in logs:\n{logs}");
+        assert!(!exported.contains(secret), "{secret:?} in spans");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_never_slows_or_breaks_a_call() {
+    let db = TestDb::new().await;
+    add_owner(&db, "org-t", "alice").await;
+    // A port with nothing listening.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut server = ServerProcess::start(
+        &db.url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{dead}")),
+            ("OTEL_BSP_SCHEDULE_DELAY", "10"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "50"),
+        ],
+    );
+    let mut client = OAuthApplicationsClient::connect(server.url()).await.unwrap();
+    let t = token("alice", None);
+    for i in 0..20 {
+        let started = Instant::now();
+        client
+            .list_applications(with_auth(pb::ListApplicationsRequest::default(), Some(&t), Some("org-t")))
+            .await
+            .unwrap_or_else(|e| panic!("call {i} failed: {e:?}"));
+        // Export runs in the background: a call never waits on it (the
+        // exporter's own timeout is 10 s).
+        assert!(started.elapsed() < Duration::from_secs(2), "call {i} took {:?}", started.elapsed());
+    }
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
+    let db = TestDb::new().await;
+    add_owner(&db, "org-t", "alice").await;
+    // One hash at a time, so ten creates are still in flight 100 ms in.
+    let mut server = ServerProcess::start(&db.url, &[("OAUTH_APPS_HASH_CONCURRENCY", "1")]);
+    let channel = tonic::transport::Channel::from_shared(server.url()).unwrap().connect().await.unwrap();
+    let t = token("alice", None);
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        let mut c = OAuthApplicationsClient::new(channel.clone());
+        let req = with_auth(web_app(&format!("inflight {i}")), Some(&t), Some("org-t"));
+        calls.push(tokio::spawn(async move { c.create_application(req).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (status, server)
+    });
+    for (i, call) in calls.into_iter().enumerate() {
+        let result = call.await.unwrap();
+        assert!(result.is_ok(), "in-flight call {i} was cut off: {result:?}");
+    }
+    let (status, server) = status.await.unwrap();
+    assert!(status.success(), "exit {status:?}\n{}", server.logs());
+}
