@@ -8,14 +8,37 @@ use clap::Args;
 
 use crate::domain::ScopeCatalog;
 
+/// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
 
 /// Where the database is.
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL; the database is created and migrated when needed.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
+}
+
+impl fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("database_url", &redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
 }
 
 /// How bearer tokens are checked (and, for `oauth-apps token`, minted).
@@ -54,7 +77,16 @@ impl fmt::Debug for JwtArgs {
 impl JwtArgs {
     pub fn secret(&self) -> anyhow::Result<&[u8]> {
         match self.jwt_secret.as_deref() {
-            Some(s) if !s.is_empty() => Ok(s.as_bytes()),
+            Some(s) if !s.is_empty() => {
+                if s.len() < MIN_HS256_SECRET_BYTES {
+                    // RFC 7518 §3.2 wants at least 256 bits; refusing would
+                    // break existing deployments, so warn loudly.
+                    tracing::warn!(
+                        "OAUTH_APPS_JWT_SECRET is shorter than {MIN_HS256_SECRET_BYTES} bytes: tokens can be forged by brute force"
+                    );
+                }
+                Ok(s.as_bytes())
+            }
             _ => {
                 anyhow::bail!("OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)")
             }
@@ -103,6 +135,24 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
 
+    /// Server-side deadline of every call (a shorter client `grpc-timeout` wins).
+    #[arg(long, env = "OAUTH_APPS_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub request_timeout: Duration,
+
+    /// Largest request message accepted, in bytes (the largest valid
+    /// request is about 45 KiB).
+    #[arg(long, env = "OAUTH_APPS_MAX_REQUEST_BYTES", default_value_t = 64 * 1024)]
+    pub max_request_bytes: usize,
+
+    /// Concurrent calls (HTTP/2 streams) per connection.
+    #[arg(long, env = "OAUTH_APPS_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    pub max_concurrent_streams: u32,
+
+    /// HTTP/2 keepalive ping interval (0 turns pings off); a peer that does
+    /// not answer within 20 s is disconnected.
+    #[arg(long, env = "OAUTH_APPS_KEEPALIVE", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub keepalive: Duration,
+
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "OAUTH_APPS_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "30s")]
     pub shutdown_grace: Duration,
@@ -131,6 +181,10 @@ impl Config {
             db_pool_size: 16,
             db_timeout: Duration::from_secs(3),
             hash_concurrency: 0,
+            request_timeout: Duration::from_secs(10),
+            max_request_bytes: 64 * 1024,
+            max_concurrent_streams: 256,
+            keepalive: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -178,9 +232,12 @@ mod tests {
     }
 
     #[test]
-    fn debug_redacts_the_jwt_secret() {
-        let c = Config::new("postgres://x/y", "super-secret-value");
-        assert!(!format!("{c:?}").contains("super-secret-value"));
+    fn debug_redacts_the_jwt_secret_and_database_password() {
+        let c = Config::new("postgres://u:db-password@x/y", "super-secret-value");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("super-secret-value"));
+        assert!(!printed.contains("db-password"));
+        assert!(printed.contains("postgres://u:redacted@x/y"));
         assert_eq!(c.jwt.secret().unwrap(), b"super-secret-value");
     }
 }

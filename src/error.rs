@@ -38,6 +38,9 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable,
+    /// The client's deadline passed before the work could be done.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
     /// A handler ran without the permit the auth layer must have attached.
     #[error("missing authorization permit")]
     MissingPermit,
@@ -124,6 +127,7 @@ impl From<ApiError> for Status {
             ApiError::Unavailable => {
                 Status::unavailable("the database is unavailable; retry later")
             }
+            ApiError::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
             ApiError::MissingPermit => {
                 tracing::error!("handler reached without an authorization permit");
                 Status::internal("internal error")

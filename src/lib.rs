@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod hashing;
 pub mod limits;
+pub mod pgcluster;
 pub mod proto;
 pub mod server;
 pub mod state;

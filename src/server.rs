@@ -50,10 +50,12 @@ pub async fn serve(
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
     crate::telemetry::metrics::register_gauges(state.pool.clone(), state.hasher.clone());
@@ -62,10 +64,16 @@ pub async fn serve(
         state.pool.clone(),
         state.mutations.clone(),
     );
-    let api = OAuthApplicationsServer::new(Api::new(state));
+    let settings = state.server.clone();
+    let api = OAuthApplicationsServer::new(Api::new(state))
+        .max_decoding_message_size(settings.max_request_bytes);
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let result = Server::builder()
+        .timeout(settings.request_timeout)
+        .max_concurrent_streams(Some(settings.max_concurrent_streams))
+        .http2_keepalive_interval(settings.keepalive)
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(RpcTelemetryLayer)
         .layer(AuthLayer::new(authorizer))
         .add_service(health_service)

@@ -20,6 +20,18 @@ const PAGE_TOKEN_KEY_SETTING: &str = "page_token_hmac_key";
 /// Callers that may wait for an argon2 slot, per core.
 const HASH_QUEUE_PER_CORE: usize = 64;
 
+/// Transport settings of the server.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub request_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub max_concurrent_streams: u32,
+    pub keepalive: Option<Duration>,
+}
+
+/// How long start-up keeps retrying a database that does not answer yet.
+const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pool: Pool,
@@ -33,6 +45,9 @@ pub struct AppState {
     pub verified: Arc<VerifiedCache>,
     pub mutations: Limiter,
     pub failed_verifications: Limiter,
+    /// Longest a call waits on the database before UNAVAILABLE.
+    pub db_timeout: Duration,
+    pub server: ServerSettings,
 }
 
 impl AppState {
@@ -40,9 +55,29 @@ impl AppState {
     /// everything the service needs to answer calls.
     pub async fn prepare(config: &Config) -> anyhow::Result<Self> {
         let url = &config.database.database_url;
-        store::ensure_database(url).await?;
-        store::run_migrations(url).await?;
-        let pool = store::build_pool(url, config.db_pool_size, config.db_timeout);
+        // A database that is still starting (or briefly away) is waited for.
+        let started = std::time::Instant::now();
+        loop {
+            let ready = async {
+                store::ensure_database(url).await?;
+                store::run_migrations(url).await
+            }
+            .await;
+            match ready {
+                Ok(()) => break,
+                Err(e) if started.elapsed() < STARTUP_RETRY_FOR => {
+                    tracing::warn!(error = %format!("{e:#}"), "database not ready; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let pool = store::build_pool(
+            url,
+            config.db_pool_size,
+            config.db_timeout,
+            config.db_timeout,
+        );
         let page_tokens = {
             let mut conn = pool.get().await.map_err(store::StoreError::from)?;
             let candidate = random_base62(43);
@@ -73,6 +108,13 @@ impl AppState {
             verified: Arc::new(VerifiedCache::default()),
             mutations: Limiter::per_minute(config.mutations_per_minute),
             failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
+            db_timeout: config.db_timeout,
+            server: ServerSettings {
+                request_timeout: config.request_timeout,
+                max_request_bytes: config.max_request_bytes,
+                max_concurrent_streams: config.max_concurrent_streams,
+                keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
+            },
         })
     }
 }

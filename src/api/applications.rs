@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Api, convert};
+use super::{Api, Deadline, convert};
 use crate::{
     auth::OrgPermit,
     domain::{
@@ -61,6 +61,7 @@ impl Api {
         &self,
         permit: &OrgPermit,
         req: pb::CreateApplicationRequest,
+        deadline: Option<Deadline>,
     ) -> Result<pb::CreateApplicationResponse, ApiError> {
         check_owner_only_grant(permit, req.first_party, &req.scopes)?;
 
@@ -112,26 +113,38 @@ impl Api {
             .zip(hint.as_deref())
             .map(|((_, hash), hint)| InitialSecret { hash, hint });
 
-        let mut conn = self.conn().await?;
-        let app = conn
-            .transaction::<_, ApiError, _>(async |conn| {
-                let app = store::applications::insert(conn, permit, &new, &id, &client_id, initial)
+        let app = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                conn.transaction::<_, ApiError, _>(async |conn| {
+                    self.bound_by_deadline(conn, deadline).await?;
+                    let app =
+                        store::applications::insert(conn, permit, &new, &id, &client_id, initial)
+                            .await?;
+                    let fields: Vec<String> = [
+                        "name",
+                        "description",
+                        "type",
+                        "redirect_uris",
+                        "scopes",
+                        "active",
+                        "first_party",
+                    ]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                    store::audit::record(
+                        conn,
+                        permit,
+                        app.id.as_str(),
+                        Action::Create,
+                        &fields,
+                        "",
+                    )
                     .await?;
-                let fields: Vec<String> = [
-                    "name",
-                    "description",
-                    "type",
-                    "redirect_uris",
-                    "scopes",
-                    "active",
-                    "first_party",
-                ]
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-                store::audit::record(conn, permit, app.id.as_str(), Action::Create, &fields, "")
-                    .await?;
-                Ok(app)
+                    Ok(app)
+                })
+                .await
             })
             .await?;
         tracing::info!(app_id = %app.id, org = permit.org(), by = permit.subject(), "application created");
@@ -147,8 +160,12 @@ impl Api {
         req: pb::GetApplicationRequest,
     ) -> Result<pb::GetApplicationResponse, ApiError> {
         let id = parse_app_id(&req.id, "id")?;
-        let mut conn = self.conn().await?;
-        let app = store::applications::get(&mut conn, permit, &id).await?;
+        let app = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                Ok(store::applications::get(&mut conn, permit, &id).await?)
+            })
+            .await?;
         Ok(pb::GetApplicationResponse {
             application: Some(convert::application(app)),
         })
@@ -183,15 +200,19 @@ impl Api {
                 id: position.after_id,
             })
         };
-        let mut conn = self.conn().await?;
-        let mut apps = store::applications::list(
-            &mut conn,
-            permit,
-            req.show_deleted,
-            after.as_ref(),
-            page_size + 1,
-        )
-        .await?;
+        let mut apps = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                Ok(store::applications::list(
+                    &mut conn,
+                    permit,
+                    req.show_deleted,
+                    after.as_ref(),
+                    page_size + 1,
+                )
+                .await?)
+            })
+            .await?;
         let next_page_token = if apps.len() as i64 > page_size {
             apps.truncate(page_size as usize);
             let last = apps.last().expect("page_size >= 1");

@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, time::Duration};
 use diesel_async::AsyncConnection as _;
 
 use super::{
-    Api,
+    Api, Deadline,
     applications::{check_owner_only_grant, parse_app_id},
     convert,
 };
@@ -49,6 +49,7 @@ impl Api {
         &self,
         permit: &OrgPermit,
         req: pb::UpdateApplicationRequest,
+        deadline: Option<Deadline>,
     ) -> Result<pb::UpdateApplicationResponse, ApiError> {
         let Some(input) = req.application else {
             return Err(ApiError::invalid("application", "is required"));
@@ -106,9 +107,11 @@ impl Api {
         // only, so clients that send back a whole stale message are not refused.
         let expected_etag = req.etag;
 
-        let mut conn = self.conn().await?;
-        let updated = conn
-            .transaction::<_, ApiError, _>(async move |conn| {
+        let updated = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                conn.transaction::<_, ApiError, _>(async move |conn| {
+                self.bound_by_deadline(conn, deadline).await?;
                 let current = store::applications::lock(conn, permit, &id).await?;
                 if fields.contains("redirect_uris") {
                     validation::validate_redirect_uris(
@@ -169,6 +172,8 @@ impl Api {
                 store::audit::record(conn, permit, updated.id.as_str(), Action::Update, &changed, "").await?;
                 Ok(updated)
             })
+            .await
+            })
             .await?;
         Ok(pb::UpdateApplicationResponse {
             application: Some(convert::application(updated)),
@@ -182,11 +187,14 @@ impl Api {
         permit: &OrgPermit,
         id: &str,
         deleted: bool,
+        deadline: Option<Deadline>,
     ) -> Result<pb::Application, ApiError> {
         let id = parse_app_id(id, "id")?;
-        let mut conn = self.conn().await?;
-        let app = conn
-            .transaction::<_, ApiError, _>(async |conn| {
+        let app = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                conn.transaction::<_, ApiError, _>(async |conn| {
+                self.bound_by_deadline(conn, deadline).await?;
                 let current = store::applications::lock(conn, permit, &id).await?;
                 if current.delete_time.is_some() == deleted {
                     return Ok(current);
@@ -199,6 +207,8 @@ impl Api {
                 let action = if deleted { Action::Delete } else { Action::Undelete };
                 store::audit::record(conn, permit, app.id.as_str(), action, &["delete_time".to_owned()], "").await?;
                 Ok(app)
+            })
+            .await
             })
             .await
             .map_err(|e| match e {
@@ -214,45 +224,53 @@ impl Api {
         &self,
         permit: &OrgPermit,
         req: pb::RotateClientSecretRequest,
+        deadline: Option<Deadline>,
     ) -> Result<pb::RotateClientSecretResponse, ApiError> {
         let id = parse_app_id(&req.id, "id")?;
         let grace = parse_grace(req.previous_secret_grace)?;
         // Checked before hashing, so a public or deleted app costs no argon2.
-        {
-            let mut conn = self.conn().await?;
-            let app = store::applications::get(&mut conn, permit, &id).await?;
-            check_rotatable(&app)?;
-        }
+        let app = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                Ok(store::applications::get(&mut conn, permit, &id).await?)
+            })
+            .await?;
+        check_rotatable(&app)?;
         let secret = ClientSecret::generate();
         let hash = self.state.hasher.hash(secret.clone()).await?;
         let hint = secret.hint();
 
-        let mut conn = self.conn().await?;
-        let (app, expire) = conn
-            .transaction::<_, ApiError, _>(async |conn| {
-                let current = store::applications::lock(conn, permit, &id).await?;
-                check_rotatable(&current)?;
-                let grace = grace
-                    .map(|g| chrono::Duration::from_std(g).unwrap_or(chrono::Duration::zero()));
-                let expire =
-                    store::applications::rotate_secret(conn, &current, &hash, &hint, grace).await?;
-                let mut app =
-                    store::applications::update(conn, &current, &AppChanges::default()).await?;
-                app.secret_hint = Some(hint.clone());
-                let details = match expire {
-                    Some(t) => format!("previous secret verifies until {}", t.to_rfc3339()),
-                    None => "previous secret revoked at once".to_owned(),
-                };
-                store::audit::record(
-                    conn,
-                    permit,
-                    app.id.as_str(),
-                    Action::RotateSecret,
-                    &["client_secret".to_owned()],
-                    &details,
-                )
-                .await?;
-                Ok((app, expire))
+        let (app, expire) = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                conn.transaction::<_, ApiError, _>(async |conn| {
+                    self.bound_by_deadline(conn, deadline).await?;
+                    let current = store::applications::lock(conn, permit, &id).await?;
+                    check_rotatable(&current)?;
+                    let grace = grace
+                        .map(|g| chrono::Duration::from_std(g).unwrap_or(chrono::Duration::zero()));
+                    let expire =
+                        store::applications::rotate_secret(conn, &current, &hash, &hint, grace)
+                            .await?;
+                    let mut app =
+                        store::applications::update(conn, &current, &AppChanges::default()).await?;
+                    app.secret_hint = Some(hint.clone());
+                    let details = match expire {
+                        Some(t) => format!("previous secret verifies until {}", t.to_rfc3339()),
+                        None => "previous secret revoked at once".to_owned(),
+                    };
+                    store::audit::record(
+                        conn,
+                        permit,
+                        app.id.as_str(),
+                        Action::RotateSecret,
+                        &["client_secret".to_owned()],
+                        &details,
+                    )
+                    .await?;
+                    Ok((app, expire))
+                })
+                .await
             })
             .await?;
         tracing::info!(app_id = %app.id, org = permit.org(), by = permit.subject(), "client secret rotated");

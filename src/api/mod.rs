@@ -6,6 +6,8 @@ pub mod convert;
 mod lifecycle;
 mod verify;
 
+use std::time::Instant;
+
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -30,6 +32,43 @@ impl Api {
     async fn conn(&self) -> Result<PooledConn<'_>, ApiError> {
         Ok(crate::store::db::checkout(&self.state.pool).await?)
     }
+
+    /// Runs a call's database work under the database timeout: a database
+    /// that does not answer makes the call UNAVAILABLE, never a hang.
+    async fn db<T>(&self, work: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+        tokio::time::timeout(self.state.db_timeout, work)
+            .await
+            .unwrap_or(Err(ApiError::Unavailable))
+    }
+
+    /// At the start of a transaction: when the client's deadline is nearer
+    /// than the database timeout, the transaction's statements are bounded
+    /// by it, so an abandoned call stops costing the database too.
+    async fn bound_by_deadline(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        deadline: Option<Deadline>,
+    ) -> Result<(), ApiError> {
+        let Some(Deadline(at)) = deadline else {
+            return Ok(());
+        };
+        let remaining = at.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(ApiError::DeadlineExceeded);
+        }
+        if remaining < self.state.db_timeout {
+            crate::store::db::bound_transaction(conn, remaining).await?;
+        }
+        Ok(())
+    }
+}
+
+/// When the client stops waiting (its `grpc-timeout`), set at the edge.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(pub Instant);
+
+fn deadline<T>(req: &Request<T>) -> Option<Deadline> {
+    req.extensions().get::<Deadline>().copied()
 }
 
 fn org_permit<T>(req: &Request<T>) -> Result<OrgPermit, ApiError> {
@@ -55,7 +94,10 @@ impl OAuthApplications for Api {
         req: Request<pb::CreateApplicationRequest>,
     ) -> RpcResult<pb::CreateApplicationResponse> {
         let permit = org_permit(&req)?;
-        Ok(Response::new(self.create(&permit, req.into_inner()).await?))
+        let deadline = deadline(&req);
+        Ok(Response::new(
+            self.create(&permit, req.into_inner(), deadline).await?,
+        ))
     }
 
     async fn get_application(
@@ -79,7 +121,10 @@ impl OAuthApplications for Api {
         req: Request<pb::UpdateApplicationRequest>,
     ) -> RpcResult<pb::UpdateApplicationResponse> {
         let permit = org_permit(&req)?;
-        Ok(Response::new(self.update(&permit, req.into_inner()).await?))
+        let deadline = deadline(&req);
+        Ok(Response::new(
+            self.update(&permit, req.into_inner(), deadline).await?,
+        ))
     }
 
     async fn delete_application(
@@ -87,8 +132,9 @@ impl OAuthApplications for Api {
         req: Request<pb::DeleteApplicationRequest>,
     ) -> RpcResult<pb::DeleteApplicationResponse> {
         let permit = org_permit(&req)?;
+        let deadline = deadline(&req);
         let application = self
-            .set_deleted(&permit, &req.into_inner().id, true)
+            .set_deleted(&permit, &req.into_inner().id, true, deadline)
             .await?;
         Ok(Response::new(pb::DeleteApplicationResponse {
             application: Some(application),
@@ -100,8 +146,9 @@ impl OAuthApplications for Api {
         req: Request<pb::UndeleteApplicationRequest>,
     ) -> RpcResult<pb::UndeleteApplicationResponse> {
         let permit = org_permit(&req)?;
+        let deadline = deadline(&req);
         let application = self
-            .set_deleted(&permit, &req.into_inner().id, false)
+            .set_deleted(&permit, &req.into_inner().id, false, deadline)
             .await?;
         Ok(Response::new(pb::UndeleteApplicationResponse {
             application: Some(application),
@@ -113,7 +160,10 @@ impl OAuthApplications for Api {
         req: Request<pb::RotateClientSecretRequest>,
     ) -> RpcResult<pb::RotateClientSecretResponse> {
         let permit = org_permit(&req)?;
-        Ok(Response::new(self.rotate(&permit, req.into_inner()).await?))
+        let deadline = deadline(&req);
+        Ok(Response::new(
+            self.rotate(&permit, req.into_inner(), deadline).await?,
+        ))
     }
 
     async fn verify_client_credentials(

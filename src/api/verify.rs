@@ -9,7 +9,7 @@
 
 use super::{Api, convert};
 use crate::{
-    domain::{Application, ClientSecret, SecretHash},
+    domain::{Application, ClientSecret, FieldViolation},
     error::ApiError,
     proto::v1 as pb,
     store::{self, applications::LiveSecret},
@@ -26,28 +26,33 @@ impl Api {
     ) -> Result<pb::VerifyClientCredentialsResponse, ApiError> {
         let mut violations = Vec::new();
         if req.client_id.is_empty() {
-            violations.push(crate::domain::FieldViolation::new(
-                "client_id",
-                "is required",
-            ));
+            violations.push(FieldViolation::new("client_id", "is required"));
         }
         if req.client_secret.is_empty() {
-            violations.push(crate::domain::FieldViolation::new(
-                "client_secret",
-                "is required",
-            ));
+            violations.push(FieldViolation::new("client_secret", "is required"));
         }
         if !violations.is_empty() {
             return Err(ApiError::Invalid(violations));
         }
-        let client_id = req.client_id;
+        // Ids longer than any we issue cannot exist; they share one limiter
+        // key so that they cannot grow the limiter's memory.
+        let oversized = req.client_id.len() > MAX_CLIENT_ID_LEN;
+        let limit_key = if oversized {
+            "<oversized>"
+        } else {
+            req.client_id.as_str()
+        };
+        let client_id = req.client_id.as_str();
         let presented = ClientSecret::from_presented(req.client_secret);
 
-        let found = if client_id.len() <= MAX_CLIENT_ID_LEN {
-            let mut conn = self.conn().await?;
-            store::applications::find_by_client_id(&mut conn, &client_id).await?
-        } else {
+        let found = if oversized {
             None
+        } else {
+            self.db(async {
+                let mut conn = self.conn().await?;
+                Ok(store::applications::find_by_client_id(&mut conn, client_id).await?)
+            })
+            .await?
         };
         if let Some((app, _)) = &found {
             crate::telemetry::rpc::record_app(app.id.as_str());
@@ -57,46 +62,67 @@ impl Api {
         });
 
         // Fast path: this exact secret verified against this stored hash before.
-        if let Some((app, secrets)) = usable {
-            if secrets
+        if let Some((app, secrets)) = usable
+            && secrets
                 .iter()
                 .any(|s| self.state.verified.is_verified(s.hash.as_phc(), &presented))
-            {
-                return Ok(valid(app.clone()));
-            }
+        {
+            return Ok(valid(app.clone()));
         }
 
-        // Every other path costs one argon2 verification, so it is rate
-        // limited per client_id (known or not) before the hash is computed.
-        if let Err(wait) = self.state.failed_verifications.check(&client_id) {
+        // Every other path costs an argon2 verification: refused up front
+        // while this client_id (known or not) is over its failure budget.
+        if let Some(wait) = self.state.failed_verifications.blocked_for(limit_key) {
             return Err(ApiError::RateLimited { retry_after: wait });
         }
 
-        // The candidate: the live secret whose hint matches the presented
-        // secret's last characters (the current one first), or the dummy.
-        let candidate: Option<&LiveSecret> = usable.and_then(|(_, secrets)| {
-            let hint = presented.hint();
-            secrets.iter().find(|s| s.hint == hint)
-        });
-        let (hash, presented_for_hash): (SecretHash, ClientSecret) = match candidate {
-            Some(s) => (s.hash.clone(), presented.clone()),
-            None => (
-                self.state.dummy_hash.clone(),
-                ClientSecret::from_presented(
-                    presented.expose().chars().take(MAX_SECRET_LEN).collect(),
-                ),
-            ),
-        };
-        let matched = self.state.hasher.verify(hash, presented_for_hash).await?;
-        match (usable, candidate) {
-            (Some((app, _)), Some(secret)) if matched => {
+        // Candidates: the live secrets whose hint matches the presented
+        // secret's last characters (almost always one), else the dummy hash,
+        // so that every refusal costs the same one hash.
+        let hint = presented.hint();
+        let candidates: Vec<&LiveSecret> = usable
+            .map(|(_, secrets)| secrets.iter().filter(|s| s.hint == hint).collect())
+            .unwrap_or_default();
+        let mut matched: Option<&LiveSecret> = None;
+        if candidates.is_empty() {
+            let truncated: String = presented.expose().chars().take(MAX_SECRET_LEN).collect();
+            self.state
+                .hasher
+                .verify(
+                    self.state.dummy_hash.clone(),
+                    ClientSecret::from_presented(truncated),
+                )
+                .await?;
+        } else {
+            for candidate in candidates {
+                if self
+                    .state
+                    .hasher
+                    .verify(candidate.hash.clone(), presented.clone())
+                    .await?
+                {
+                    matched = Some(candidate);
+                    break;
+                }
+            }
+        }
+        match (usable, matched) {
+            (Some((app, _)), Some(secret)) => {
                 self.state
                     .verified
                     .remember(secret.hash.as_phc(), &presented);
                 Ok(valid(app.clone()))
             }
             _ => {
-                tracing::info!(client_id = %client_id, "client credentials refused");
+                let shown = if looks_like_client_id(client_id) {
+                    client_id
+                } else {
+                    "<unrecognized>"
+                };
+                tracing::info!(client_id = shown, "client credentials refused");
+                if let Err(wait) = self.state.failed_verifications.charge(limit_key) {
+                    return Err(ApiError::RateLimited { retry_after: wait });
+                }
                 Ok(pb::VerifyClientCredentialsResponse {
                     valid: false,
                     application: None,
@@ -115,14 +141,25 @@ impl Api {
         if req.client_id.len() > MAX_CLIENT_ID_LEN {
             return Err(ApiError::NotFound);
         }
-        let mut conn = self.conn().await?;
-        match store::applications::find_by_client_id(&mut conn, &req.client_id).await? {
+        let found = self
+            .db(async {
+                let mut conn = self.conn().await?;
+                Ok(store::applications::find_by_client_id(&mut conn, &req.client_id).await?)
+            })
+            .await?;
+        match found {
             Some((app, _)) if is_usable(&app) => Ok(pb::LookupClientResponse {
                 application: Some(convert::application(app)),
             }),
             _ => Err(ApiError::NotFound),
         }
     }
+}
+
+/// Only ids shaped like ours are logged: anything else may be a secret
+/// pasted into the wrong field, or an attempt to forge log lines.
+fn looks_like_client_id(s: &str) -> bool {
+    s.len() == crate::domain::ids::CLIENT_ID_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Active and not deleted (`active` already reads false for deleted apps).

@@ -97,12 +97,6 @@ impl Authorizer {
             Status::unauthenticated(format!("invalid bearer token: {e}"))
         })?;
         crate::telemetry::rpc::record_caller(&caller.subject, None);
-        // Limited per authenticated caller, before any database work.
-        if is_mutating(method) {
-            if let Err(wait) = self.mutations.check(&caller.subject) {
-                return Err(ApiError::RateLimited { retry_after: wait }.into());
-            }
-        }
         match requirement {
             Requirement::Service(scope) => {
                 if caller.has_scope(scope) {
@@ -126,7 +120,16 @@ impl Authorizer {
                         min_role.as_db().to_uppercase(),
                         role.as_db().to_uppercase()
                     ))),
-                    Some(role) => Ok(Permit::Org(OrgPermit::new(org, role, caller.subject))),
+                    Some(role) => {
+                        // Limited per caller once authorized, so refused calls
+                        // keep their own status and spend nothing.
+                        if is_mutating(method) {
+                            if let Err(wait) = self.mutations.check(&caller.subject) {
+                                return Err(ApiError::RateLimited { retry_after: wait }.into());
+                            }
+                        }
+                        Ok(Permit::Org(OrgPermit::new(org, role, caller.subject)))
+                    }
                 }
             }
         }
@@ -236,7 +239,10 @@ where
                 return inner.call(req).await;
             };
             let method = method.to_owned();
-            match authorizer.authorize(&method, req.headers()).await {
+            let decision = authorizer.authorize(&method, req.headers()).await;
+            // Handlers need the permit, not the token: it goes no further.
+            req.headers_mut().remove(http::header::AUTHORIZATION);
+            match decision {
                 Ok(Permit::Org(permit)) => {
                     req.extensions_mut().insert(permit);
                     inner.call(req).await

@@ -42,18 +42,29 @@ impl Caller {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// What the service reads from a verified token. `exp`, `nbf`, `iss` and
+/// `aud` are checked by the decoder on the raw claims (so an array `aud` or a
+/// fractional NumericDate is fine); only the caller's identity is kept.
+#[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    /// Space-separated (RFC 8693 `scope`), or an array of scopes as some
+    /// issuers write it.
     #[serde(default)]
+    scope: Option<serde_json::Value>,
+}
+
+/// What `oauth-apps token` writes.
+#[derive(Debug, Serialize)]
+struct MintClaims<'a> {
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
     iat: u64,
-    #[serde(default)]
     nbf: u64,
     exp: u64,
 }
@@ -113,12 +124,15 @@ impl TokenVerifier {
         if claims.sub.trim().is_empty() {
             return Err(TokenError::NoSubject);
         }
-        let scopes = claims
-            .scope
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let scopes = match claims.scope {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            Some(serde_json::Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(_) => return Err(TokenError::Malformed),
+        };
         Ok(Caller {
             subject: claims.sub,
             scopes,
@@ -151,11 +165,11 @@ impl TokenIssuer {
 
     pub fn mint(&self, subject: &str, scope: Option<&str>, ttl: Duration) -> String {
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
-            sub: subject.to_owned(),
-            scope: scope.filter(|s| !s.trim().is_empty()).map(str::to_owned),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+        let claims = MintClaims {
+            sub: subject,
+            scope: scope.filter(|s| !s.trim().is_empty()),
+            iss: self.issuer.as_deref(),
+            aud: self.audience.as_deref(),
             iat: now,
             nbf: now,
             exp: now.saturating_add(ttl.as_secs()),

@@ -8,7 +8,7 @@ use rand::{RngExt as _, distr::Alphanumeric};
 /// Base62 characters needed for at least 128 random bits (22 × 5.95 ≈ 131).
 const APP_ID_CHARS: usize = 22;
 /// Client ids are public but unguessable: 26 × 5.95 ≈ 155 bits.
-const CLIENT_ID_CHARS: usize = 26;
+pub const CLIENT_ID_CHARS: usize = 26;
 
 pub fn random_base62(len: usize) -> String {
     rand::rng()

@@ -119,6 +119,12 @@ pub fn validate_name(name: &str, field: &str, out: &mut Vec<FieldViolation>) {
             format!("must be at most {NAME_MAX_CHARS} characters (has {chars})"),
         ));
     }
+    if !name.trim().is_empty() && name.trim() != name {
+        out.push(FieldViolation::new(
+            field,
+            "must not start or end with whitespace",
+        ));
+    }
     if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         out.push(FieldViolation::new(
             field,
@@ -192,6 +198,13 @@ pub fn validate_redirect_uris(
         }
         return;
     }
+    if uris.is_empty() && !app_type.is_confidential() {
+        // RFC 6749 §3.1.2.2: public clients must register their redirection endpoints.
+        out.push(FieldViolation::new(
+            field,
+            "public applications (NATIVE, USER_AGENT_BASED) must register at least one redirect URI",
+        ));
+    }
     if uris.len() > REDIRECT_URIS_MAX {
         out.push(FieldViolation::new(
             field,
@@ -223,6 +236,24 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript"];
+
+/// Letters, digits and hyphens in dot-separated labels (an IPv4 literal
+/// passes too). Anything else in a host (`;`, `,`, `&`, `_`, `%`, `=` ...) is
+/// read differently by different URL parsers.
+fn is_dns_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.split('.').enumerate().all(|(i, label)| {
+            // A single trailing dot (the DNS root) is allowed.
+            (label.is_empty() && i > 0 && host.ends_with('.') && host.len() > 1)
+                || (!label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-'))
+        })
+}
 
 /// Checks one redirect URI against RFC 6749 §3.1.2, RFC 8252 and RFC 9700.
 ///
@@ -256,9 +287,6 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
     if uri.contains('#') {
         return Err("must not contain a fragment (RFC 6749 §3.1.2)".into());
     }
-    if uri.contains('*') {
-        return Err("must not contain wildcards: register each URI exactly".into());
-    }
     let Some((scheme, rest)) = uri.split_once(':') else {
         return Err(
             "must be an absolute URI with a scheme, such as https://example.com/callback".into(),
@@ -279,12 +307,18 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
     if FORBIDDEN_SCHEMES.contains(&scheme) {
         return Err(format!("the {scheme}: scheme is not allowed"));
     }
-    let lower = uri.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%00"]
-        .iter()
-        .any(|p| lower.contains(p))
-    {
-        return Err("must not percent-encode '.', '/', '\\' or NUL".into());
+    if uri.to_ascii_lowercase().contains("%00") {
+        return Err("must not contain an encoded NUL (%00)".into());
+    }
+    // The query is the application's own business; the authority and path
+    // are what gets matched and resolved.
+    let before_query = uri.split('?').next().unwrap_or_default();
+    if before_query.contains('*') {
+        return Err("must not contain wildcards: register each URI exactly".into());
+    }
+    let lower = before_query.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"].iter().any(|p| lower.contains(p)) {
+        return Err("must not percent-encode '.', '/' or '\\' in the host or path".into());
     }
     let parsed = Url::parse(uri).map_err(|e| format!("is not a valid absolute URI ({e})"))?;
 
@@ -296,6 +330,9 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
         None => (None, rest),
     };
     let path = path.split('?').next().unwrap_or_default();
+    if path.contains("//") {
+        return Err("must not contain empty path segments ('//')".into());
+    }
     if path
         .split('/')
         .any(|seg| seg == "." || seg == ".." || seg.starts_with(".;") || seg.starts_with("..;"))
@@ -306,11 +343,33 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
         if authority.contains('@') || !parsed.username().is_empty() || parsed.password().is_some() {
             return Err("must not contain user information (user@host)".into());
         }
-        let raw_host = if authority.starts_with('[') {
-            authority.find(']').map_or(authority, |i| &authority[..=i])
+        let (raw_host, raw_port) = if authority.starts_with('[') {
+            match authority.find(']') {
+                Some(i) => (&authority[..=i], authority[i + 1..].strip_prefix(':')),
+                None => (authority, None),
+            }
         } else {
-            authority.split(':').next().unwrap_or_default()
+            match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
         };
+        if let Some(port) = raw_port {
+            // The port must be written as the parser reads it: no empty or
+            // zero-padded port, no default port (which parsers drop).
+            if parsed.port().map(|p| p.to_string()).as_deref() != Some(port) {
+                return Err(
+                    "the port must be a plain number other than the scheme's default (omit :443 for https, :80 for http)"
+                        .into(),
+                );
+            }
+        }
+        if !raw_host.starts_with('[') && !is_dns_host(raw_host) {
+            return Err(
+                "the host must be a DNS name (letters, digits, hyphens and dots) or an IP literal"
+                    .into(),
+            );
+        }
         let canonical = parsed.host_str().unwrap_or_default();
         if raw_host != canonical {
             return Err(if canonical.is_empty() {
@@ -378,6 +437,9 @@ mod tests {
             ("bad\nname", false),
             ("bell\u{7}", false),
             ("evil\u{202E}gnp.exe", false),
+            (" Billing", false),
+            ("Billing ", false),
+            ("Bill ing", true),
         ];
         for (name, ok) in cases {
             let mut out = vec![];
@@ -464,6 +526,10 @@ mod tests {
         "http://127.0.0.1:8080/callback",
         "http://127.10.20.30:1/",
         "http://[::1]:5000/cb",
+        "https://app.example/cb?return_to=%2Fhome",
+        "https://app.example/cb?fields=*",
+        "https://app.example:8443/cb",
+        "https://example.com./cb",
     ];
 
     const WEB_BAD: &[&str] = &[
@@ -516,6 +582,16 @@ mod tests {
         "myapp://callback",
         "ftp://example.com/",
         "HTTPS://example.com/cb",
+        "https://good.example;evil.example/",
+        "https://a.example,b.example/",
+        "https://x.example&y=1/",
+        "https://under_score.example/",
+        "https://app.example//evil.example/cb",
+        "https://e.example:443/cb",
+        "https://e.example:/cb",
+        "http://127.0.0.1:0080/",
+        "https://-bad.example/",
+        "https://app.example/cb?x=%00",
     ];
 
     #[test]
@@ -542,6 +618,19 @@ mod tests {
         let exactly = format!("https://example.com/{}", "a".repeat(2000 - 20));
         assert_eq!(exactly.len(), 2000);
         assert_eq!(check_redirect_uri(AppType::Web, &exactly), Ok(()));
+    }
+
+    #[test]
+    fn public_clients_must_register_a_redirect_uri() {
+        for t in [AppType::Native, AppType::UserAgentBased] {
+            let mut out = vec![];
+            validate_redirect_uris(t, &[], "redirect_uris", &mut out);
+            assert_eq!(out.len(), 1, "{t:?}");
+            assert_eq!(out[0].field, "redirect_uris");
+        }
+        let mut out = vec![];
+        validate_redirect_uris(AppType::Web, &[], "redirect_uris", &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -5,9 +5,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use diesel::{QueryableByName, sql_query, sql_types::Bool};
 use diesel_async::{
-    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _,
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
     async_connection_wrapper::AsyncConnectionWrapper,
-    pooled_connection::{AsyncDieselConnectionManager, bb8},
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, bb8},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 
@@ -24,7 +24,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x6f61_7070_735f_6d69; // "oapps_mi"
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     match AsyncPgConnection::establish(url).await {
         Ok(_) => return Ok(()),
-        Err(e) if e.to_string().contains("does not exist") => {}
+        // SQLSTATE 3D000 (invalid_catalog_name), which reaches us as its message.
+        Err(e)
+            if e.to_string().contains("database \"")
+                && e.to_string().contains("does not exist") => {}
         Err(e) => return Err(e).context("connecting to the database"),
     }
     let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
@@ -48,10 +51,9 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[derive(QueryableByName)]
@@ -96,8 +98,28 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
 /// A pool that starts empty, so the service starts even while the database is
 /// briefly away, and that gives up on a connection after `connect_timeout`
 /// rather than letting calls hang.
-pub fn build_pool(url: &str, max_size: u32, connect_timeout: Duration) -> Pool {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+///
+/// Every connection gets `statement_timeout`, so no statement outlives the
+/// call that paid for it by much, even when that call was abandoned.
+pub fn build_pool(
+    url: &str,
+    max_size: u32,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+) -> Pool {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    let ms = statement_timeout.as_millis().max(1);
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!("SET statement_timeout = {ms}"))
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     bb8::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
@@ -107,19 +129,46 @@ pub fn build_pool(url: &str, max_size: u32, connect_timeout: Duration) -> Pool {
 }
 
 /// Takes a connection from the pool, recording the wait as a metric and a span.
+///
+/// A pooled connection whose server went away (a restart, a failover) is
+/// known locally as closed: it is dropped (the pool then discards it) and
+/// another is taken, so a database that came back serves the very next call.
 pub async fn checkout(pool: &Pool) -> Result<PooledConn<'_>, super::StoreError> {
+    use diesel_async::pooled_connection::PoolableConnection as _;
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
-    let conn = pool.get().instrument(tracing::debug_span!("db.pool.get")).await;
+    let result = async {
+        for _ in 0..=pool.state().connections {
+            let mut conn = pool.get().await?;
+            if !conn.is_broken() {
+                return Ok(conn);
+            }
+        }
+        Ok(pool.get().await?)
+    }
+    .instrument(tracing::debug_span!("db.pool.get"))
+    .await;
     crate::telemetry::metrics::get()
         .pool_wait
         .record(started.elapsed().as_secs_f64(), &[]);
-    Ok(conn?)
+    result
+}
+
+/// Bounds the statements of the surrounding transaction to `remaining`, the
+/// time the client is still willing to wait.
+pub async fn bound_transaction(
+    conn: &mut AsyncPgConnection,
+    remaining: Duration,
+) -> Result<(), super::StoreError> {
+    let ms = remaining.as_millis().max(1);
+    conn.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
+        .await?;
+    Ok(())
 }
 
 /// A trivial query, to tell whether the database answers.
 pub async fn ping(pool: &Pool) -> Result<(), super::StoreError> {
-    let mut conn = pool.get().await?;
+    let mut conn = checkout(pool).await?;
     sql_query("SELECT 1").execute(&mut *conn).await?;
     Ok(())
 }

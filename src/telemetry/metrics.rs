@@ -59,7 +59,10 @@ pub fn register_gauges(pool: crate::store::Pool, hasher: crate::hashing::Hasher)
         .with_description("Database connections, by state (idle or used)")
         .with_callback(move |obs| {
             let state = p.state();
-            obs.observe(u64::from(state.idle_connections), &[KeyValue::new("state", "idle")]);
+            obs.observe(
+                u64::from(state.idle_connections),
+                &[KeyValue::new("state", "idle")],
+            );
             obs.observe(
                 u64::from(state.connections.saturating_sub(state.idle_connections)),
                 &[KeyValue::new("state", "used")],

@@ -22,7 +22,9 @@ use opentelemetry_sdk::{
     Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
     trace::SdkTracerProvider,
 };
-use tracing_subscriber::{EnvFilter, Layer as _, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+use tracing_subscriber::{
+    EnvFilter, Layer as _, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 
 pub use rpc::RpcTelemetryLayer;
 
@@ -38,7 +40,9 @@ impl LogFormat {
         match std::env::var("OAUTH_APPS_LOG_FORMAT").ok().as_deref() {
             None | Some("") | Some("text") => Ok(Self::Text),
             Some("json") => Ok(Self::Json),
-            Some(other) => anyhow::bail!("OAUTH_APPS_LOG_FORMAT must be text or json, not {other:?}"),
+            Some(other) => {
+                anyhow::bail!("OAUTH_APPS_LOG_FORMAT must be text or json, not {other:?}")
+            }
         }
     }
 }
@@ -80,14 +84,24 @@ fn export_wanted(signal: &str) -> bool {
     if exporter.eq_ignore_ascii_case("none") {
         return false;
     }
-    env_set("OTEL_EXPORTER_OTLP_ENDPOINT") || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT")
+        || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
 }
 
 /// The log filter: `RUST_LOG` (default `info`), with the HTTP/2 stack capped
 /// at `info` so that no debug frame dump can print request metadata.
 fn log_filter() -> EnvFilter {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    for target in ["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp"] {
+    for target in [
+        "h2",
+        "hyper",
+        "hyper_util",
+        "tonic",
+        "tower",
+        "opentelemetry",
+        "opentelemetry_sdk",
+        "opentelemetry_otlp",
+    ] {
         if let Ok(d) = format!("{target}=info").parse() {
             filter = filter.add_directive(d);
         }
@@ -99,7 +113,9 @@ fn log_filter() -> EnvFilter {
 /// Tokio runtime (the gRPC exporter needs it).
 pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     global::set_text_map_propagator(TraceContextPropagator::new());
-    let resource = Resource::builder().with_service_name(service_name()).build();
+    let resource = Resource::builder()
+        .with_service_name(service_name())
+        .build();
 
     let tracer_provider = if export_wanted("TRACES") {
         let exporter = opentelemetry_otlp::SpanExporter::builder()

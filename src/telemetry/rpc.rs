@@ -96,7 +96,15 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        if let Some(timeout) = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| parse_grpc_timeout(v.to_str().ok()?))
+        {
+            req.extensions_mut()
+                .insert(crate::api::Deadline(Instant::now() + timeout));
+        }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = req.uri().path().trim_start_matches('/').to_owned();
@@ -114,7 +122,8 @@ where
             org = Empty,
             app_id = Empty,
         );
-        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+        let parent =
+            global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
         let _ = span.set_parent(parent);
         let started = Instant::now();
         let method = method.to_owned();
@@ -159,6 +168,25 @@ where
     }
 }
 
+/// `grpc-timeout`: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(v: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Statuses that mean the service failed, not the caller.
 fn is_server_error(code: i32) -> bool {
     use tonic::Code::*;
@@ -180,4 +208,25 @@ pub fn record_caller(subject: &str, org: Option<&str>) {
 /// Notes the application a call is about on the RPC's span.
 pub fn record_app(app_id: &str) {
     tracing::Span::current().record("app_id", app_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_grpc_timeout;
+
+    #[test]
+    fn grpc_timeouts() {
+        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_grpc_timeout("99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        for bad in ["", "m", "10", "10x", "123456789S", "-1S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
 }

@@ -46,7 +46,9 @@ impl ServerProcess {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                     if v["fields"]["message"] == "oauth-apps listening" {
-                        if let Some(addr) = v["fields"]["addr"].as_str().and_then(|a| a.parse().ok()) {
+                        if let Some(addr) =
+                            v["fields"]["addr"].as_str().and_then(|a| a.parse().ok())
+                        {
                             let _ = tx.send(addr);
                         }
                     }
@@ -98,7 +100,10 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        panic!("server did not exit within 15 s of SIGTERM; logs:\n{}", self.logs());
+        panic!(
+            "server did not exit within 15 s of SIGTERM; logs:\n{}",
+            self.logs()
+        );
     }
 }
 

@@ -42,27 +42,37 @@ struct Collector {
 
 #[tonic::async_trait]
 impl TraceService for Collector {
-    async fn export(&self, req: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        req: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let mut spans = self.spans.lock().unwrap();
         for rs in req.into_inner().resource_spans {
             for ss in rs.scope_spans {
                 spans.extend(ss.spans);
             }
         }
-        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
 #[tonic::async_trait]
 impl MetricsService for Collector {
-    async fn export(&self, req: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        req: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let mut names = self.metric_names.lock().unwrap();
         for rm in req.into_inner().resource_metrics {
             for sm in rm.scope_metrics {
                 names.extend(sm.metrics.into_iter().map(|m| m.name));
             }
         }
-        Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -98,11 +108,17 @@ fn attr_str(span: &Span, key: &str) -> Option<String> {
 
 async fn add_owner(db: &TestDb, org: &str, user: &str) {
     let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
-    store::memberships::set(&mut conn, org, user, Role::Owner).await.unwrap();
+    store::memberships::set(&mut conn, org, user, Role::Owner)
+        .await
+        .unwrap();
 }
 
 fn token(sub: &str, scope: Option<&str>) -> String {
-    oauth_apps::auth::TokenIssuer::hs256(JWT_SECRET.as_bytes(), None, None).mint(sub, scope, Duration::from_secs(600))
+    oauth_apps::auth::TokenIssuer::hs256(JWT_SECRET.as_bytes(), None, None).mint(
+        sub,
+        scope,
+        Duration::from_secs(600),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,19 +135,26 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ],
     );
-    let mut client = OAuthApplicationsClient::connect(server.url()).await.unwrap();
+    let mut client = OAuthApplicationsClient::connect(server.url())
+        .await
+        .unwrap();
     let owner_token = token("alice", None);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent_id = "00f067aa0ba902b7";
     let mut req = with_auth(web_app("Traced"), Some(&owner_token), Some("org-t"));
-    req.metadata_mut()
-        .insert("traceparent", MetadataValue::try_from(format!("00-{trace_id}-{parent_id}-01")).unwrap());
+    req.metadata_mut().insert(
+        "traceparent",
+        MetadataValue::try_from(format!("00-{trace_id}-{parent_id}-01")).unwrap(),
+    );
     let created = client.create_application(req).await.unwrap().into_inner();
     let app = created.application.clone().unwrap();
     let verify_token = token("token-endpoint", Some("oauthapps:verify"));
     let verified = client
         .verify_client_credentials(with_auth(
-            pb::VerifyClientCredentialsRequest { client_id: app.client_id.clone(), client_secret: created.client_secret.clone() },
+            pb::VerifyClientCredentialsRequest {
+                client_id: app.client_id.clone(),
+                client_secret: created.client_secret.clone(),
+            },
             Some(&verify_token),
             None,
         ))
@@ -140,7 +163,11 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .into_inner();
     assert!(verified.valid);
     let denied = client
-        .get_application(with_auth(pb::GetApplicationRequest { id: app.id.clone() }, Some("not-a-token"), Some("org-t")))
+        .get_application(with_auth(
+            pb::GetApplicationRequest { id: app.id.clone() },
+            Some("not-a-token"),
+            Some("org-t"),
+        ))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
@@ -153,32 +180,60 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     let create = spans
         .iter()
         .find(|s| s.name == "oauthapps.v1.OAuthApplications/CreateApplication")
-        .unwrap_or_else(|| panic!("no CreateApplication span in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
-    assert_eq!(hex(&create.trace_id), trace_id, "continues the caller's trace");
+        .unwrap_or_else(|| {
+            panic!(
+                "no CreateApplication span in {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(
+        hex(&create.trace_id),
+        trace_id,
+        "continues the caller's trace"
+    );
     assert_eq!(hex(&create.parent_span_id), parent_id);
     assert_eq!(create.kind, 2, "SPAN_KIND_SERVER");
     assert_eq!(attr_str(create, "org").as_deref(), Some("org-t"));
     assert_eq!(attr_str(create, "app_id").as_deref(), Some(app.id.as_str()));
     assert_eq!(attr_str(create, "caller").as_deref(), Some("alice"));
-    assert_eq!(attr_str(create, "rpc.grpc.status_code").as_deref(), Some("0"));
+    assert_eq!(
+        attr_str(create, "rpc.grpc.status_code").as_deref(),
+        Some("0")
+    );
     let children: Vec<&str> = spans
         .iter()
         .filter(|s| s.trace_id == create.trace_id && s.parent_span_id == create.span_id)
         .map(|s| s.name.as_str())
         .collect();
     assert!(children.contains(&"argon2"), "{children:?}");
-    assert!(children.iter().any(|n| n.starts_with("db.")), "{children:?}");
+    assert!(
+        children.iter().any(|n| n.starts_with("db.")),
+        "{children:?}"
+    );
     let verify = spans
         .iter()
         .find(|s| s.name == "oauthapps.v1.OAuthApplications/VerifyClientCredentials")
         .expect("verify span");
     assert_eq!(attr_str(verify, "app_id").as_deref(), Some(app.id.as_str()));
-    let get = spans.iter().find(|s| s.name == "oauthapps.v1.OAuthApplications/GetApplication").expect("get span");
+    let get = spans
+        .iter()
+        .find(|s| s.name == "oauthapps.v1.OAuthApplications/GetApplication")
+        .expect("get span");
     assert_eq!(attr_str(get, "rpc.grpc.status_code").as_deref(), Some("16"));
 
     let names = collector.metric_names.lock().unwrap().clone();
-    for metric in ["rpc.server.duration", "rpc.server.calls", "db.client.connection.wait_time", "argon2.duration", "argon2.queue.size", "db.client.connection.count"] {
-        assert!(names.iter().any(|n| n == metric), "metric {metric} missing from {names:?}");
+    for metric in [
+        "rpc.server.duration",
+        "rpc.server.calls",
+        "db.client.connection.wait_time",
+        "argon2.duration",
+        "argon2.queue.size",
+        "db.client.connection.count",
+    ] {
+        assert!(
+            names.iter().any(|n| n == metric),
+            "metric {metric} missing from {names:?}"
+        );
     }
 
     // One log line per RPC, with method, status, latency and caller.
@@ -233,17 +288,27 @@ async fn a_collector_that_is_down_never_slows_or_breaks_a_call() {
             ("OTEL_METRIC_EXPORT_INTERVAL", "50"),
         ],
     );
-    let mut client = OAuthApplicationsClient::connect(server.url()).await.unwrap();
+    let mut client = OAuthApplicationsClient::connect(server.url())
+        .await
+        .unwrap();
     let t = token("alice", None);
     for i in 0..20 {
         let started = Instant::now();
         client
-            .list_applications(with_auth(pb::ListApplicationsRequest::default(), Some(&t), Some("org-t")))
+            .list_applications(with_auth(
+                pb::ListApplicationsRequest::default(),
+                Some(&t),
+                Some("org-t"),
+            ))
             .await
             .unwrap_or_else(|e| panic!("call {i} failed: {e:?}"));
         // Export runs in the background: a call never waits on it (the
         // exporter's own timeout is 10 s).
-        assert!(started.elapsed() < Duration::from_secs(2), "call {i} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "call {i} took {:?}",
+            started.elapsed()
+        );
     }
     assert!(server.terminate().success());
 }
@@ -254,7 +319,11 @@ async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
     add_owner(&db, "org-t", "alice").await;
     // One hash at a time, so ten creates are still in flight 100 ms in.
     let mut server = ServerProcess::start(&db.url, &[("OAUTH_APPS_HASH_CONCURRENCY", "1")]);
-    let channel = tonic::transport::Channel::from_shared(server.url()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let t = token("alice", None);
     let mut calls = Vec::new();
     for i in 0..10 {

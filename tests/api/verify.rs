@@ -250,10 +250,14 @@ async fn failed_verifications_are_limited_per_client_id() {
     let client_id = resp.application.unwrap().client_id;
     let other = app.create_app("owner", ORG, "Other").await;
 
-    assert!(app.verify(&client_id, &resp.client_secret).await.valid); // uses 1, now cached
-    assert!(!app.verify(&client_id, "wrong-1").await.valid);
-    assert!(!app.verify(&client_id, "wrong-2").await.valid);
-    let err = app.try_verify(&client_id, "wrong-3").await.unwrap_err();
+    // Successes cost nothing; three failures use the budget up.
+    for _ in 0..3 {
+        assert!(app.verify(&client_id, &resp.client_secret).await.valid);
+    }
+    for i in 0..3 {
+        assert!(!app.verify(&client_id, &format!("wrong-{i}")).await.valid);
+    }
+    let err = app.try_verify(&client_id, "wrong-4").await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
     let retry = err
         .get_details_retry_info()
@@ -264,7 +268,15 @@ async fn failed_verifications_are_limited_per_client_id() {
         retry > Duration::ZERO && retry <= Duration::from_secs(60),
         "{retry:?}"
     );
-    // The real client keeps working from the cache; other clients are unaffected.
+    // While blocked, further guesses are refused before any hashing...
+    assert_eq!(
+        app.try_verify(&client_id, "wrong-5")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::ResourceExhausted
+    );
+    // ...but the real client keeps working from the cache, and other clients are unaffected.
     assert!(app.verify(&client_id, &resp.client_secret).await.valid);
     assert!(
         app.verify(&other.application.unwrap().client_id, &other.client_secret)
