@@ -100,6 +100,55 @@ async fn call(
             ))
             .await
             .map(|_| ()),
+        "UpdateApplication" => c
+            .update_application(with_auth(
+                pb::UpdateApplicationRequest {
+                    application: Some(pb::Application {
+                        id: existing_id.into(),
+                        description: oauth_apps::domain::ids::random_base62(8),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["description".into()],
+                    }),
+                    etag: String::new(),
+                },
+                token,
+                org,
+            ))
+            .await
+            .map(|_| ()),
+        "DeleteApplication" => c
+            .delete_application(with_auth(
+                pb::DeleteApplicationRequest {
+                    id: existing_id.into(),
+                },
+                token,
+                org,
+            ))
+            .await
+            .map(|_| ()),
+        "UndeleteApplication" => c
+            .undelete_application(with_auth(
+                pb::UndeleteApplicationRequest {
+                    id: existing_id.into(),
+                },
+                token,
+                org,
+            ))
+            .await
+            .map(|_| ()),
+        "RotateClientSecret" => c
+            .rotate_client_secret(with_auth(
+                pb::RotateClientSecretRequest {
+                    id: existing_id.into(),
+                    previous_secret_grace: None,
+                },
+                token,
+                org,
+            ))
+            .await
+            .map(|_| ()),
         other => panic!("no such rpc {other}"),
     };
     match result {
@@ -120,37 +169,29 @@ async fn authorization_matrix() {
         .id;
 
     // (rpc, caller -> expected code)
+    let writers = [
+        ("outsider", Code::PermissionDenied),
+        ("member", Code::PermissionDenied),
+        ("admin", Code::Ok),
+        ("owner", Code::Ok),
+        ("other-owner", Code::PermissionDenied),
+    ];
+    let readers = [
+        ("outsider", Code::PermissionDenied),
+        ("member", Code::Ok),
+        ("admin", Code::Ok),
+        ("owner", Code::Ok),
+        ("other-owner", Code::PermissionDenied),
+    ];
     let matrix: &[(&str, [(&str, Code); 5])] = &[
-        (
-            "CreateApplication",
-            [
-                ("outsider", Code::PermissionDenied),
-                ("member", Code::PermissionDenied),
-                ("admin", Code::Ok),
-                ("owner", Code::Ok),
-                ("other-owner", Code::PermissionDenied),
-            ],
-        ),
-        (
-            "GetApplication",
-            [
-                ("outsider", Code::PermissionDenied),
-                ("member", Code::Ok),
-                ("admin", Code::Ok),
-                ("owner", Code::Ok),
-                ("other-owner", Code::PermissionDenied),
-            ],
-        ),
-        (
-            "ListApplications",
-            [
-                ("outsider", Code::PermissionDenied),
-                ("member", Code::Ok),
-                ("admin", Code::Ok),
-                ("owner", Code::Ok),
-                ("other-owner", Code::PermissionDenied),
-            ],
-        ),
+        ("CreateApplication", writers),
+        ("GetApplication", readers),
+        ("ListApplications", readers),
+        ("UpdateApplication", writers),
+        ("RotateClientSecret", writers),
+        // Delete before undelete, so the app ends the test live.
+        ("DeleteApplication", writers),
+        ("UndeleteApplication", writers),
     ];
     for (rpc, callers) in matrix {
         assert_eq!(
@@ -178,6 +219,97 @@ async fn authorization_matrix() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn service_methods_refuse_bad_tokens() {
+    let app = TestApp::spawn().await;
+    let mut c = app.client().await;
+    let mut tokens: Vec<(&str, String)> = bad_tokens();
+    // A valid token without the scope, and one whose scope merely contains it.
+    tokens.push(("no scope", app.token("token-endpoint")));
+    tokens.push((
+        "scope prefix",
+        app.token_with_scope("token-endpoint", "oauthapps:verify2 oauthapps"),
+    ));
+    for (what, token) in tokens {
+        let verify = c
+            .verify_client_credentials(with_auth(
+                pb::VerifyClientCredentialsRequest {
+                    client_id: "x".into(),
+                    client_secret: "y".into(),
+                },
+                Some(&token),
+                None,
+            ))
+            .await
+            .unwrap_err();
+        let lookup = c
+            .lookup_client(with_auth(
+                pb::LookupClientRequest {
+                    client_id: "x".into(),
+                },
+                Some(&token),
+                None,
+            ))
+            .await
+            .unwrap_err();
+        let expected = if what.starts_with("no scope") || what.starts_with("scope prefix") {
+            Code::PermissionDenied
+        } else {
+            Code::Unauthenticated
+        };
+        assert_eq!(
+            verify.code(),
+            expected,
+            "VerifyClientCredentials with {what}"
+        );
+        assert_eq!(lookup.code(), expected, "LookupClient with {what}");
+    }
+}
+
+#[tokio::test]
+async fn configured_issuer_and_audience_are_required() {
+    let app = TestApp::spawn_with(|c| {
+        c.jwt.jwt_issuer = Some("https://id.example".into());
+        c.jwt.jwt_audience = Some("oauth-apps".into());
+    })
+    .await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let good = TokenIssuer::hs256(
+        JWT_SECRET.as_bytes(),
+        Some("https://id.example"),
+        Some("oauth-apps"),
+    )
+    .mint("owner", None, Duration::from_secs(60));
+    let wrong_iss = TokenIssuer::hs256(
+        JWT_SECRET.as_bytes(),
+        Some("https://evil.example"),
+        Some("oauth-apps"),
+    )
+    .mint("owner", None, Duration::from_secs(60));
+    let list = |t: String| {
+        let app = &app;
+        async move {
+            app.client()
+                .await
+                .list_applications(with_auth(
+                    pb::ListApplicationsRequest::default(),
+                    Some(&t),
+                    Some(ORG),
+                ))
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
+        }
+    };
+    assert_eq!(list(good).await, Ok(()));
+    assert_eq!(list(wrong_iss).await, Err(Code::Unauthenticated));
+    assert_eq!(
+        list(app.token("owner")).await,
+        Err(Code::Unauthenticated),
+        "no iss/aud at all"
+    );
 }
 
 #[tokio::test]

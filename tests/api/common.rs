@@ -542,9 +542,14 @@ impl TestApp {
 
 impl TestDb {
     fn borrowed(db: &TestDb) -> Self {
+        Self::borrowed_url(db.url.clone())
+    }
+
+    /// A database the test does not own (nothing is dropped).
+    pub fn borrowed_url(url: String) -> Self {
         Self {
             name: String::new(),
-            url: db.url.clone(),
+            url,
         }
     }
 }

@@ -295,6 +295,21 @@ async fn update_keeps_the_owner_only_rules_and_name_uniqueness() {
         .await
         .unwrap();
     assert_eq!(kept.scopes, ["write:user", "admin:all"]);
+    // Clearing first_party is an OWNER's decision too.
+    let err = app
+        .update(
+            "admin",
+            ORG,
+            pb::Application {
+                first_party: false,
+                ..kept.clone()
+            },
+            &["first_party"],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
     let dropped = app
         .update(
             "admin",

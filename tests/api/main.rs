@@ -1,8 +1,10 @@
 //! Integration tests: the real server against a real PostgreSQL.
 
 mod auth;
+mod cli;
 mod common;
 mod create;
+mod failure;
 mod get_list;
 mod lifecycle;
 mod process;

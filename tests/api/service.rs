@@ -63,6 +63,43 @@ async fn reflection_lists_the_service_without_a_token() {
 }
 
 #[tokio::test]
+async fn reflection_v1alpha_serves_older_clients_and_error_details() {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let app = TestApp::spawn().await;
+    let mut client = ServerReflectionClient::new(app.channel().await);
+    let requests = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "oauthapps.v1.OAuthApplications".into(),
+            )),
+        },
+        // grpcurl and buf curl decode error details by their type names.
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "google.rpc.BadRequest".into(),
+            )),
+        },
+    ];
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..2 {
+        let resp = responses.message().await.unwrap().unwrap();
+        assert!(
+            matches!(resp.message_response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
+            "{resp:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn shutdown_stops_accepting_and_returns_cleanly() {
     let mut app = TestApp::spawn().await;
     app.set_member("org", "owner", Role::Owner).await;

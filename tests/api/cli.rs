@@ -1,0 +1,124 @@
+//! The command line: members and token.
+
+use std::process::Command;
+
+use oauth_apps::proto::v1 as pb;
+use tonic::Code;
+
+use crate::common::{JWT_SECRET, TestApp, with_auth};
+
+fn oauth_apps(args: &[&str], database_url: &str) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("OAUTH_APPS_JWT_SECRET", JWT_SECRET)
+        .env_remove("OAUTH_APPS_JWT_ISSUER")
+        .env_remove("OAUTH_APPS_JWT_AUDIENCE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn members_and_tokens_from_the_command_line_drive_the_service() {
+    let app = TestApp::spawn().await;
+    let url = app.db.url.clone();
+    let (ok, _, err) = oauth_apps(
+        &[
+            "members", "set", "--org", "acme", "--user", "alice", "--role", "owner",
+        ],
+        &url,
+    );
+    assert!(ok, "{err}");
+    let (ok, _, _) = oauth_apps(
+        &[
+            "members", "set", "--org", "acme", "--user", "bob", "--role", "member",
+        ],
+        &url,
+    );
+    assert!(ok);
+    let (ok, _, err) = oauth_apps(
+        &[
+            "members", "set", "--org", "acme", "--user", "eve", "--role", "root",
+        ],
+        &url,
+    );
+    assert!(!ok && err.contains("owner, admin or member"), "{err}");
+    let (ok, out, _) = oauth_apps(&["members", "list", "--org", "acme"], &url);
+    assert!(ok);
+    assert_eq!(out, "alice\tOWNER\nbob\tMEMBER\n");
+
+    let (ok, token, err) = oauth_apps(&["token", "--sub", "alice", "--ttl", "5m"], &url);
+    assert!(ok, "{err}");
+    let token = token.trim().to_owned();
+    let mut c = app.client().await;
+    let created = c
+        .create_application(with_auth(
+            crate::common::web_app("From CLI"),
+            Some(&token),
+            Some("acme"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.application.unwrap().created_by, "alice");
+
+    let (ok, verify_token, _) = oauth_apps(
+        &["token", "--sub", "idp", "--scope", "oauthapps:verify"],
+        &url,
+    );
+    assert!(ok);
+    let r = c
+        .lookup_client(with_auth(
+            pb::LookupClientRequest {
+                client_id: "none".into(),
+            },
+            Some(verify_token.trim()),
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), Code::NotFound, "the scope was granted");
+
+    let (ok, _, _) = oauth_apps(
+        &["members", "remove", "--org", "acme", "--user", "alice"],
+        &url,
+    );
+    assert!(ok);
+    let err = c
+        .list_applications(with_auth(
+            pb::ListApplicationsRequest::default(),
+            Some(&token),
+            Some("acme"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "removal by the CLI takes effect at once"
+    );
+    let (ok, _, err) = oauth_apps(
+        &["members", "remove", "--org", "acme", "--user", "alice"],
+        &url,
+    );
+    assert!(!ok && err.contains("not a member"), "{err}");
+
+    let (ok, _, err) = Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+        .args(["token", "--sub", "x"])
+        .env_remove("OAUTH_APPS_JWT_SECRET")
+        .output()
+        .map(|o| {
+            (
+                o.status.success(),
+                (),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .unwrap();
+    assert!(!ok && err.contains("OAUTH_APPS_JWT_SECRET"), "{err}");
+}

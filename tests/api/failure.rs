@@ -1,0 +1,276 @@
+//! Failure behaviour: the database going away and coming back, deadlines,
+//! oversized requests.
+
+use std::time::{Duration, Instant};
+
+use diesel::{QueryableByName, sql_query, sql_types::BigInt};
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
+};
+use oauth_apps::{Config, domain::Role, pgcluster::LocalCluster, proto::v1 as pb};
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::common::{JWT_SECRET, TestApp, TestDb, web_app};
+
+const ORG: &str = "org-acme";
+
+/// A PostgreSQL of this test's own, in a temporary folder.
+struct OwnCluster {
+    cluster: LocalCluster,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+    }
+}
+
+fn own_cluster() -> OwnCluster {
+    let dir = std::env::temp_dir().join(format!(
+        "oauth-apps-pg-{}-{}",
+        std::process::id(),
+        oauth_apps::domain::ids::random_base62(8)
+    ));
+    let port = oauth_apps::pgcluster::free_port().unwrap();
+    let cluster = LocalCluster::new(dir.join("data"), port).unwrap();
+    // The folder above the data must be reachable by the postgres user too.
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&dir)
+        .status();
+    cluster.init().unwrap();
+    cluster.start().unwrap();
+    OwnCluster {
+        cluster,
+        _dir: TempDir(dir),
+    }
+}
+
+async fn health(app: &TestApp) -> ServingStatus {
+    HealthClient::new(app.channel().await)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status()
+}
+
+async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within {within:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_unavailable_then_recovers_without_losing_data() {
+    let own = own_cluster();
+    let db = TestDb::borrowed_url(own.cluster.url("oauth_apps"));
+    let mut config = Config::new(db.url.clone(), JWT_SECRET);
+    config.db_timeout = Duration::from_secs(1);
+    let app = TestApp::spawn_on(db, config).await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let before = app
+        .create_app("owner", ORG, "Survivor")
+        .await
+        .application
+        .unwrap();
+    assert_eq!(health(&app).await, ServingStatus::Serving);
+
+    let cluster = own.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
+
+    // Every call answers UNAVAILABLE, promptly, and nothing panics.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = app.get("owner", ORG, &before.id).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        let err = app
+            .client()
+            .await
+            .create_application(app.req(web_app("During outage"), "owner", ORG))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    }
+    eventually("health NOT_SERVING", Duration::from_secs(10), || async {
+        health(&app).await == ServingStatus::NotServing
+    })
+    .await;
+
+    let cluster = own.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.start().unwrap())
+        .await
+        .unwrap();
+
+    // Back by itself: health, reads and writes, with the data committed before.
+    eventually("health SERVING again", Duration::from_secs(10), || async {
+        health(&app).await == ServingStatus::Serving
+    })
+    .await;
+    assert_eq!(app.get("owner", ORG, &before.id).await.unwrap(), before);
+    app.create_app("owner", ORG, "After outage").await;
+    let list = app
+        .client()
+        .await
+        .list_applications(app.req(pb::ListApplicationsRequest::default(), "owner", ORG))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = list.applications.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Survivor", "After outage"],
+        "the failed create left nothing"
+    );
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_deadline_bounds_the_database_work() {
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let a = app
+        .create_app("owner", ORG, "Locked")
+        .await
+        .application
+        .unwrap();
+
+    // Another session holds the application's row lock.
+    let mut holder = AsyncPgConnection::establish(&app.db.url).await.unwrap();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM applications WHERE id = '{}' FOR UPDATE",
+            a.id
+        ))
+        .await
+        .unwrap();
+
+    let mut req = app.req(
+        pb::UpdateApplicationRequest {
+            application: Some(pb::Application {
+                description: "late".into(),
+                ..a.clone()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+            etag: String::new(),
+        },
+        "owner",
+        ORG,
+    );
+    req.set_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = app
+        .client()
+        .await
+        .update_application(req)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // The abandoned update no longer waits on the lock in the database.
+    let url = app.db.url.clone();
+    eventually(
+        "the update's statement to be cancelled",
+        Duration::from_secs(2),
+        || {
+            let url = url.clone();
+            async move {
+                let mut observer = AsyncPgConnection::establish(&url).await.unwrap();
+                sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .get_result::<Count>(&mut observer)
+                .await
+                .unwrap()
+                .n == 0
+            }
+        },
+    )
+    .await;
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        app.get("owner", ORG, &a.id).await.unwrap().description,
+        a.description
+    );
+}
+
+#[tokio::test]
+async fn oversized_requests_are_refused_and_the_service_carries_on() {
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let huge = pb::CreateApplicationRequest {
+        description: "x".repeat(200 * 1024),
+        ..web_app("Huge")
+    };
+    let err = app
+        .client()
+        .await
+        .create_application(app.req(huge, "owner", ORG))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.code(),
+            Code::OutOfRange | Code::ResourceExhausted | Code::InvalidArgument
+        ),
+        "{err:?}"
+    );
+    // The largest valid request still fits.
+    let largest = pb::CreateApplicationRequest {
+        name: "é".repeat(100),
+        description: "é".repeat(500),
+        redirect_uris: (0..20)
+            .map(|i| format!("https://app.example/{i:02}/{}", "p".repeat(1975)))
+            .collect(),
+        ..web_app("")
+    };
+    assert!(largest.redirect_uris.iter().all(|u| u.len() <= 2000));
+    app.client()
+        .await
+        .create_application(app.req(largest, "owner", ORG))
+        .await
+        .unwrap();
+}
