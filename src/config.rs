@@ -53,6 +53,10 @@ pub struct JwtArgs {
         hide = true
     )]
     pub jwt_secret: Option<String>,
+    /// JWKS file with public keys (RS256, ES256, EdDSA) of token issuers;
+    /// re-read when it changes.
+    #[arg(long, env = "OAUTH_APPS_JWKS_FILE")]
+    pub jwks_file: Option<std::path::PathBuf>,
     /// Required `iss` of tokens, when set.
     #[arg(long, env = "OAUTH_APPS_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -68,6 +72,7 @@ impl fmt::Debug for JwtArgs {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwks_file", &self.jwks_file)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .finish()
@@ -75,6 +80,20 @@ impl fmt::Debug for JwtArgs {
 }
 
 impl JwtArgs {
+    /// The verifier these settings describe.
+    pub fn verifier(&self) -> anyhow::Result<crate::auth::TokenVerifier> {
+        let secret = match self.jwt_secret.as_deref() {
+            Some(s) if !s.is_empty() => Some(self.secret()?),
+            _ => None,
+        };
+        crate::auth::TokenVerifier::new(
+            secret,
+            self.jwks_file.as_deref(),
+            self.jwt_issuer.as_deref(),
+            self.jwt_audience.as_deref(),
+        )
+    }
+
     pub fn secret(&self) -> anyhow::Result<&[u8]> {
         match self.jwt_secret.as_deref() {
             Some(s) if !s.is_empty() => {
@@ -172,6 +191,7 @@ impl Config {
             },
             jwt: JwtArgs {
                 jwt_secret: Some(jwt_secret.into()),
+                jwks_file: None,
                 jwt_issuer: None,
                 jwt_audience: None,
             },

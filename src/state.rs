@@ -89,12 +89,7 @@ impl AppState {
             .await?;
             PageTokenKey::new(key)
         };
-        let jwt = &config.jwt;
-        let verifier = TokenVerifier::hs256(
-            jwt.secret()?,
-            jwt.jwt_issuer.as_deref(),
-            jwt.jwt_audience.as_deref(),
-        );
+        let verifier = config.jwt.verifier()?;
         let cores = config.hash_concurrency();
         let dummy_hash =
             tokio::task::spawn_blocking(|| SecretHash::hash(&ClientSecret::generate())).await?;

@@ -5,7 +5,12 @@
 //! always checked, `iss` and `aud` when configured. Errors never echo the
 //! token or the key.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant, SystemTime},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
@@ -69,57 +74,184 @@ struct MintClaims<'a> {
     exp: u64,
 }
 
-/// Checks bearer tokens signed with the shared HS256 secret.
+/// Checks bearer tokens: HS256 with the shared secret, and RS256, ES256 or
+/// EdDSA with the public keys of a JWKS file, picked by the token's `kid`.
+///
+/// The JWKS file is re-read when it changes (checked at most once per
+/// [`JWKS_RECHECK`]), so keys rotate without a restart: add the new key,
+/// start signing with it, then remove the old one.
 #[derive(Clone)]
 pub struct TokenVerifier {
+    hs256: Option<DecodingKey>,
+    jwks: Option<Arc<JwksFile>>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+/// How often a JWKS file is checked for changes.
+pub const JWKS_RECHECK: Duration = Duration::from_secs(1);
+
+struct JwksFile {
+    path: PathBuf,
+    state: RwLock<JwksState>,
+}
+
+struct JwksState {
+    keys: Vec<JwksKey>,
+    modified: Option<SystemTime>,
+    checked: Instant,
+}
+
+struct JwksKey {
+    kid: Option<String>,
+    alg: Algorithm,
     key: DecodingKey,
-    validation: Validation,
 }
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenVerifier").finish_non_exhaustive()
+        f.debug_struct("TokenVerifier")
+            .field("hs256", &self.hs256.is_some())
+            .field("jwks", &self.jwks.as_ref().map(|j| j.path.display().to_string()))
+            .finish_non_exhaustive()
     }
+}
+
+/// Reads a JWKS file: every signing key of a supported type, with the
+/// algorithm its type implies (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA).
+fn load_jwks(path: &Path) -> anyhow::Result<(Vec<JwksKey>, Option<SystemTime>)> {
+    use anyhow::Context as _;
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
+    let set: JwkSet = serde_json::from_str(&text).with_context(|| format!("parsing JWKS file {}", path.display()))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            continue;
+        }
+        let alg = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+            _ => continue,
+        };
+        let key = DecodingKey::from_jwk(jwk)
+            .with_context(|| format!("JWKS key {:?} is not usable", jwk.common.key_id))?;
+        keys.push(JwksKey {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            key,
+        });
+    }
+    anyhow::ensure!(!keys.is_empty(), "JWKS file {} holds no RS256, ES256 or EdDSA signing key", path.display());
+    Ok((keys, modified))
 }
 
 impl TokenVerifier {
     pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
+        Self {
+            hs256: Some(DecodingKey::from_secret(secret)),
+            jwks: None,
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+        }
+    }
+
+    /// Builds a verifier from an optional HS256 secret and an optional JWKS
+    /// file; at least one is required.
+    pub fn new(
+        secret: Option<&[u8]>,
+        jwks_file: Option<&Path>,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.is_some() || jwks_file.is_some(),
+            "set OAUTH_APPS_JWT_SECRET (HS256) or OAUTH_APPS_JWKS_FILE (RS256, ES256, EdDSA) to check bearer tokens"
+        );
+        let jwks = match jwks_file {
+            Some(path) => {
+                let (keys, modified) = load_jwks(path)?;
+                Some(Arc::new(JwksFile {
+                    path: path.to_owned(),
+                    state: RwLock::new(JwksState {
+                        keys,
+                        modified,
+                        checked: Instant::now(),
+                    }),
+                }))
+            }
+            None => None,
+        };
+        Ok(Self {
+            hs256: secret.map(DecodingKey::from_secret),
+            jwks,
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+        })
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         // A configured issuer or audience must be present, not merely match when present.
         let mut required = vec!["exp", "sub"];
-        required.extend(issuer.map(|_| "iss"));
-        required.extend(audience.map(|_| "aud"));
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        required.extend(self.audience.as_ref().map(|_| "aud"));
         validation.set_required_spec_claims(&required);
-        match issuer {
+        match &self.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
         }
-        match audience {
+        match &self.audience {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        Self {
-            key: DecodingKey::from_secret(secret),
-            validation,
+        validation
+    }
+
+    /// The key for a token's algorithm and `kid`; `None` when we have none.
+    fn key_for(&self, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKey> {
+        match alg {
+            Algorithm::HS256 => self.hs256.clone(),
+            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA => {
+                let jwks = self.jwks.as_ref()?;
+                jwks.refresh_if_changed();
+                let state = jwks.state.read().unwrap_or_else(|p| p.into_inner());
+                let mut candidates = state.keys.iter().filter(|k| k.alg == alg);
+                let found = match kid {
+                    Some(kid) => candidates.find(|k| k.kid.as_deref() == Some(kid)),
+                    // Without a kid, only an unambiguous key will do.
+                    None => {
+                        let first = candidates.next();
+                        if candidates.next().is_some() { None } else { first }
+                    }
+                };
+                found.map(|k| k.key.clone())
+            }
+            // Every other algorithm, `none` included, is refused.
+            _ => None,
         }
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         use jsonwebtoken::errors::ErrorKind as K;
-        let data =
-            decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
-                K::ExpiredSignature => TokenError::Expired,
-                K::ImmatureSignature => TokenError::NotYetValid,
-                K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
-                    TokenError::BadSignature
-                }
-                K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
-                K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
-                _ => TokenError::Malformed,
-            })?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+            K::InvalidAlgorithmName | K::InvalidAlgorithm => TokenError::BadSignature,
+            _ => TokenError::Malformed,
+        })?;
+        let key = self.key_for(header.alg, header.kid.as_deref()).ok_or(TokenError::BadSignature)?;
+        let data = decode::<Claims>(token, &key, &self.validation(header.alg)).map_err(|e| match e.kind() {
+            K::ExpiredSignature => TokenError::Expired,
+            K::ImmatureSignature => TokenError::NotYetValid,
+            K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => TokenError::BadSignature,
+            K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
+            K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
+            _ => TokenError::Malformed,
+        })?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(TokenError::NoSubject);
@@ -137,6 +269,39 @@ impl TokenVerifier {
             subject: claims.sub,
             scopes,
         })
+    }
+}
+
+impl JwksFile {
+    /// Re-reads the file when its modification time changed. A file that
+    /// turns unreadable or invalid keeps the last good keys (and says so).
+    fn refresh_if_changed(&self) {
+        {
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            if state.checked.elapsed() < JWKS_RECHECK {
+                return;
+            }
+        }
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.checked.elapsed() < JWKS_RECHECK {
+            return;
+        }
+        state.checked = Instant::now();
+        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        if modified == state.modified {
+            return;
+        }
+        match load_jwks(&self.path) {
+            Ok((keys, modified)) => {
+                tracing::info!(path = %self.path.display(), keys = keys.len(), "JWKS reloaded");
+                state.keys = keys;
+                state.modified = modified;
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "JWKS file unusable; keeping the previous keys");
+                state.modified = modified;
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod create;
 mod failure;
+mod jwks;
 mod get_list;
 mod lifecycle;
 mod process;
