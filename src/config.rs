@@ -172,6 +172,18 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_KEEPALIVE", value_parser = humantime::parse_duration, default_value = "30s")]
     pub keepalive: Duration,
 
+    /// PEM certificate chain: serve TLS (with OAUTH_APPS_TLS_KEY).
+    #[arg(long, env = "OAUTH_APPS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of the certificate.
+    #[arg(long, env = "OAUTH_APPS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// PEM CA certificate(s): require client certificates signed by them (mutual TLS).
+    #[arg(long, env = "OAUTH_APPS_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "OAUTH_APPS_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "30s")]
     pub shutdown_grace: Duration,
@@ -205,6 +217,9 @@ impl Config {
             max_request_bytes: 64 * 1024,
             max_concurrent_streams: 256,
             keepalive: Duration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             shutdown_grace: Duration::from_secs(30),
         }
     }

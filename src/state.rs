@@ -27,6 +27,40 @@ pub struct ServerSettings {
     pub max_request_bytes: usize,
     pub max_concurrent_streams: u32,
     pub keepalive: Option<Duration>,
+    pub tls: Option<TlsMaterial>,
+}
+
+/// PEM contents for TLS, read once at start-up. `Debug` prints no key.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("mutual", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
+    use anyhow::Context as _;
+    let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsMaterial {
+            cert: read(cert)?,
+            key: read(key)?,
+            client_ca: config.tls_client_ca.as_deref().map(read).transpose()?,
+        })),
+        (None, None) => {
+            anyhow::ensure!(config.tls_client_ca.is_none(), "OAUTH_APPS_TLS_CLIENT_CA needs OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY");
+            Ok(None)
+        }
+        _ => anyhow::bail!("OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY go together"),
+    }
 }
 
 /// How long start-up keeps retrying a database that does not answer yet.
@@ -90,6 +124,7 @@ impl AppState {
             PageTokenKey::new(key)
         };
         let verifier = config.jwt.verifier()?;
+        let tls = read_tls(config)?;
         let cores = config.hash_concurrency();
         let dummy_hash =
             tokio::task::spawn_blocking(|| SecretHash::hash(&ClientSecret::generate())).await?;
@@ -109,6 +144,7 @@ impl AppState {
                 max_request_bytes: config.max_request_bytes,
                 max_concurrent_streams: config.max_concurrent_streams,
                 keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
+                tls,
             },
         })
     }

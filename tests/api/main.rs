@@ -11,4 +11,5 @@ mod lifecycle;
 mod process;
 mod service;
 mod telemetry;
+mod tls;
 mod verify;

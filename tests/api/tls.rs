@@ -1,0 +1,129 @@
+//! TLS and mutual TLS, with certificates generated here.
+
+use std::path::{Path, PathBuf};
+
+use oauth_apps::{domain::Role, proto::OAuthApplicationsClient, proto::v1 as pb};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::common::{TestApp, with_auth};
+
+struct Pki {
+    dir: PathBuf,
+    ca_pem: String,
+    client_cert: String,
+    client_key: String,
+    stranger_cert: String,
+    stranger_key: String,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let pem = params.self_signed(&key).unwrap().pem();
+    (params, key, pem)
+}
+
+fn leaf(issuer: &Issuer<'_, &KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    params.extended_key_usages = vec![usage];
+    let cert = params.signed_by(&key, issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn pki() -> Pki {
+    let dir = std::env::temp_dir().join(format!("oauth-apps-tls-{}", oauth_apps::domain::ids::random_base62(8)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca_params, ca_key, ca_pem) = ca("oauth-apps test CA");
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let (server_cert, server_key) = leaf(&issuer, &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf(&issuer, &["token-endpoint"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (other_params, other_key, _) = ca("someone else's CA");
+    let other = Issuer::new(other_params, &other_key);
+    let (stranger_cert, stranger_key) = leaf(&other, &["stranger"], ExtendedKeyUsagePurpose::ClientAuth);
+    std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), server_cert).unwrap();
+    std::fs::write(dir.join("server.key"), server_key).unwrap();
+    Pki { dir, ca_pem, client_cert, client_key, stranger_cert, stranger_key }
+}
+
+async fn tls_channel(app: &TestApp, ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Channel::from_shared(format!("https://127.0.0.1:{}", app.addr.port()))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
+async fn list(app: &TestApp, channel: Channel) -> Result<(), tonic::Status> {
+    OAuthApplicationsClient::new(channel)
+        .list_applications(with_auth(pb::ListApplicationsRequest::default(), Some(&app.token("alice")), Some("org")))
+        .await
+        .map(|_| ())
+}
+
+fn path(dir: &Path, name: &str) -> Option<PathBuf> {
+    Some(dir.join(name))
+}
+
+#[tokio::test]
+async fn serves_tls_when_configured() {
+    let pki = pki();
+    let dir = pki.dir.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert = path(&dir, "server.pem");
+        c.tls_key = path(&dir, "server.key");
+    })
+    .await;
+    app.set_member("org", "alice", Role::Member).await;
+    let channel = tls_channel(&app, &pki.ca_pem, None).await.unwrap();
+    list(&app, channel).await.unwrap();
+    // Plaintext is not spoken any more.
+    let plain = Channel::from_shared(format!("http://{}", app.addr)).unwrap().connect().await;
+    match plain {
+        Err(_) => {}
+        Ok(ch) => assert!(list(&app, ch).await.is_err(), "plaintext call succeeded on a TLS port"),
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_from_the_configured_ca() {
+    let pki = pki();
+    let dir = pki.dir.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert = path(&dir, "server.pem");
+        c.tls_key = path(&dir, "server.key");
+        c.tls_client_ca = path(&dir, "ca.pem");
+    })
+    .await;
+    app.set_member("org", "alice", Role::Member).await;
+
+    let with_cert = tls_channel(&app, &pki.ca_pem, Some((&pki.client_cert, &pki.client_key))).await.unwrap();
+    list(&app, with_cert).await.unwrap();
+
+    for (what, identity) in [
+        ("no client certificate", None),
+        ("a certificate of another CA", Some((pki.stranger_cert.as_str(), pki.stranger_key.as_str()))),
+    ] {
+        let refused = match tls_channel(&app, &pki.ca_pem, identity).await {
+            Err(_) => true,
+            Ok(ch) => list(&app, ch).await.is_err(),
+        };
+        assert!(refused, "{what} was accepted");
+    }
+}
