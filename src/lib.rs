@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dev;
 pub mod domain;
 pub mod error;
 pub mod hashing;

@@ -35,6 +35,9 @@ enum Command {
     },
     /// Print a bearer token signed with OAUTH_APPS_JWT_SECRET (development, scripts).
     Token(TokenArgs),
+    /// Run against a private PostgreSQL cluster in a project folder (created on
+    /// first use, reused after), with a demo organization and a ready token.
+    Dev(Box<DevArgs>),
     /// Print an organization's audit trail, oldest first.
     Audit {
         #[arg(long)]
@@ -79,6 +82,15 @@ enum MembersCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+}
+
+#[derive(Args)]
+struct DevArgs {
+    /// Folder of the private cluster, its port and the dev token secret.
+    #[arg(long, default_value = ".oauth-apps-dev")]
+    dir: std::path::PathBuf,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Args)]
@@ -145,6 +157,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
+        Command::Dev(args) => dev(*args).await,
         Command::Members { command } => members(command).await,
         Command::Audit {
             org,
@@ -170,10 +183,58 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::prepare(&config).await?;
+    let listener = bind(&config).await?;
+    run_until_signalled(listener, state, config.shutdown_grace).await
+}
+
+async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "oauth-apps listening");
+    Ok(listener)
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let DevArgs { dir, mut config } = args;
+    let env = tokio::task::spawn_blocking(move || oauth_apps::dev::prepare(&dir)).await??;
+    config.database.database_url = env.cluster.url(oauth_apps::dev::DEV_DATABASE);
+    if config.jwt.jwt_secret.as_deref().is_none_or(str::is_empty) {
+        config.jwt.jwt_secret = Some(env.jwt_secret.clone());
+    }
+    let result = async {
+        let state = AppState::prepare(&config).await?;
+        oauth_apps::dev::seed(&state).await?;
+        let listener = bind(&config).await?;
+        let jwt = &config.jwt;
+        let token = TokenIssuer::hs256(
+            jwt.secret()?,
+            jwt.jwt_issuer.as_deref(),
+            jwt.jwt_audience.as_deref(),
+        )
+        .mint(
+            oauth_apps::dev::DEMO_OWNER,
+            None,
+            Duration::from_secs(24 * 3600),
+        );
+        println!(
+            "{}",
+            oauth_apps::dev::banner(listener.local_addr()?, &token, &env.cluster)
+        );
+        run_until_signalled(listener, state, config.shutdown_grace).await
+    }
+    .await;
+    // The data stays on disk; the server process does not outlive us.
+    let cluster = env.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    result
+}
+
+async fn run_until_signalled(
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown_signal().await;
@@ -181,7 +242,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = signalled_tx.send(());
     };
     let server = tokio::spawn(oauth_apps::serve(listener, state, shutdown));
-    let grace = config.shutdown_grace;
     let drained = async {
         // After the signal, in-flight calls get `grace` to finish.
         if signalled_rx.await.is_ok() {

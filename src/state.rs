@@ -48,7 +48,8 @@ impl std::fmt::Debug for TlsMaterial {
 
 fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
     use anyhow::Context as _;
-    let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let read =
+        |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Ok(Some(TlsMaterial {
             cert: read(cert)?,
@@ -56,7 +57,10 @@ fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
             client_ca: config.tls_client_ca.as_deref().map(read).transpose()?,
         })),
         (None, None) => {
-            anyhow::ensure!(config.tls_client_ca.is_none(), "OAUTH_APPS_TLS_CLIENT_CA needs OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY");
+            anyhow::ensure!(
+                config.tls_client_ca.is_none(),
+                "OAUTH_APPS_TLS_CLIENT_CA needs OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY"
+            );
             Ok(None)
         }
         _ => anyhow::bail!("OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY go together"),

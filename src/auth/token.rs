@@ -112,7 +112,10 @@ impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenVerifier")
             .field("hs256", &self.hs256.is_some())
-            .field("jwks", &self.jwks.as_ref().map(|j| j.path.display().to_string()))
+            .field(
+                "jwks",
+                &self.jwks.as_ref().map(|j| j.path.display().to_string()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -123,8 +126,10 @@ fn load_jwks(path: &Path) -> anyhow::Result<(Vec<JwksKey>, Option<SystemTime>)> 
     use anyhow::Context as _;
     use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
-    let set: JwkSet = serde_json::from_str(&text).with_context(|| format!("parsing JWKS file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading JWKS file {}", path.display()))?;
+    let set: JwkSet = serde_json::from_str(&text)
+        .with_context(|| format!("parsing JWKS file {}", path.display()))?;
     let mut keys = Vec::new();
     for jwk in &set.keys {
         if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
@@ -132,8 +137,12 @@ fn load_jwks(path: &Path) -> anyhow::Result<(Vec<JwksKey>, Option<SystemTime>)> 
         }
         let alg = match &jwk.algorithm {
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                Algorithm::EdDSA
+            }
             _ => continue,
         };
         let key = DecodingKey::from_jwk(jwk)
@@ -144,7 +153,11 @@ fn load_jwks(path: &Path) -> anyhow::Result<(Vec<JwksKey>, Option<SystemTime>)> 
             key,
         });
     }
-    anyhow::ensure!(!keys.is_empty(), "JWKS file {} holds no RS256, ES256 or EdDSA signing key", path.display());
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "JWKS file {} holds no RS256, ES256 or EdDSA signing key",
+        path.display()
+    );
     Ok((keys, modified))
 }
 
@@ -227,7 +240,11 @@ impl TokenVerifier {
                     // Without a kid, only an unambiguous key will do.
                     None => {
                         let first = candidates.next();
-                        if candidates.next().is_some() { None } else { first }
+                        if candidates.next().is_some() {
+                            None
+                        } else {
+                            first
+                        }
                     }
                 };
                 found.map(|k| k.key.clone())
@@ -243,15 +260,22 @@ impl TokenVerifier {
             K::InvalidAlgorithmName | K::InvalidAlgorithm => TokenError::BadSignature,
             _ => TokenError::Malformed,
         })?;
-        let key = self.key_for(header.alg, header.kid.as_deref()).ok_or(TokenError::BadSignature)?;
-        let data = decode::<Claims>(token, &key, &self.validation(header.alg)).map_err(|e| match e.kind() {
-            K::ExpiredSignature => TokenError::Expired,
-            K::ImmatureSignature => TokenError::NotYetValid,
-            K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => TokenError::BadSignature,
-            K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
-            K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
-            _ => TokenError::Malformed,
-        })?;
+        let key = self
+            .key_for(header.alg, header.kid.as_deref())
+            .ok_or(TokenError::BadSignature)?;
+        let data =
+            decode::<Claims>(token, &key, &self.validation(header.alg)).map_err(|e| {
+                match e.kind() {
+                    K::ExpiredSignature => TokenError::Expired,
+                    K::ImmatureSignature => TokenError::NotYetValid,
+                    K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                        TokenError::BadSignature
+                    }
+                    K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
+                    K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
+                    _ => TokenError::Malformed,
+                }
+            })?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(TokenError::NoSubject);
@@ -287,7 +311,9 @@ impl JwksFile {
             return;
         }
         state.checked = Instant::now();
-        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
         if modified == state.modified {
             return;
         }

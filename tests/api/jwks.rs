@@ -12,11 +12,14 @@ use crate::common::{TestApp, with_auth};
 const ORG: &str = "org-acme";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwks").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/jwks")
+        .join(name)
 }
 
 fn jwk(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{name}.jwk.json"))).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{name}.jwk.json"))).unwrap())
+        .unwrap()
 }
 
 fn write_jwks(path: &std::path::Path, keys: &[&str]) {
@@ -49,7 +52,11 @@ fn claims(sub: &str) -> serde_json::Value {
 async fn list_as(app: &TestApp, token: &str) -> Result<(), Code> {
     app.client()
         .await
-        .list_applications(with_auth(pb::ListApplicationsRequest::default(), Some(token), Some(ORG)))
+        .list_applications(with_auth(
+            pb::ListApplicationsRequest::default(),
+            Some(token),
+            Some(ORG),
+        ))
         .await
         .map(|_| ())
         .map_err(|s| s.code())
@@ -57,7 +64,10 @@ async fn list_as(app: &TestApp, token: &str) -> Result<(), Code> {
 
 #[tokio::test]
 async fn rs256_es256_and_eddsa_tokens_verify_and_keys_rotate_without_restart() {
-    let dir = std::env::temp_dir().join(format!("oauth-apps-jwks-{}", oauth_apps::domain::ids::random_base62(8)));
+    let dir = std::env::temp_dir().join(format!(
+        "oauth-apps-jwks-{}",
+        oauth_apps::domain::ids::random_base62(8)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let jwks = dir.join("jwks.json");
     write_jwks(&jwks, &["rsa", "ec"]);
@@ -72,18 +82,52 @@ async fn rs256_es256_and_eddsa_tokens_verify_and_keys_rotate_without_restart() {
 
     let rsa = sign(Algorithm::RS256, "rsa.pem", Some("rsa-1"), claims("alice"));
     let ec = sign(Algorithm::ES256, "ec.pem", Some("ec-1"), claims("alice"));
-    let ed = sign(Algorithm::EdDSA, "ed25519.pem", Some("ed-1"), claims("alice"));
+    let ed = sign(
+        Algorithm::EdDSA,
+        "ed25519.pem",
+        Some("ed-1"),
+        claims("alice"),
+    );
     assert_eq!(list_as(&app, &rsa).await, Ok(()));
     assert_eq!(list_as(&app, &ec).await, Ok(()));
-    assert_eq!(list_as(&app, &sign(Algorithm::ES256, "ec.pem", None, claims("alice"))).await, Ok(()), "an unambiguous key needs no kid");
-    assert_eq!(list_as(&app, &ed).await, Err(Code::Unauthenticated), "not in the file yet");
+    assert_eq!(
+        list_as(
+            &app,
+            &sign(Algorithm::ES256, "ec.pem", None, claims("alice"))
+        )
+        .await,
+        Ok(()),
+        "an unambiguous key needs no kid"
+    );
+    assert_eq!(
+        list_as(&app, &ed).await,
+        Err(Code::Unauthenticated),
+        "not in the file yet"
+    );
     // A key presented under another key's kid, and the wrong issuer, are refused.
-    assert_eq!(list_as(&app, &sign(Algorithm::RS256, "rsa.pem", Some("ec-1"), claims("alice"))).await, Err(Code::Unauthenticated));
+    assert_eq!(
+        list_as(
+            &app,
+            &sign(Algorithm::RS256, "rsa.pem", Some("ec-1"), claims("alice"))
+        )
+        .await,
+        Err(Code::Unauthenticated)
+    );
     let mut wrong_iss = claims("alice");
     wrong_iss["iss"] = "https://evil.example".into();
-    assert_eq!(list_as(&app, &sign(Algorithm::RS256, "rsa.pem", Some("rsa-1"), wrong_iss)).await, Err(Code::Unauthenticated));
+    assert_eq!(
+        list_as(
+            &app,
+            &sign(Algorithm::RS256, "rsa.pem", Some("rsa-1"), wrong_iss)
+        )
+        .await,
+        Err(Code::Unauthenticated)
+    );
     // HS256 is off when only a JWKS is configured.
-    assert_eq!(list_as(&app, &app.token("alice")).await, Err(Code::Unauthenticated));
+    assert_eq!(
+        list_as(&app, &app.token("alice")).await,
+        Err(Code::Unauthenticated)
+    );
 
     // Rotation: the Ed25519 key is added and the RSA key retired.
     write_jwks(&jwks, &["ec", "ed25519"]);

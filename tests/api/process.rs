@@ -21,19 +21,29 @@ impl ServerProcess {
     /// Starts `oauth-apps serve` on a free port with JSON logs and waits
     /// until it listens.
     pub fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_command(
+            &["serve"],
+            &[
+                ("DATABASE_URL", database_url),
+                ("OAUTH_APPS_JWT_SECRET", JWT_SECRET),
+            ],
+            env,
+        )
+    }
+
+    /// Starts `oauth-apps ARGS` with a clean environment plus `base` and `env`.
+    pub fn start_command(args: &[&str], base: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oauth-apps"));
-        cmd.arg("serve")
+        cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
-            .env("OAUTH_APPS_JWT_SECRET", JWT_SECRET)
             .env("OAUTH_APPS_LISTEN", "127.0.0.1:0")
             .env("OAUTH_APPS_LOG_FORMAT", "json")
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
+        for (k, v) in base.iter().chain(env) {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn oauth-apps");
@@ -78,6 +88,18 @@ impl ServerProcess {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Waits (up to 30 s) for a line of output starting with `prefix` and
+    /// returns the rest of it.
+    pub fn wait_for_line(&self, prefix: &str) -> String {
+        for _ in 0..300 {
+            if let Some(line) = self.logs().lines().find_map(|l| l.strip_prefix(prefix)) {
+                return line.to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no line starting with {prefix:?}; output:\n{}", self.logs());
     }
 
     pub fn logs(&self) -> String {

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use oauth_apps::{domain::Role, proto::OAuthApplicationsClient, proto::v1 as pb};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::common::{TestApp, with_auth};
@@ -32,31 +34,59 @@ fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
     (params, key, pem)
 }
 
-fn leaf(issuer: &Issuer<'_, &KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+fn leaf(
+    issuer: &Issuer<'_, &KeyPair>,
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+) -> (String, String) {
     let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
     params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, issuer).unwrap();
     (cert.pem(), key.serialize_pem())
 }
 
 fn pki() -> Pki {
-    let dir = std::env::temp_dir().join(format!("oauth-apps-tls-{}", oauth_apps::domain::ids::random_base62(8)));
+    let dir = std::env::temp_dir().join(format!(
+        "oauth-apps-tls-{}",
+        oauth_apps::domain::ids::random_base62(8)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let (ca_params, ca_key, ca_pem) = ca("oauth-apps test CA");
     let issuer = Issuer::new(ca_params, &ca_key);
-    let (server_cert, server_key) = leaf(&issuer, &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
-    let (client_cert, client_key) = leaf(&issuer, &["token-endpoint"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (server_cert, server_key) = leaf(
+        &issuer,
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(
+        &issuer,
+        &["token-endpoint"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
     let (other_params, other_key, _) = ca("someone else's CA");
     let other = Issuer::new(other_params, &other_key);
-    let (stranger_cert, stranger_key) = leaf(&other, &["stranger"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (stranger_cert, stranger_key) =
+        leaf(&other, &["stranger"], ExtendedKeyUsagePurpose::ClientAuth);
     std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
     std::fs::write(dir.join("server.pem"), server_cert).unwrap();
     std::fs::write(dir.join("server.key"), server_key).unwrap();
-    Pki { dir, ca_pem, client_cert, client_key, stranger_cert, stranger_key }
+    Pki {
+        dir,
+        ca_pem,
+        client_cert,
+        client_key,
+        stranger_cert,
+        stranger_key,
+    }
 }
 
-async fn tls_channel(app: &TestApp, ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Channel, tonic::transport::Error> {
+async fn tls_channel(
+    app: &TestApp,
+    ca_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<Channel, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca_pem))
         .domain_name("localhost");
@@ -72,7 +102,11 @@ async fn tls_channel(app: &TestApp, ca_pem: &str, identity: Option<(&str, &str)>
 
 async fn list(app: &TestApp, channel: Channel) -> Result<(), tonic::Status> {
     OAuthApplicationsClient::new(channel)
-        .list_applications(with_auth(pb::ListApplicationsRequest::default(), Some(&app.token("alice")), Some("org")))
+        .list_applications(with_auth(
+            pb::ListApplicationsRequest::default(),
+            Some(&app.token("alice")),
+            Some("org"),
+        ))
         .await
         .map(|_| ())
 }
@@ -94,10 +128,16 @@ async fn serves_tls_when_configured() {
     let channel = tls_channel(&app, &pki.ca_pem, None).await.unwrap();
     list(&app, channel).await.unwrap();
     // Plaintext is not spoken any more.
-    let plain = Channel::from_shared(format!("http://{}", app.addr)).unwrap().connect().await;
+    let plain = Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await;
     match plain {
         Err(_) => {}
-        Ok(ch) => assert!(list(&app, ch).await.is_err(), "plaintext call succeeded on a TLS port"),
+        Ok(ch) => assert!(
+            list(&app, ch).await.is_err(),
+            "plaintext call succeeded on a TLS port"
+        ),
     }
 }
 
@@ -113,12 +153,17 @@ async fn mutual_tls_requires_a_client_certificate_from_the_configured_ca() {
     .await;
     app.set_member("org", "alice", Role::Member).await;
 
-    let with_cert = tls_channel(&app, &pki.ca_pem, Some((&pki.client_cert, &pki.client_key))).await.unwrap();
+    let with_cert = tls_channel(&app, &pki.ca_pem, Some((&pki.client_cert, &pki.client_key)))
+        .await
+        .unwrap();
     list(&app, with_cert).await.unwrap();
 
     for (what, identity) in [
         ("no client certificate", None),
-        ("a certificate of another CA", Some((pki.stranger_cert.as_str(), pki.stranger_key.as_str()))),
+        (
+            "a certificate of another CA",
+            Some((pki.stranger_cert.as_str(), pki.stranger_key.as_str())),
+        ),
     ] {
         let refused = match tls_channel(&app, &pki.ca_pem, identity).await {
             Err(_) => true,

@@ -1,0 +1,99 @@
+//! `oauth-apps dev`: a ready-to-use local setup on a machine that has
+//! PostgreSQL's binaries but no server running. The cluster lives in a
+//! project folder (`.oauth-apps-dev/` by default) and is reused by the next
+//! run; so are its port and the development token secret.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::{
+    domain::{Role, ids::random_base62},
+    pgcluster::{LocalCluster, free_port},
+    state::AppState,
+    store,
+};
+
+pub const DEMO_ORG: &str = "demo";
+pub const DEMO_OWNER: &str = "demo-owner";
+pub const DEV_DATABASE: &str = "oauth_apps";
+
+pub struct DevEnvironment {
+    pub cluster: LocalCluster,
+    /// HS256 secret of development tokens, kept in the folder.
+    pub jwt_secret: String,
+}
+
+/// Reads `file`, or creates it with `make()` (owner-only permissions).
+fn persisted(file: &Path, make: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<String> {
+    if let Ok(v) = std::fs::read_to_string(file) {
+        return Ok(v.trim().to_owned());
+    }
+    let v = make()?;
+    std::fs::write(file, &v).with_context(|| format!("writing {}", file.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(v)
+}
+
+/// Creates (first run) or reuses the folder's cluster and starts it.
+/// Blocking: runs PostgreSQL's tools.
+pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // PostgreSQL may run as another user (when we are root): it must be able
+    // to reach its folder.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let port: u16 = persisted(&dir.join("port"), || Ok(free_port()?.to_string()))?
+        .parse()
+        .context("the port file of the dev folder is corrupt")?;
+    let jwt_secret = persisted(&dir.join("jwt-secret"), || Ok(random_base62(43)))?;
+    let cluster = LocalCluster::new(dir.join("pgdata"), port)?;
+    if !cluster.exists() {
+        eprintln!(
+            "creating a PostgreSQL cluster in {}",
+            cluster.data_dir().display()
+        );
+    }
+    cluster.init()?;
+    cluster.start()?;
+    Ok(DevEnvironment {
+        cluster,
+        jwt_secret,
+    })
+}
+
+/// The demo organization and its owner.
+pub async fn seed(state: &AppState) -> anyhow::Result<()> {
+    let mut conn = store::db::checkout(&state.pool).await?;
+    store::memberships::set(&mut conn, DEMO_ORG, DEMO_OWNER, Role::Owner).await?;
+    Ok(())
+}
+
+/// What `dev` prints once the service listens.
+pub fn banner(addr: std::net::SocketAddr, token: &str, cluster: &LocalCluster) -> String {
+    format!(
+        r#"oauth-apps dev is ready on {addr}
+  PostgreSQL: {db} (data in {data}; kept for the next run)
+  Organization "{DEMO_ORG}" with OWNER "{DEMO_OWNER}". Token (24 h):
+
+export TOKEN={token}
+
+buf curl --protocol grpc --http2-prior-knowledge \
+  -H "authorization: Bearer $TOKEN" -H "x-organization-id: {DEMO_ORG}" \
+  -d '{{"name": "My app", "redirect_uris": ["https://app.example.com/callback"], "scopes": ["read:user"]}}' \
+  http://{addr}/oauthapps.v1.OAuthApplications/CreateApplication
+
+grpcurl -plaintext -H "authorization: Bearer $TOKEN" -H "x-organization-id: {DEMO_ORG}" \
+  -d '{{"page_size": 10}}' {addr} oauthapps.v1.OAuthApplications/ListApplications
+"#,
+        db = cluster.url(DEV_DATABASE),
+        data = cluster.data_dir().display(),
+    )
+}

@@ -1,0 +1,67 @@
+//! `oauth-apps dev`: a private, durable cluster, a demo org and a token.
+
+use oauth_apps::proto::{OAuthApplicationsClient, v1 as pb};
+
+use crate::{common::web_app, common::with_auth, process::ServerProcess};
+
+fn start_dev(dir: &std::path::Path) -> (ServerProcess, String) {
+    let server = ServerProcess::start_command(&["dev", "--dir", dir.to_str().unwrap()], &[], &[]);
+    let token = server.wait_for_line("export TOKEN=");
+    (server, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_runs_a_private_cluster_that_survives_restarts() {
+    let root = std::env::temp_dir().join(format!(
+        "oauth-apps-dev-{}",
+        oauth_apps::domain::ids::random_base62(8)
+    ));
+    std::fs::create_dir_all(&root).unwrap();
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&root)
+        .status();
+    let dir = root.join("project/.oauth-apps-dev");
+
+    let (mut first, token) = start_dev(&dir);
+    let mut c = OAuthApplicationsClient::connect(first.url()).await.unwrap();
+    let created = c
+        .create_application(with_auth(
+            web_app("Made in dev"),
+            Some(&token),
+            Some("demo"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(created.created_by, "demo-owner");
+    let banner = first.logs();
+    assert!(
+        banner.contains("buf curl") && banner.contains("grpcurl"),
+        "{banner}"
+    );
+    assert!(first.terminate().success(), "{}", first.logs());
+    drop(c);
+
+    // The second run reuses the cluster (and its data) and the token secret.
+    let (mut second, token2) = start_dev(&dir);
+    assert!(!second.logs().contains("creating a PostgreSQL cluster"));
+    let mut c = OAuthApplicationsClient::connect(second.url())
+        .await
+        .unwrap();
+    let list = c
+        .list_applications(with_auth(
+            pb::ListApplicationsRequest::default(),
+            Some(&token),
+            Some("demo"),
+        ))
+        .await
+        .expect("the first run's token still works")
+        .into_inner();
+    assert_eq!(list.applications, vec![created]);
+    assert!(!token2.is_empty());
+    assert!(second.terminate().success());
+    let _ = std::fs::remove_dir_all(&root);
+}
