@@ -18,7 +18,10 @@ RUN apt-get update \
     && useradd --system --uid 10001 --no-create-home oauthapps
 COPY --from=build /oauth-apps /usr/local/bin/oauth-apps
 USER 10001
-ENV OAUTH_APPS_LISTEN=0.0.0.0:50051
+ENV OAUTH_APPS_LISTEN=0.0.0.0:50051 \
+    OAUTH_APPS_LOG_FORMAT=json
 EXPOSE 50051
+# No shell or curl in the image: orchestrators probe gRPC health
+# (grpc.health.v1) on port 50051, e.g. Kubernetes `grpc:` probes.
 ENTRYPOINT ["/usr/local/bin/oauth-apps"]
 CMD ["serve"]

@@ -717,10 +717,77 @@ mod tests {
             }
         }
 
+        /// Userinfo in any position, single or repeated `@`, never passes.
+        #[test]
+        fn userinfo_is_refused(user in "[a-z0-9.:%]{1,12}", host in "[a-z]{1,10}\\.example", ats in 1usize..3) {
+            let at = "@".repeat(ats);
+            for uri in [
+                format!("https://{user}{at}{host}/cb"),
+                format!("https://{host}{at}evil.example/cb"),
+                format!("http://127.0.0.1{at}{host}/cb"),
+                format!("com.example.app://{user}{at}{host}/cb"),
+            ] {
+                for t in [AppType::Web, AppType::Native, AppType::UserAgentBased] {
+                    prop_assert!(check_redirect_uri(t, &uri).is_err(), "{} accepted", uri);
+                }
+            }
+        }
+
+        /// A backslash, whitespace or control character anywhere is refused.
+        #[test]
+        fn separators_and_controls_anywhere_are_refused(
+            pos in 0usize..34,
+            c in prop::sample::select(vec!['\\', ' ', '\t', '\n', '\r', '\u{0}', '\u{7f}', '\u{b}', '\u{c}']),
+        ) {
+            let base = "https://app.example.com/callback?x=1";
+            let mut uri = base.to_owned();
+            uri.insert(pos.min(base.len()), c);
+            prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{:?} accepted", uri);
+        }
+
+        /// Dot segments, plain, percent-encoded in any case, or with `;` path
+        /// parameters (`..;/`), are refused.
+        #[test]
+        fn traversal_is_refused(
+            dot in prop::sample::select(vec!["..", ".", "%2e%2e", "%2E%2e", ".%2E", "%2e", "..;", "..;x", ".;"]),
+            before in "[a-z]{1,6}",
+            after in "[a-z]{1,6}",
+        ) {
+            let uri = format!("https://app.example/{before}/{dot}/{after}");
+            prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
+        }
+
+        /// Any uppercase letter in the host is refused (matching is exact).
+        #[test]
+        fn mixed_case_hosts_are_refused(host in "[a-z]{2,8}\\.[a-z]{2,5}", flip in 0usize..13) {
+            let mut chars: Vec<char> = host.chars().collect();
+            let i = flip % chars.len();
+            if chars[i].is_ascii_lowercase() {
+                chars[i] = chars[i].to_ascii_uppercase();
+                let host: String = chars.into_iter().collect();
+                let uri = format!("https://{host}/cb");
+                prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
+            }
+        }
+
+        /// Non-ASCII (IDN) hosts must be written in punycode.
+        #[test]
+        fn unicode_hosts_are_refused(label in "[a-z]{0,4}[äöüéßπж\u{0430}\u{0435}\u{043e}][a-z]{0,4}") {
+            let uri = format!("https://{label}.example/cb");
+            prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
+        }
+
         /// Prefixing a loopback literal onto an attacker's domain never passes as loopback.
         #[test]
         fn loopback_lookalikes_are_refused(suffix in "[a-z0-9-]{1,20}\\.[a-z]{2,6}") {
-            for host in [format!("127.0.0.1.{suffix}"), format!("localhost.{suffix}"), suffix.clone()] {
+            for host in [
+                format!("127.0.0.1.{suffix}"),
+                format!("localhost.{suffix}"),
+                format!("127.0.0.1-{suffix}"),
+                format!("[::1].{suffix}"),
+                format!("0x7f000001.{suffix}"),
+                suffix.clone(),
+            ] {
                 let uri = format!("http://{host}/cb");
                 prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
             }
