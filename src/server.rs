@@ -45,7 +45,12 @@ pub async fn serve(
         first,
         probe_stopped.clone(),
     ));
-    let sweeper = tokio::spawn(sweep(state.clone(), probe_stopped));
+    let sweeper = tokio::spawn(sweep(state.clone(), probe_stopped.clone()));
+    let listener_task = tokio::spawn(crate::auth::roles::listen(
+        state.database.database_url.clone(),
+        state.roles.clone(),
+        probe_stopped,
+    ));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -59,11 +64,7 @@ pub async fn serve(
         .build_v1alpha()?;
 
     crate::telemetry::metrics::register_gauges(state.pool.clone(), state.hasher.clone());
-    let authorizer = Authorizer::new(
-        state.verifier.clone(),
-        state.pool.clone(),
-        state.mutations.clone(),
-    );
+    let authorizer = Authorizer::new(&state);
     let settings = state.server.clone();
     let api = OAuthApplicationsServer::new(Api::new(state))
         .max_decoding_message_size(settings.max_request_bytes);
@@ -93,6 +94,7 @@ pub async fn serve(
     let _ = stop_probe.send(true);
     let _ = probe.await;
     let _ = sweeper.await;
+    let _ = listener_task.await;
     result?;
     Ok(())
 }

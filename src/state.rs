@@ -86,6 +86,10 @@ pub struct AppState {
     /// Longest a call waits on the database before UNAVAILABLE.
     pub db_timeout: Duration,
     pub server: ServerSettings,
+    /// Roles cached per replica, invalidated through LISTEN/NOTIFY.
+    pub roles: Arc<crate::auth::roles::RoleCache>,
+    /// For the LISTEN connection (its `Debug` hides the password).
+    pub database: crate::config::DatabaseArgs,
 }
 
 impl AppState {
@@ -143,6 +147,8 @@ impl AppState {
             mutations: Limiter::per_minute(config.mutations_per_minute),
             failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
             db_timeout: config.db_timeout,
+            roles: Arc::default(),
+            database: config.database.clone(),
             server: ServerSettings {
                 request_timeout: config.request_timeout,
                 max_request_bytes: config.max_request_bytes,

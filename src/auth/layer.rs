@@ -11,7 +11,7 @@ use http::{HeaderMap, Request, Response};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
-use super::{ORG_HEADER, OrgPermit, ServicePermit, TokenVerifier, VERIFY_SCOPE};
+use super::{ORG_HEADER, OrgPermit, ServicePermit, TokenVerifier, VERIFY_SCOPE, roles::RoleCache};
 use crate::{
     domain::Role,
     error::ApiError,
@@ -70,6 +70,8 @@ pub struct Authorizer {
     verifier: Arc<TokenVerifier>,
     pool: Pool,
     mutations: Limiter,
+    roles: Arc<RoleCache>,
+    db_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -79,11 +81,13 @@ enum Permit {
 }
 
 impl Authorizer {
-    pub fn new(verifier: Arc<TokenVerifier>, pool: Pool, mutations: Limiter) -> Self {
+    pub fn new(state: &crate::state::AppState) -> Self {
         Self {
-            verifier,
-            pool,
-            mutations,
+            verifier: state.verifier.clone(),
+            pool: state.pool.clone(),
+            mutations: state.mutations.clone(),
+            roles: state.roles.clone(),
+            db_timeout: state.db_timeout,
         }
     }
 
@@ -136,11 +140,25 @@ impl Authorizer {
     }
 
     async fn role_of(&self, org: &str, subject: &str) -> Result<Option<Role>, Status> {
-        let result: Result<Option<Role>, StoreError> = async {
+        if let Some(role) = self.roles.get(org, subject) {
+            return Ok(role);
+        }
+        let generation = self.roles.generation();
+        let lookup = async {
             let mut conn = store::db::checkout(&self.pool).await?;
             store::memberships::role_of(&mut conn, org, subject).await
+        };
+        let result: Result<Option<Role>, StoreError> =
+            tokio::time::timeout(self.db_timeout, lookup)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "membership lookup timed out".into(),
+                    ))
+                });
+        if let Ok(role) = &result {
+            self.roles.insert(org, subject, *role, generation);
         }
-        .await;
         result.map_err(|e| {
             tracing::warn!(error = %e, "membership lookup failed");
             match e {

@@ -10,6 +10,7 @@
 
 pub mod layer;
 pub mod permit;
+pub mod roles;
 pub mod token;
 
 pub use layer::{AuthLayer, Authorizer, Requirement, is_mutating, requirement_of};

@@ -307,6 +307,24 @@ impl Drop for TestApp {
     }
 }
 
+/// Role changes reach each replica's cache through LISTEN/NOTIFY, which
+/// takes a moment (well under a millisecond on an idle machine): polls `done`
+/// for a short while, failing if the change takes longer to show.
+pub async fn within_a_moment<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(500) {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{what} did not take effect within 500 ms");
+}
+
 pub fn with_auth<T>(msg: T, token: Option<&str>, org: Option<&str>) -> Request<T> {
     let mut req = Request::new(msg);
     if let Some(token) = token {
