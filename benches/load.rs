@@ -49,6 +49,8 @@ struct Opts {
     out: std::path::PathBuf,
     target: Option<String>,
     database_url: Option<String>,
+    /// Run only this workload (get, list, verify), for profiling the server.
+    only: Option<String>,
 }
 
 fn opts() -> Opts {
@@ -59,6 +61,7 @@ fn opts() -> Opts {
         out: "target/bench/results.md".into(),
         target: None,
         database_url: None,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -72,6 +75,7 @@ fn opts() -> Opts {
             "--out" => o.out = value().into(),
             "--target" => o.target = Some(value()),
             "--database-url" => o.database_url = Some(value()),
+            "--only" => o.only = Some(value()),
             // cargo bench passes --bench; ignore it and unknown libtest flags.
             _ => {}
         }
@@ -466,6 +470,31 @@ async fn run(opts: Opts) {
                 .map_err(|e| e.to_string())
         }
     };
+    if let Some(only) = opts.only.as_deref() {
+        eprintln!("server pid {pid:?}");
+        match only {
+            "get" => drop(drive("GetApplication", &opts, c, pid, get_op.clone()).await),
+            "health" => {
+                let hc: Vec<_> = chans.iter().cloned().map(HealthClient::new).collect();
+                drop(
+                    drive("health", &opts, c, pid, move |w, _| {
+                        let mut h = hc[w % hc.len()].clone();
+                        async move {
+                            h.check(HealthCheckRequest {
+                                service: String::new(),
+                            })
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                        }
+                    })
+                    .await,
+                )
+            }
+            other => eprintln!("--only takes get or health, not {other}"),
+        }
+        return;
+    }
     let get = drive("GetApplication", &opts, c, pid, get_op.clone()).await;
 
     let (a, t) = (api.clone(), owner.clone());
@@ -614,6 +643,7 @@ async fn run(opts: Opts) {
             out: opts.out.clone(),
             target: None,
             database_url: None,
+            only: None,
         };
         tokio::spawn(
             async move { drive("  (creates alongside)", &o, 2 * cores, None, create_op).await },

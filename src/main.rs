@@ -112,7 +112,26 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| "expected owner, admin or member".to_owned())
 }
 
+/// argon2 allocates 19 MiB for every hash. glibc's dynamic mmap threshold
+/// soon serves blocks that size from per-thread arenas and keeps them, so
+/// every blocking thread that ever hashed would hold 19 MiB or more. A fixed
+/// threshold hands them back to the OS after each hash, and a small arena
+/// count keeps the many blocking threads from growing arenas of their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only changes allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let log_format = match telemetry::LogFormat::from_env() {
         Ok(f) => f,

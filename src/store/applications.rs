@@ -400,24 +400,29 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: i64,
 ) -> StoreResult<Vec<Application>> {
-    let mut query = apps_with_current_hint!()
+    // One static query shape (no boxing), so its prepared statement is
+    // cached per connection: the first page starts at the epoch, before any app.
+    let (after_time, after_id) = match after {
+        Some(c) => (c.create_time, c.id.as_str()),
+        None => (DateTime::<Utc>::UNIX_EPOCH, ""),
+    };
+    let query = apps_with_current_hint!()
         .filter(applications::organization_id.eq(permit.org()))
+        .filter(
+            applications::delete_time
+                .is_null()
+                .or(show_deleted.into_sql::<diesel::sql_types::Bool>()),
+        )
+        .filter(
+            applications::create_time
+                .gt(after_time)
+                .or(applications::create_time
+                    .eq(after_time)
+                    .and(applications::id.gt(after_id))),
+        )
         .select((AppRow::as_select(), client_secrets::hint.nullable()))
         .order((applications::create_time.asc(), applications::id.asc()))
-        .limit(limit)
-        .into_boxed();
-    if !show_deleted {
-        query = query.filter(applications::delete_time.is_null());
-    }
-    if let Some(c) = after {
-        query = query.filter(
-            applications::create_time
-                .gt(c.create_time)
-                .or(applications::create_time
-                    .eq(c.create_time)
-                    .and(applications::id.gt(c.id.clone()))),
-        );
-    }
+        .limit(limit);
     let rows: Vec<AppWithHint> = query.load(conn).await?;
     rows.into_iter()
         .map(|(row, hint)| row.into_domain(hint))
