@@ -406,9 +406,21 @@ async fn run(opts: Opts) {
     let c = opts.concurrency;
     let mut results = Vec::new();
 
+    let only = opts.only.clone();
     // Ceiling 1: the same server's health Check (gRPC, no database).
     let hc: Vec<_> = chans.iter().cloned().map(HealthClient::new).collect();
-    let health = drive("health Check (ceiling)", &opts, c, pid, move |w, _| {
+    let skip = |name: &str| only.as_deref().is_some_and(|o| !name.contains(o));
+    let health_name = if skip("health") { "skipped" } else { "health Check (ceiling)" };
+    let health_opts = Opts {
+        concurrency: opts.concurrency,
+        duration: if skip("health") { Duration::ZERO } else { opts.duration },
+        warmup: if skip("health") { Duration::ZERO } else { opts.warmup },
+        out: opts.out.clone(),
+        target: None,
+        database_url: None,
+        only: None,
+    };
+    let health = drive(health_name, &health_opts, c, pid, move |w, _| {
         let mut h = hc[w % hc.len()].clone();
         async move {
             h.check(HealthCheckRequest {
@@ -430,7 +442,16 @@ async fn run(opts: Opts) {
         Duration::from_secs(5),
     );
     let select_ids = ids.clone();
-    let select = drive("one-row PK SELECT (ceiling)", &opts, c, pid, move |w, i| {
+    let select_opts = Opts {
+        concurrency: opts.concurrency,
+        duration: if skip("select") { Duration::ZERO } else { opts.duration },
+        warmup: if skip("select") { Duration::ZERO } else { opts.warmup },
+        out: opts.out.clone(),
+        target: None,
+        database_url: None,
+        only: None,
+    };
+    let select = drive("one-row PK SELECT (ceiling)", &select_opts, c, pid, move |w, i| {
         let pool = pool.clone();
         let id = select_ids[(w * 7919 + i as usize) % select_ids.len()].clone();
         async move {
@@ -491,7 +512,8 @@ async fn run(opts: Opts) {
                     .await,
                 )
             }
-            other => eprintln!("--only takes get or health, not {other}"),
+            "health" | "select" => {}
+            other => eprintln!("--only takes get, health or select, not {other}"),
         }
         return;
     }
