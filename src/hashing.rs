@@ -16,6 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use argon2::Block;
+use std::sync::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::domain::{ClientSecret, SecretHash};
@@ -28,9 +30,43 @@ pub enum HashError {
     Failed,
 }
 
+/// argon2 memory (19 MiB a hash) kept between hashes while hashing is busy,
+/// so back-to-back hashes skip allocating and faulting in fresh pages; when
+/// the last hash in flight finishes, its memory goes back to the OS.
+#[derive(Default)]
+struct MemoryPool(Mutex<Vec<Vec<Block>>>);
+
+impl std::fmt::Debug for MemoryPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryPool")
+    }
+}
+
+impl MemoryPool {
+    fn take(&self) -> Vec<Block> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, memory: Vec<Block>, keep: bool, max: usize) {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if keep && pool.len() < max {
+            pool.push(memory);
+        } else {
+            // Idle: nothing else is hashing, so hold nothing.
+            pool.clear();
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Hasher {
     slots: Arc<Semaphore>,
+    memory: Arc<MemoryPool>,
+    concurrency: usize,
     /// Calls admitted (running or waiting).
     admitted: Arc<AtomicUsize>,
     max_admitted: usize,
@@ -43,6 +79,8 @@ impl Hasher {
         let concurrency = concurrency.max(1);
         Self {
             slots: Arc::new(Semaphore::new(concurrency)),
+            memory: Arc::default(),
+            concurrency,
             admitted: Arc::new(AtomicUsize::new(0)),
             max_admitted: concurrency + queue,
             max_wait,
@@ -50,7 +88,14 @@ impl Hasher {
     }
 
     pub async fn hash(&self, secret: ClientSecret) -> Result<SecretHash, HashError> {
-        self.run(move || SecretHash::hash(&secret)).await
+        let (pool, admitted, max) = (self.memory.clone(), self.admitted.clone(), self.concurrency);
+        self.run(move || {
+            let mut memory = pool.take();
+            let hash = SecretHash::hash_in(&secret, &mut memory);
+            pool.give_back(memory, admitted.load(Ordering::Acquire) > 1, max);
+            hash
+        })
+        .await
     }
 
     pub async fn verify(
@@ -58,7 +103,14 @@ impl Hasher {
         hash: SecretHash,
         presented: ClientSecret,
     ) -> Result<bool, HashError> {
-        self.run(move || hash.verify(&presented)).await
+        let (pool, admitted, max) = (self.memory.clone(), self.admitted.clone(), self.concurrency);
+        self.run(move || {
+            let mut memory = pool.take();
+            let ok = hash.verify_in(&presented, &mut memory);
+            pool.give_back(memory, admitted.load(Ordering::Acquire) > 1, max);
+            ok
+        })
+        .await
     }
 
     /// Calls running or waiting for a slot.

@@ -8,9 +8,12 @@
 use std::fmt;
 
 use argon2::{
-    Argon2,
+    Algorithm, Argon2, Block, Params, Version,
     password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
 };
+use base64::{Engine as _, engine::general_purpose::STANDARD_NO_PAD as B64};
+use rand::Rng as _;
+use subtle::ConstantTimeEq as _;
 
 use super::ids::random_base62;
 
@@ -72,6 +75,68 @@ impl SecretHash {
         Self(hash.to_string())
     }
 
+    /// [`SecretHash::hash`], computed in caller-provided argon2 memory (reused
+    /// across hashes; see `hashing`). Produces the same PHC string format.
+    pub fn hash_in(secret: &ClientSecret, memory: &mut Vec<Block>) -> Self {
+        let params = Params::default();
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let mut out = [0u8; 32];
+        memory.resize(params.block_count(), Block::default());
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(
+                secret.expose().as_bytes(),
+                &salt,
+                &mut out,
+                memory.as_mut_slice(),
+            )
+            .expect("argon2 with default parameters and a 16-byte salt cannot fail");
+        Self(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            B64.encode(salt),
+            B64.encode(out)
+        ))
+    }
+
+    /// [`SecretHash::verify`], computed in caller-provided argon2 memory,
+    /// with the parameters the stored hash names.
+    pub fn verify_in(&self, presented: &ClientSecret, memory: &mut Vec<Block>) -> bool {
+        let Ok(parsed) = PasswordHash::new(&self.0) else {
+            return false;
+        };
+        if parsed.algorithm.as_str() != "argon2id" {
+            return false;
+        }
+        let (Ok(params), Some(salt), Some(expected)) = (
+            Params::try_from(&parsed),
+            parsed.salt.as_ref(),
+            parsed.hash.as_ref(),
+        ) else {
+            return false;
+        };
+        let version = match parsed.version {
+            Some(v) => match Version::try_from(v) {
+                Ok(v) => v,
+                Err(_) => return false,
+            },
+            None => Version::V0x13,
+        };
+        let expected = expected.as_bytes();
+        let mut out = vec![0u8; expected.len()];
+        memory.resize(params.block_count(), Block::default());
+        let computed = Argon2::new(Algorithm::Argon2id, version, params)
+            .hash_password_into_with_memory(
+                presented.expose().as_bytes(),
+                salt.as_ref(),
+                &mut out,
+                memory.as_mut_slice(),
+            );
+        computed.is_ok() && bool::from(out.ct_eq(expected))
+    }
+
     pub fn from_stored(phc: String) -> Self {
         Self(phc)
     }
@@ -120,6 +185,27 @@ mod tests {
         assert!(h.verify(&s));
         assert!(!h.verify(&ClientSecret::generate()));
         assert!(!SecretHash::from_stored("garbage".into()).verify(&s));
+    }
+
+    #[test]
+    fn hashing_in_reused_memory_matches_the_library_format_both_ways() {
+        let mut memory = Vec::new();
+        for _ in 0..3 {
+            let s = ClientSecret::generate();
+            let ours = SecretHash::hash_in(&s, &mut memory);
+            assert!(ours.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+            // The library verifies ours, and we verify the library's.
+            assert!(ours.verify(&s));
+            assert!(!ours.verify(&ClientSecret::generate()));
+            let theirs = SecretHash::hash(&s);
+            assert!(theirs.verify_in(&s, &mut memory));
+            assert!(ours.verify_in(&s, &mut memory));
+            assert!(!theirs.verify_in(&ClientSecret::generate(), &mut memory));
+        }
+        assert!(
+            !SecretHash::from_stored("$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into())
+                .verify_in(&ClientSecret::generate(), &mut memory)
+        );
     }
 
     #[test]
