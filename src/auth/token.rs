@@ -86,6 +86,21 @@ pub struct TokenVerifier {
     jwks: Option<Arc<JwksFile>>,
     issuer: Option<String>,
     audience: Option<String>,
+    validations: Vec<(Algorithm, Validation)>,
+}
+
+const ACCEPTED: [Algorithm; 4] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+];
+
+fn validations(issuer: Option<&str>, audience: Option<&str>) -> Vec<(Algorithm, Validation)> {
+    ACCEPTED
+        .iter()
+        .map(|alg| (*alg, build_validation(*alg, issuer, audience)))
+        .collect()
 }
 
 /// How often a JWKS file is checked for changes.
@@ -168,6 +183,7 @@ impl TokenVerifier {
             jwks: None,
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
+            validations: validations(issuer, audience),
         }
     }
 
@@ -202,30 +218,45 @@ impl TokenVerifier {
             jwks,
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
+            validations: validations(issuer, audience),
         })
     }
 
-    fn validation(&self, alg: Algorithm) -> Validation {
-        let mut validation = Validation::new(alg);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        // A configured issuer or audience must be present, not merely match when present.
-        let mut required = vec!["exp", "sub"];
-        required.extend(self.issuer.as_ref().map(|_| "iss"));
-        required.extend(self.audience.as_ref().map(|_| "aud"));
-        validation.set_required_spec_claims(&required);
-        match &self.issuer {
-            Some(iss) => validation.set_issuer(&[iss]),
-            None => validation.iss = None,
+    fn validation(&self, alg: Algorithm) -> std::borrow::Cow<'_, Validation> {
+        // Built once per accepted algorithm (they allocate), not per call.
+        match self.validations.iter().find(|(a, _)| *a == alg) {
+            Some((_, v)) => std::borrow::Cow::Borrowed(v),
+            None => std::borrow::Cow::Owned(build_validation(
+                alg,
+                self.issuer.as_deref(),
+                self.audience.as_deref(),
+            )),
         }
-        match &self.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        validation
     }
+}
 
+fn build_validation(alg: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    // A configured issuer or audience must be present, not merely match when present.
+    let mut required = vec!["exp", "sub"];
+    required.extend(issuer.map(|_| "iss"));
+    required.extend(audience.map(|_| "aud"));
+    validation.set_required_spec_claims(&required);
+    match issuer {
+        Some(iss) => validation.set_issuer(&[iss]),
+        None => validation.iss = None,
+    }
+    match audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    validation
+}
+
+impl TokenVerifier {
     /// The key for a token's algorithm and `kid`; `None` when we have none.
     fn key_for(&self, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKey> {
         match alg {
