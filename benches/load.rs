@@ -403,6 +403,28 @@ async fn run(opts: Opts) {
     );
 
     let ids = Arc::new(ids);
+    // argon2 capacity: cores ÷ the time of one hash, measured here at its
+    // fastest (memory reused, as the server does under load).
+    let per_hash = tokio::task::spawn_blocking(|| {
+        let s = ClientSecret::generate();
+        let mut memory = Vec::new();
+        let _ = SecretHash::hash_in(&s, &mut memory);
+        // The best of three batches: the machine is shared, and a slow batch
+        // would flatter the ratio.
+        (0..3)
+            .map(|_| {
+                let n = 10;
+                let t = Instant::now();
+                for _ in 0..n {
+                    let _ = SecretHash::hash_in(&s, &mut memory);
+                }
+                t.elapsed() / n
+            })
+            .min()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     let c = opts.concurrency;
     let mut results = Vec::new();
 
@@ -683,22 +705,31 @@ async fn run(opts: Opts) {
     let get_busy = drive("GetApplication during creates", &opts, c, pid, get_op).await;
     let creates_alongside = creating.await.unwrap();
 
-    // argon2 capacity: cores ÷ the time of one hash, measured here at its
-    // fastest (memory reused, as the server does under load).
-    let per_hash = tokio::task::spawn_blocking(|| {
-        let s = ClientSecret::generate();
-        let mut memory = Vec::new();
-        let _ = SecretHash::hash_in(&s, &mut memory);
-        let n = 20;
-        let t = Instant::now();
-        for _ in 0..n {
-            let _ = SecretHash::hash_in(&s, &mut memory);
-        }
-        t.elapsed() / n
+    let argon2_capacity = cores as f64 / per_hash.as_secs_f64();
+    // argon2 is memory-hard: hashes on all cores at once contend for caches
+    // and memory bandwidth, so also measure what the cores really do together.
+    let parallel_capacity = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let threads: Vec<_> = (0..cores)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let s = ClientSecret::generate();
+                    let mut memory = Vec::new();
+                    let mut n = 0u32;
+                    while Instant::now() < deadline {
+                        let _ = SecretHash::hash_in(&s, &mut memory);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let total: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        f64::from(total) / started.elapsed().as_secs_f64().max(2.0)
     })
     .await
     .unwrap();
-    let argon2_capacity = cores as f64 / per_hash.as_secs_f64();
 
     results.extend([
         health.clone(),
@@ -781,8 +812,9 @@ async fn run(opts: Opts) {
         targets.push(("process start to SERVING (ms)", ms, "<= 300", ms <= 300.0));
     }
     extra.push_str(&format!(
-        "\nargon2id (m=19 MiB, t=2, p=1): {:.1} ms a hash on one core, so {argon2_capacity:.1} hashes/s on {cores} cores. Health Check ceiling: {:.0} rps.\n",
+        "\nargon2id (m=19 MiB, t=2, p=1): {:.1} ms a hash on one core, so {argon2_capacity:.1} hashes/s on {cores} cores by the target's definition; {parallel_capacity:.1} hashes/s measured with all {cores} cores hashing at once (CreateApplication is {:.2} of that). Health Check ceiling: {:.0} rps.\n",
         per_hash.as_secs_f64() * 1000.0,
+        ratio(create.rps, parallel_capacity),
         health.rps
     ));
     md.push_str("\n| target | measured | wanted | |\n|---|---:|---|---|\n");

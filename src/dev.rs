@@ -20,35 +20,47 @@ pub const DEV_DATABASE: &str = "oauth_apps";
 
 pub struct DevEnvironment {
     pub cluster: LocalCluster,
+    /// Whether this run started the server (and so should stop it): another
+    /// `dev` on the same folder may be using one that was already running.
+    pub started_here: bool,
     /// HS256 secret of development tokens, kept in the folder.
     pub jwt_secret: String,
 }
 
-/// Reads `file`, or creates it with `make()` (owner-only permissions).
+/// Reads `file`, or creates it with `make()`, readable by its owner only
+/// from the first byte on.
 fn persisted(file: &Path, make: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<String> {
+    use std::io::Write as _;
     if let Ok(v) = std::fs::read_to_string(file) {
         return Ok(v.trim().to_owned());
     }
     let v = make()?;
-    std::fs::write(file, &v).with_context(|| format!("writing {}", file.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
     }
+    options
+        .open(file)
+        .and_then(|mut f| f.write_all(v.as_bytes()))
+        .with_context(|| format!("writing {}", file.display()))?;
     Ok(v)
 }
 
 /// Creates (first run) or reuses the folder's cluster and starts it.
 /// Blocking: runs PostgreSQL's tools.
 pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // PostgreSQL may run as another user (when we are root): it must be able
-    // to reach its folder.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // PostgreSQL may run as another user (when we are root): it must be
+        // able to reach the folder we made for it (its data stays 0700).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        }
     }
     let port: u16 = persisted(&dir.join("port"), || Ok(free_port()?.to_string()))?
         .parse()
@@ -62,9 +74,11 @@ pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
         );
     }
     cluster.init()?;
+    let started_here = !cluster.is_running();
     cluster.start()?;
     Ok(DevEnvironment {
         cluster,
+        started_here,
         jwt_secret,
     })
 }

@@ -52,13 +52,18 @@ impl MemoryPool {
     }
 
     fn give_back(&self, memory: Vec<Block>, keep: bool, max: usize) {
+        let default_len = argon2::Params::default().block_count();
         let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if keep && pool.len() < max {
+        if keep && pool.len() < max && memory.len() == default_len {
             pool.push(memory);
-        } else {
+        } else if !keep {
             // Idle: nothing else is hashing, so hold nothing.
             pool.clear();
         }
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -124,7 +129,7 @@ impl Hasher {
     ) -> Result<T, HashError> {
         let span = tracing::info_span!("argon2", queue_wait_ms = tracing::field::Empty);
         let admitted = self.admitted.fetch_add(1, Ordering::AcqRel) + 1;
-        let _admission = Admission(&self.admitted);
+        let _admission = Admission(&self.admitted, &self.memory);
         if admitted > self.max_admitted {
             return Err(HashError::Busy);
         }
@@ -152,11 +157,15 @@ impl Hasher {
     }
 }
 
-struct Admission<'a>(&'a AtomicUsize);
+struct Admission<'a>(&'a AtomicUsize, &'a MemoryPool);
 
 impl Drop for Admission<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        // The last call out turns off the lights: hashes that finished
+        // together may each have kept their memory for the other.
+        if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.1.clear();
+        }
     }
 }
 

@@ -115,15 +115,18 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// argon2 allocates 19 MiB for every hash. glibc's dynamic mmap threshold
 /// soon serves blocks that size from per-thread arenas and keeps them, so
 /// every blocking thread that ever hashed would hold 19 MiB or more. A fixed
-/// threshold hands them back to the OS after each hash, and a small arena
-/// count keeps the many blocking threads from growing arenas of their own.
+/// threshold hands them back to the OS, and an arena count tied to the cores
+/// keeps the many blocking threads from growing arenas of their own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
+    // Two arenas per core: enough to keep malloc uncontended, few enough that
+    // the many blocking threads do not each grow one.
+    let arenas = std::thread::available_parallelism().map_or(2, |n| 2 * n.get()) as libc::c_int;
     // SAFETY: mallopt only changes allocator parameters; it is called before
     // any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
     }
 }
 
@@ -243,9 +246,11 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         run_until_signalled(listener, state, config.shutdown_grace).await
     }
     .await;
-    // The data stays on disk; the server process does not outlive us.
-    let cluster = env.cluster.clone();
-    tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    // The data stays on disk; a server we started does not outlive us.
+    if env.started_here {
+        let cluster = env.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    }
     result
 }
 

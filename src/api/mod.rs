@@ -41,6 +41,16 @@ impl Api {
             .unwrap_or(Err(ApiError::Unavailable))
     }
 
+    /// Runs a transaction. There is no overall timeout here, on purpose:
+    /// cutting a transaction off could abandon it after COMMIT was sent, and
+    /// tell the client UNAVAILABLE about a change that did happen (losing a
+    /// new secret with it). Its statements are bounded by `statement_timeout`
+    /// (the database timeout, or the client's deadline), the connection
+    /// checkout by the pool's timeout.
+    async fn tx<T>(&self, work: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+        work.await
+    }
+
     /// At the start of a transaction: when the client's deadline is nearer
     /// than the database timeout, the transaction's statements are bounded
     /// by it, so an abandoned call stops costing the database too.

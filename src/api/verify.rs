@@ -70,9 +70,11 @@ impl Api {
             return Ok(valid(app.clone()));
         }
 
-        // Every other path costs an argon2 verification: refused up front
-        // while this client_id (known or not) is over its failure budget.
-        if let Some(wait) = self.state.failed_verifications.blocked_for(limit_key) {
+        // Every other path costs an argon2 verification, so it spends a unit
+        // of this client_id's budget (known or not) before the hash: a burst
+        // of parallel guesses cannot all slip past the limit. A client's
+        // right secret pays once, before it is cached.
+        if let Err(wait) = self.state.failed_verifications.charge(limit_key) {
             return Err(ApiError::RateLimited { retry_after: wait });
         }
 
@@ -120,9 +122,6 @@ impl Api {
                     "<unrecognized>"
                 };
                 tracing::info!(client_id = shown, "client credentials refused");
-                if let Err(wait) = self.state.failed_verifications.charge(limit_key) {
-                    return Err(ApiError::RateLimited { retry_after: wait });
-                }
                 Ok(pb::VerifyClientCredentialsResponse {
                     valid: false,
                     application: None,

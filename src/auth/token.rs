@@ -160,19 +160,26 @@ fn load_jwks(path: &Path) -> anyhow::Result<(Vec<JwksKey>, Option<SystemTime>)> 
             }
             _ => continue,
         };
-        let key = DecodingKey::from_jwk(jwk)
-            .with_context(|| format!("JWKS key {:?} is not usable", jwk.common.key_id))?;
-        keys.push(JwksKey {
-            kid: jwk.common.key_id.clone(),
-            alg,
-            key,
-        });
+        // A key that names its algorithm is used for that one only.
+        if let Some(named) = &jwk.common.key_algorithm
+            && format!("{named:?}") != format!("{alg:?}")
+        {
+            tracing::warn!(kid = ?jwk.common.key_id, "JWKS key for an algorithm we do not accept; skipped");
+            continue;
+        }
+        // One unusable key is skipped: it must not keep a new file (and the
+        // removal of a compromised key in it) from taking effect.
+        match DecodingKey::from_jwk(jwk) {
+            Ok(key) => keys.push(JwksKey {
+                kid: jwk.common.key_id.clone(),
+                alg,
+                key,
+            }),
+            Err(e) => {
+                tracing::warn!(kid = ?jwk.common.key_id, error = %e, "unusable JWKS key skipped")
+            }
+        }
     }
-    anyhow::ensure!(
-        !keys.is_empty(),
-        "JWKS file {} holds no RS256, ES256 or EdDSA signing key",
-        path.display()
-    );
     Ok((keys, modified))
 }
 
@@ -202,6 +209,11 @@ impl TokenVerifier {
         let jwks = match jwks_file {
             Some(path) => {
                 let (keys, modified) = load_jwks(path)?;
+                anyhow::ensure!(
+                    !keys.is_empty(),
+                    "JWKS file {} holds no RS256, ES256 or EdDSA signing key",
+                    path.display()
+                );
                 Some(Arc::new(JwksFile {
                     path: path.to_owned(),
                     state: RwLock::new(JwksState {
@@ -354,9 +366,10 @@ impl JwksFile {
                 state.keys = keys;
                 state.modified = modified;
             }
+            // Unreadable or not JSON (say, caught mid-write): keep the last
+            // good keys and try again at the next check.
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "JWKS file unusable; keeping the previous keys");
-                state.modified = modified;
             }
         }
     }

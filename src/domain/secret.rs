@@ -21,6 +21,10 @@ use super::ids::random_base62;
 const SECRET_PREFIX: &str = "oas_";
 /// 43 base62 characters carry 43 × log2(62) ≈ 256.03 random bits.
 const SECRET_CHARS: usize = 43;
+/// Largest argon2 costs accepted from a stored hash (64 MiB, 10 passes, 4 lanes).
+const MAX_M_COST: u32 = 64 * 1024;
+const MAX_T_COST: u32 = 10;
+const MAX_P_COST: u32 = 1 << 2;
 /// Characters of the secret shown back as a hint.
 const HINT_CHARS: usize = 4;
 
@@ -117,6 +121,14 @@ impl SecretHash {
         ) else {
             return false;
         };
+        // Stored hashes are ours, but a tampered row must not make us
+        // allocate or compute without bound: only sane argon2id costs.
+        if params.m_cost() > MAX_M_COST
+            || params.t_cost() > MAX_T_COST
+            || params.p_cost() > MAX_P_COST
+        {
+            return false;
+        }
         let version = match parsed.version {
             Some(v) => match Version::try_from(v) {
                 Ok(v) => v,
@@ -125,6 +137,9 @@ impl SecretHash {
             None => Version::V0x13,
         };
         let expected = expected.as_bytes();
+        if !(16..=64).contains(&expected.len()) {
+            return false;
+        }
         let mut out = vec![0u8; expected.len()];
         memory.resize(params.block_count(), Block::default());
         let computed = Argon2::new(Algorithm::Argon2id, version, params)

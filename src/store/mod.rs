@@ -44,6 +44,15 @@ impl From<DieselError> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => Self::Unavailable(info.message().to_owned()),
+            // statement_timeout or a client deadline ran out (57014): the
+            // database was too slow to answer, which is retryable.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info
+                    .message()
+                    .contains("canceling statement due to statement timeout") =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if is_shutdown_message(info.message()) =>
             {
