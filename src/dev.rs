@@ -66,7 +66,8 @@ pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
         .parse()
         .context("the port file of the dev folder is corrupt")?;
     let jwt_secret = persisted(&dir.join("jwt-secret"), || Ok(random_base62(43)))?;
-    let cluster = LocalCluster::new(dir.join("pgdata"), port)?;
+    let password = persisted(&dir.join("pg-password"), || Ok(random_base62(32)))?;
+    let cluster = LocalCluster::new(dir.join("pgdata"), port, password)?;
     if !cluster.exists() {
         eprintln!(
             "creating a PostgreSQL cluster in {}",
@@ -107,7 +108,7 @@ buf curl --protocol grpc --http2-prior-knowledge \
 grpcurl -plaintext -H "authorization: Bearer $TOKEN" -H "x-organization-id: {DEMO_ORG}" \
   -d '{{"page_size": 10}}' {addr} oauthapps.v1.OAuthApplications/ListApplications
 "#,
-        db = cluster.url(DEV_DATABASE),
+        db = crate::config::redact_url(&cluster.url(DEV_DATABASE)),
         data = cluster.data_dir().display(),
     )
 }

@@ -19,6 +19,9 @@ pub struct LocalCluster {
     bin_dir: PathBuf,
     port: u16,
     run_as: Option<String>,
+    /// Password of the `postgres` superuser: connections over TCP need it
+    /// (scram-sha-256), so other local users cannot walk in.
+    password: String,
 }
 
 /// Where PostgreSQL's binaries are: `OAUTH_APPS_PG_BIN`, `pg_config --bindir`,
@@ -74,12 +77,17 @@ fn is_root() -> bool {
 impl LocalCluster {
     /// A cluster in `data_dir` listening on 127.0.0.1:`port`, created by
     /// [`LocalCluster::init`] when the folder is new.
-    pub fn new(data_dir: impl Into<PathBuf>, port: u16) -> anyhow::Result<Self> {
+    pub fn new(
+        data_dir: impl Into<PathBuf>,
+        port: u16,
+        password: impl Into<String>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             data_dir: data_dir.into(),
             bin_dir: find_bin_dir()?,
             port,
             run_as: is_root().then(|| "postgres".to_owned()),
+            password: password.into(),
         })
     }
 
@@ -91,9 +99,14 @@ impl LocalCluster {
         &self.data_dir
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/DB`
+    /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/DB`
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        let password: String =
+            url::form_urlencoded::byte_serialize(self.password.as_bytes()).collect();
+        format!(
+            "postgres://postgres:{password}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 
     fn command(&self, program: &str) -> Command {
@@ -128,8 +141,8 @@ impl LocalCluster {
         self.data_dir.join("PG_VERSION").exists()
     }
 
-    /// Creates the cluster (trust auth for local connections, user `postgres`)
-    /// unless it exists.
+    /// Creates the cluster (superuser `postgres` with the cluster's password,
+    /// scram-sha-256 over TCP) unless it exists.
     pub fn init(&self) -> anyhow::Result<()> {
         if self.exists() {
             return Ok(());
@@ -146,16 +159,45 @@ impl LocalCluster {
                 "chown of the cluster folder",
             )?;
         }
+        // initdb reads the password from a file the server's user can read,
+        // readable by nobody else, removed right after.
+        let pwfile = self.data_dir.with_extension("pwfile");
+        {
+            use std::io::Write as _;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let mut f = options
+                .open(&pwfile)
+                .context("writing the initdb password file")?;
+            f.write_all(self.password.as_bytes())?;
+        }
+        if let Some(user) = &self.run_as {
+            let mut chown = Command::new("chown");
+            chown.arg(format!("{user}:")).arg(&pwfile);
+            self.run(chown, "chown of the password file")?;
+        }
         let mut initdb = self.command("initdb");
-        initdb.arg("-D").arg(&self.data_dir).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ]);
-        self.run(initdb, "initdb")
+        initdb
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args([
+                "-U",
+                "postgres",
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        let result = self.run(initdb, "initdb");
+        let _ = std::fs::remove_file(&pwfile);
+        result
     }
 
     /// Whether the server of this folder is running.

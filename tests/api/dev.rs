@@ -1,5 +1,6 @@
 //! `oauth-apps dev`: a private, durable cluster, a demo org and a token.
 
+use diesel_async::AsyncConnection as _;
 use oauth_apps::proto::{OAuthApplicationsClient, v1 as pb};
 
 use crate::{common::web_app, common::with_auth, process::ServerProcess};
@@ -41,6 +42,18 @@ async fn dev_mode_runs_a_private_cluster_that_survives_restarts() {
     assert!(
         banner.contains("buf curl") && banner.contains("grpcurl"),
         "{banner}"
+    );
+    // Other local users cannot walk in: the cluster wants its password.
+    let port = std::fs::read_to_string(dir.join("port")).unwrap();
+    let anonymous = diesel_async::AsyncPgConnection::establish(&format!(
+        "postgres://postgres@127.0.0.1:{}/oauth_apps",
+        port.trim()
+    ))
+    .await;
+    assert!(anonymous.is_err(), "connected without a password");
+    assert!(
+        !banner.contains(&std::fs::read_to_string(dir.join("pg-password")).unwrap()),
+        "password printed"
     );
     assert!(first.terminate().success(), "{}", first.logs());
     drop(c);

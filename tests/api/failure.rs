@@ -44,7 +44,12 @@ fn own_cluster() -> OwnCluster {
         oauth_apps::domain::ids::random_base62(8)
     ));
     let port = oauth_apps::pgcluster::free_port().unwrap();
-    let cluster = LocalCluster::new(dir.join("data"), port).unwrap();
+    let cluster = LocalCluster::new(
+        dir.join("data"),
+        port,
+        oauth_apps::domain::ids::random_base62(24),
+    )
+    .unwrap();
     // The folder above the data must be reachable by the postgres user too.
     std::fs::create_dir_all(&dir).unwrap();
     let _ = std::process::Command::new("chmod")
