@@ -224,6 +224,27 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_hash_asking_for_absurd_costs_is_refused_not_attempted() {
+        let mut memory = Vec::new();
+        let salt = B64.encode([7u8; 16]);
+        let out = B64.encode([9u8; 32]);
+        for params in [
+            "m=4294967295,t=1,p=1",
+            "m=19456,t=4294967295,p=1",
+            "m=19456,t=2,p=64",
+        ] {
+            let stored = format!("$argon2id$v=19${params}${salt}${out}");
+            assert!(
+                !SecretHash::from_stored(stored).verify_in(&ClientSecret::generate(), &mut memory)
+            );
+        }
+        assert!(
+            memory.len() <= Params::default().block_count(),
+            "nothing huge was allocated"
+        );
+    }
+
+    #[test]
     fn debug_never_prints_the_secret_or_hash() {
         let s = ClientSecret::generate();
         let h = SecretHash::hash(&s);
