@@ -83,7 +83,9 @@ pub async fn serve(
         .max_concurrent_streams(Some(settings.max_concurrent_streams))
         .http2_keepalive_interval(settings.keepalive)
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .layer(RpcTelemetryLayer)
+        .layer(RpcTelemetryLayer {
+            default_timeout: settings.request_timeout,
+        })
         .layer(AuthLayer::new(authorizer))
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -66,20 +66,28 @@ impl CodeName for tonic::Code {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct RpcTelemetryLayer;
+/// Also where each call's deadline is fixed: the client's `grpc-timeout` or
+/// the server's default, whichever comes first.
+#[derive(Clone, Debug)]
+pub struct RpcTelemetryLayer {
+    pub default_timeout: std::time::Duration,
+}
 
 impl<S> Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTelemetry { inner }
+        RpcTelemetry {
+            inner,
+            default_timeout: self.default_timeout,
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct RpcTelemetry<S> {
     inner: S,
+    default_timeout: std::time::Duration,
 }
 
 impl<S> Service<Request<Body>> for RpcTelemetry<S>
@@ -97,14 +105,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        if let Some(timeout) = req
+        let client = req
             .headers()
             .get("grpc-timeout")
-            .and_then(|v| parse_grpc_timeout(v.to_str().ok()?))
-        {
-            req.extensions_mut()
-                .insert(crate::api::Deadline(Instant::now() + timeout));
-        }
+            .and_then(|v| parse_grpc_timeout(v.to_str().ok()?));
+        let timeout = client.map_or(self.default_timeout, |c| c.min(self.default_timeout));
+        req.extensions_mut()
+            .insert(crate::api::Deadline(Instant::now() + timeout));
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = req.uri().path().trim_start_matches('/').to_owned();

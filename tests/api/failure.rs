@@ -169,6 +169,17 @@ struct Count {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_deadline_bounds_the_database_work() {
     let app = TestApp::spawn().await;
+    deadline_bounds_a_locked_update(app, Some(Duration::from_millis(300))).await;
+}
+
+/// The server's own default deadline does the same for clients that set none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_default_deadline_bounds_the_database_work() {
+    let app = TestApp::spawn_with(|c| c.request_timeout = Duration::from_millis(300)).await;
+    deadline_bounds_a_locked_update(app, None).await;
+}
+
+async fn deadline_bounds_a_locked_update(app: TestApp, client_timeout: Option<Duration>) {
     app.set_member(ORG, "owner", Role::Owner).await;
     let a = app
         .create_app("owner", ORG, "Locked")
@@ -200,7 +211,9 @@ async fn a_client_deadline_bounds_the_database_work() {
         "owner",
         ORG,
     );
-    req.set_timeout(Duration::from_millis(300));
+    if let Some(t) = client_timeout {
+        req.set_timeout(t);
+    }
     let started = Instant::now();
     let err = app
         .client()
