@@ -114,7 +114,7 @@ impl Api {
             .map(|((_, hash), hint)| InitialSecret { hash, hint });
 
         let app = self
-            .tx(async {
+            .tx(deadline, async {
                 let mut conn = self.conn().await?;
                 conn.transaction::<_, ApiError, _>(async |conn| {
                     self.bound_by_deadline(conn, deadline).await?;

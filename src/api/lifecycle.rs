@@ -108,7 +108,7 @@ impl Api {
         let expected_etag = req.etag;
 
         let updated = self
-            .tx(async {
+            .tx(deadline, async {
                 let mut conn = self.conn().await?;
                 conn.transaction::<_, ApiError, _>(async move |conn| {
                 self.bound_by_deadline(conn, deadline).await?;
@@ -191,7 +191,7 @@ impl Api {
     ) -> Result<pb::Application, ApiError> {
         let id = parse_app_id(id, "id")?;
         let app = self
-            .tx(async {
+            .tx(deadline, async {
                 let mut conn = self.conn().await?;
                 conn.transaction::<_, ApiError, _>(async |conn| {
                 self.bound_by_deadline(conn, deadline).await?;
@@ -241,7 +241,7 @@ impl Api {
         let hint = secret.hint();
 
         let (app, expire) = self
-            .tx(async {
+            .tx(deadline, async {
                 let mut conn = self.conn().await?;
                 conn.transaction::<_, ApiError, _>(async |conn| {
                     self.bound_by_deadline(conn, deadline).await?;

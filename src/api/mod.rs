@@ -47,8 +47,22 @@ impl Api {
     /// new secret with it). Its statements are bounded by `statement_timeout`
     /// (the database timeout, or the client's deadline), the connection
     /// checkout by the pool's timeout.
-    async fn tx<T>(&self, work: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
-        work.await
+    ///
+    /// A statement cancelled because the call's deadline ran out is reported
+    /// as DEADLINE_EXCEEDED, not as an unavailable database.
+    async fn tx<T>(
+        &self,
+        deadline: Option<Deadline>,
+        work: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        match work.await {
+            Err(ApiError::Unavailable)
+                if deadline.is_some_and(|Deadline(at)| at <= Instant::now() + DEADLINE_SLACK) =>
+            {
+                Err(ApiError::DeadlineExceeded)
+            }
+            other => other,
+        }
     }
 
     /// At the start of a transaction: when the client's deadline is nearer
@@ -72,6 +86,10 @@ impl Api {
         Ok(())
     }
 }
+
+/// A statement bounded by a deadline is cancelled a hair before it: errors
+/// this close to the deadline are the deadline's.
+const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// When the client stops waiting (its `grpc-timeout`), set at the edge.
 #[derive(Clone, Copy, Debug)]
