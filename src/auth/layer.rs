@@ -114,7 +114,12 @@ impl Authorizer {
             Requirement::Org(min_role) => {
                 let org = organization_id(headers)?;
                 crate::telemetry::rpc::record_caller(&caller.subject, Some(&org));
-                let role = self.role_of(&org, &caller.subject).await?;
+                // Mutations always read the role from the database: the power
+                // to change things is withdrawn at the very next call, with no
+                // notification in between. Reads may use the cache.
+                let role = self
+                    .role_of(&org, &caller.subject, !is_mutating(method))
+                    .await?;
                 match role {
                     None => Err(Status::permission_denied(
                         "the caller is not a member of this organization",
@@ -139,8 +144,13 @@ impl Authorizer {
         }
     }
 
-    async fn role_of(&self, org: &str, subject: &str) -> Result<Option<Role>, Status> {
-        if let Some(role) = self.roles.get(org, subject) {
+    async fn role_of(
+        &self,
+        org: &str,
+        subject: &str,
+        cached: bool,
+    ) -> Result<Option<Role>, Status> {
+        if cached && let Some(role) = self.roles.get(org, subject) {
             return Ok(role);
         }
         let generation = self.roles.generation();

@@ -10,6 +10,12 @@
 //! invalidation does not store its (possibly stale) answer: entries carry the
 //! invalidation generation they were read under. Entries also expire after
 //! [`ROLE_TTL`], a last bound should a notification ever be missed.
+//!
+//! The listener proves its subscription works before the cache goes live,
+//! and again whenever the channel has been quiet for a few seconds, by
+//! sending itself a notification and waiting for it. Mutating calls never
+//! use the cache: the power to change things is checked against the database
+//! on every call.
 
 use std::{
     collections::HashMap,
@@ -74,8 +80,12 @@ impl RoleCache {
         entries.insert((org.to_owned(), user.to_owned()), (role, Instant::now()));
     }
 
-    /// A notification: `org\nuser`, or `*` for everything.
+    /// A notification: `org\nuser`, or `*` for everything (a probe of the
+    /// listener, `probe:...`, changes nothing).
     pub fn invalidate(&self, payload: &str) {
+        if payload.starts_with("probe:") {
+            return;
+        }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         match payload.split_once('\n') {
@@ -127,7 +137,10 @@ pub async fn listen(
 async fn subscribe_and_follow(database_url: &str, cache: &RoleCache) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(database_url).await?;
     conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // Subscribed: from here on no change can be missed, so the cache may answer.
+    // Only a notification that comes back proves the path works (a
+    // transaction-pooling proxy, say, would swallow them): probe first, and
+    // again whenever the channel has been quiet.
+    probe(&mut conn, cache).await?;
     cache.set_live(true);
     tracing::debug!("membership listener subscribed");
     loop {
@@ -139,12 +152,31 @@ async fn subscribe_and_follow(database_url: &str, cache: &RoleCache) -> anyhow::
             Ok(Some(Ok(n))) => cache.invalidate(&n.payload),
             Ok(Some(Err(e))) => return Err(e.into()),
             Ok(None) => anyhow::bail!("listener connection closed"),
-            // Quiet for a while: make sure the connection is still there.
-            Err(_) => tokio::time::timeout(LISTENER_PING, conn.batch_execute("SELECT 1"))
-                .await
-                .map_err(|_| anyhow::anyhow!("listener connection does not answer"))??,
+            Err(_) => probe(&mut conn, cache).await?,
         }
     }
+}
+
+/// Sends a notification to ourselves and waits for it (applying any real
+/// ones that arrive first). Fails when it does not come back in time.
+async fn probe(conn: &mut AsyncPgConnection, cache: &RoleCache) -> anyhow::Result<()> {
+    let token = format!("probe:{}", crate::domain::ids::random_base62(16));
+    let round_trip = async {
+        conn.batch_execute(&format!("NOTIFY {CHANNEL}, '{token}'"))
+            .await?;
+        let mut stream = std::pin::pin!(conn.notifications_stream());
+        while let Some(n) = stream.next().await {
+            let n = n?;
+            if n.payload == token {
+                return Ok(());
+            }
+            cache.invalidate(&n.payload);
+        }
+        anyhow::bail!("listener connection closed")
+    };
+    tokio::time::timeout(LISTENER_PING, round_trip)
+        .await
+        .map_err(|_| anyhow::anyhow!("the listener's own notification did not come back"))?
 }
 
 #[cfg(test)]
@@ -166,6 +198,12 @@ mod tests {
         c.invalidate("o\nu");
         assert_eq!(c.get("o", "u"), None);
         assert_eq!(c.get("o", "x"), Some(None));
+        c.invalidate("probe:abc");
+        assert_eq!(
+            c.get("o", "x"),
+            Some(None),
+            "a listener probe invalidates nothing"
+        );
         c.invalidate("*");
         assert_eq!(c.get("o", "x"), None);
         c.set_live(false);
