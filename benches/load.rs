@@ -53,6 +53,23 @@ struct Opts {
     only: Option<String>,
 }
 
+impl Opts {
+    /// The same load settings for another workload; `run = false` makes it
+    /// a no-op (for `--only`).
+    fn timing(&self, run: bool) -> Opts {
+        let zero_unless = |d: Duration| if run { d } else { Duration::ZERO };
+        Opts {
+            concurrency: self.concurrency,
+            duration: zero_unless(self.duration),
+            warmup: zero_unless(self.warmup),
+            out: self.out.clone(),
+            target: None,
+            database_url: None,
+            only: None,
+        }
+    }
+}
+
 fn opts() -> Opts {
     let mut o = Opts {
         concurrency: 16,
@@ -437,23 +454,7 @@ async fn run(opts: Opts) {
     } else {
         "health Check (ceiling)"
     };
-    let health_opts = Opts {
-        concurrency: opts.concurrency,
-        duration: if skip("health") {
-            Duration::ZERO
-        } else {
-            opts.duration
-        },
-        warmup: if skip("health") {
-            Duration::ZERO
-        } else {
-            opts.warmup
-        },
-        out: opts.out.clone(),
-        target: None,
-        database_url: None,
-        only: None,
-    };
+    let health_opts = opts.timing(!skip("health"));
     let health = drive(health_name, &health_opts, c, pid, move |w, _| {
         let mut h = hc[w % hc.len()].clone();
         async move {
@@ -476,23 +477,7 @@ async fn run(opts: Opts) {
         Duration::from_secs(5),
     );
     let select_ids = ids.clone();
-    let select_opts = Opts {
-        concurrency: opts.concurrency,
-        duration: if skip("select") {
-            Duration::ZERO
-        } else {
-            opts.duration
-        },
-        warmup: if skip("select") {
-            Duration::ZERO
-        } else {
-            opts.warmup
-        },
-        out: opts.out.clone(),
-        target: None,
-        database_url: None,
-        only: None,
-    };
+    let select_opts = opts.timing(!skip("select"));
     let select = drive(
         "one-row PK SELECT (ceiling)",
         &select_opts,
@@ -689,15 +674,7 @@ async fn run(opts: Opts) {
     // GetApplication while creates saturate the hashing (2 creates per core).
     let creating = {
         let create_op = create_op(random_base62(6));
-        let o = Opts {
-            concurrency: opts.concurrency,
-            duration: opts.duration,
-            warmup: opts.warmup,
-            out: opts.out.clone(),
-            target: None,
-            database_url: None,
-            only: None,
-        };
+        let o = opts.timing(true);
         tokio::spawn(
             async move { drive("  (creates alongside)", &o, 2 * cores, None, create_op).await },
         )
