@@ -531,6 +531,10 @@ async fn run(opts: Opts) {
             "health" | "select" => {}
             other => eprintln!("--only takes get, health or select, not {other}"),
         }
+        drop(server);
+        if own_db {
+            drop_database(&db_name).await;
+        }
         return;
     }
     let get = drive("GetApplication", &opts, c, pid, get_op.clone()).await;
@@ -808,10 +812,14 @@ async fn run(opts: Opts) {
 
     drop(server);
     if own_db {
-        use diesel_async::RunQueryDsl as _;
-        let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-        let _ = sql_query(format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
+        drop_database(&db_name).await;
     }
+}
+
+async fn drop_database(name: &str) {
+    use diesel_async::RunQueryDsl as _;
+    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
+    let _ = sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await;
 }
