@@ -334,18 +334,17 @@ async fn another_orgs_owner_sees_nothing_in_their_own_org() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let list = c
-        .list_applications(app.req(
+    let list = app
+        .list(
+            "other-owner",
+            OTHER_ORG,
             pb::ListApplicationsRequest {
                 show_deleted: true,
                 ..Default::default()
             },
-            "other-owner",
-            OTHER_ORG,
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(list.applications.is_empty());
 }
 
@@ -353,17 +352,14 @@ async fn another_orgs_owner_sees_nothing_in_their_own_org() {
 async fn role_changes_take_effect_on_the_next_call() {
     let app = TestApp::spawn().await;
     cast(&app).await;
-    let mut c = app.client().await;
     assert!(
-        c.list_applications(app.req(pb::ListApplicationsRequest::default(), "member", ORG))
+        app.list("member", ORG, pb::ListApplicationsRequest::default())
             .await
             .is_ok()
     );
     app.remove_member(ORG, "member").await;
     within_a_moment("removing a member", || async {
-        app.client()
-            .await
-            .list_applications(app.req(pb::ListApplicationsRequest::default(), "member", ORG))
+        app.list("member", ORG, pb::ListApplicationsRequest::default())
             .await
             .is_err_and(|e| e.code() == Code::PermissionDenied)
     })
@@ -371,9 +367,7 @@ async fn role_changes_take_effect_on_the_next_call() {
 
     // Mutations check the database every time, even with the role cached by
     // a read just before: no waiting at all.
-    app.client()
-        .await
-        .list_applications(app.req(pb::ListApplicationsRequest::default(), "admin", ORG))
+    app.list("admin", ORG, pb::ListApplicationsRequest::default())
         .await
         .unwrap();
     app.set_member(ORG, "admin", Role::Member).await;
@@ -477,9 +471,7 @@ async fn a_lost_invalidation_listener_never_leaves_a_stale_role() {
     let app = TestApp::spawn().await;
     cast(&app).await;
     let list_as_member = || async {
-        app.client()
-            .await
-            .list_applications(app.req(pb::ListApplicationsRequest::default(), "member", ORG))
+        app.list("member", ORG, pb::ListApplicationsRequest::default())
             .await
     };
     // Twice: the second answer comes from the cache.

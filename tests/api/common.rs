@@ -425,6 +425,19 @@ impl TestApp {
             .map(|r| r.into_inner().application.expect("application"))
     }
 
+    pub async fn list(
+        &self,
+        sub: &str,
+        org: &str,
+        req: pb::ListApplicationsRequest,
+    ) -> Result<pb::ListApplicationsResponse, Status> {
+        self.client()
+            .await
+            .list_applications(self.req(req, sub, org))
+            .await
+            .map(|r| r.into_inner())
+    }
+
     pub async fn update(
         &self,
         sub: &str,

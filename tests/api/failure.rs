@@ -146,12 +146,9 @@ async fn database_outage_is_unavailable_then_recovers_without_losing_data() {
     assert_eq!(app.get("owner", ORG, &before.id).await.unwrap(), before);
     app.create_app("owner", ORG, "After outage").await;
     let list = app
-        .client()
+        .list("owner", ORG, pb::ListApplicationsRequest::default())
         .await
-        .list_applications(app.req(pb::ListApplicationsRequest::default(), "owner", ORG))
-        .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let names: Vec<_> = list.applications.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(
         names,

@@ -29,24 +29,22 @@ async fn get_unknown_malformed_and_missing_ids() {
 }
 
 async fn list_all(app: &TestApp, page_size: i32) -> (Vec<pb::Application>, usize) {
-    let mut c = app.client().await;
     let mut token = String::new();
     let mut out = Vec::new();
     let mut pages = 0;
     loop {
-        let page = c
-            .list_applications(app.req(
+        let page = app
+            .list(
+                "owner",
+                ORG,
                 pb::ListApplicationsRequest {
                     page_size,
                     page_token: token.clone(),
                     show_deleted: false,
                 },
-                "owner",
-                ORG,
-            ))
+            )
             .await
-            .unwrap()
-            .into_inner();
+            .unwrap();
         pages += 1;
         assert!(
             page.applications.len()
@@ -101,19 +99,17 @@ async fn forged_stale_or_foreign_page_tokens_are_invalid() {
     for i in 0..3 {
         app.create_app("owner", ORG, &format!("app {i}")).await;
     }
-    let mut c = app.client().await;
-    let first = c
-        .list_applications(app.req(
+    let first = app
+        .list(
+            "owner",
+            ORG,
             pb::ListApplicationsRequest {
                 page_size: 1,
                 ..Default::default()
             },
-            "owner",
-            ORG,
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let token = first.next_page_token;
     assert!(!token.is_empty());
 
@@ -126,47 +122,46 @@ async fn forged_stale_or_foreign_page_tokens_are_invalid() {
         ("other org", token.clone(), "org-b", false),
         ("other query", token.clone(), ORG, true),
     ] {
-        let err = c
-            .list_applications(app.req(
+        let err = app
+            .list(
+                "owner",
+                org,
                 pb::ListApplicationsRequest {
                     page_size: 1,
                     page_token: bad,
                     show_deleted,
                 },
-                "owner",
-                org,
-            ))
+            )
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&err), ["page_token"], "{what}");
     }
-    let err = c
-        .list_applications(app.req(
+    let err = app
+        .list(
+            "owner",
+            ORG,
             pb::ListApplicationsRequest {
                 page_size: -1,
                 ..Default::default()
             },
-            "owner",
-            ORG,
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&err), ["page_size"]);
 
     // The genuine token still works, and a page size above 1000 is capped.
-    let next = c
-        .list_applications(app.req(
+    let next = app
+        .list(
+            "owner",
+            ORG,
             pb::ListApplicationsRequest {
                 page_size: 5000,
                 page_token: token,
                 show_deleted: false,
             },
-            "owner",
-            ORG,
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(next.applications.len(), 2);
 }
 
@@ -178,35 +173,30 @@ async fn page_tokens_work_on_another_replica() {
         app.create_app("owner", ORG, &format!("app {i}")).await;
     }
     let token = app
-        .client()
-        .await
-        .list_applications(app.req(
+        .list(
+            "owner",
+            ORG,
             pb::ListApplicationsRequest {
                 page_size: 1,
                 ..Default::default()
             },
-            "owner",
-            ORG,
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .next_page_token;
     // A second instance on the same database shares the signing key.
     let replica = app.replica().await;
-    let mut other = replica.client().await;
-    let page = other
-        .list_applications(app.req(
+    let page = replica
+        .list(
+            "owner",
+            ORG,
             pb::ListApplicationsRequest {
                 page_size: 1,
                 page_token: token,
                 show_deleted: false,
             },
-            "owner",
-            ORG,
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(page.applications[0].name, "app 1");
 }

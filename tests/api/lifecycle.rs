@@ -367,25 +367,22 @@ async fn delete_is_soft_idempotent_and_frees_the_name() {
     let again = app.delete("admin", ORG, &a.id).await.unwrap();
     assert_eq!(again, deleted, "delete is idempotent");
 
-    let mut c = app.client().await;
-    let live = c
-        .list_applications(app.req(pb::ListApplicationsRequest::default(), "member", ORG))
+    let live = app
+        .list("member", ORG, pb::ListApplicationsRequest::default())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(live.applications.is_empty());
-    let all = c
-        .list_applications(app.req(
+    let all = app
+        .list(
+            "member",
+            ORG,
             pb::ListApplicationsRequest {
                 show_deleted: true,
                 ..Default::default()
             },
-            "member",
-            ORG,
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(all.applications.len(), 1);
     assert_eq!(
         app.get("member", ORG, &a.id).await.unwrap().delete_time,

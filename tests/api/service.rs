@@ -103,11 +103,9 @@ async fn reflection_v1alpha_serves_older_clients_and_error_details() {
 async fn shutdown_stops_accepting_and_returns_cleanly() {
     let mut app = TestApp::spawn().await;
     app.set_member("org", "owner", Role::Owner).await;
-    let mut c = app.client().await;
-    c.list_applications(app.req(pb::ListApplicationsRequest::default(), "owner", "org"))
+    app.list("owner", "org", pb::ListApplicationsRequest::default())
         .await
         .unwrap();
-    drop(c);
     app.shutdown().await.expect("server stops without error");
     let err = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
         .unwrap()

@@ -314,7 +314,7 @@ async fn mutations_are_limited_per_caller_and_reads_are_not() {
             .is_some()
     );
     for _ in 0..10 {
-        c.list_applications(app.req(pb::ListApplicationsRequest::default(), "owner", ORG))
+        app.list("owner", ORG, pb::ListApplicationsRequest::default())
             .await
             .unwrap();
     }
