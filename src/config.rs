@@ -197,7 +197,7 @@ impl Config {
     /// The defaults, for a given database and token secret (tests, tools).
     pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
         Self {
-            listen: "127.0.0.1:50051".parse().expect("valid literal"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             database: DatabaseArgs {
                 database_url: database_url.into(),
             },

@@ -213,18 +213,19 @@ impl Api {
                 .await?)
             })
             .await?;
-        let next_page_token = if apps.len() as i64 > page_size {
-            apps.truncate(page_size as usize);
-            let last = apps.last().expect("page_size >= 1");
-            self.state.page_tokens.encode(&PagePosition {
+        // One row more than the page was fetched: if it came, there is a
+        // next page, which starts after the page's last row.
+        let more = apps.len() as i64 > page_size;
+        apps.truncate(page_size as usize);
+        let next_page_token = match apps.last() {
+            Some(last) if more => self.state.page_tokens.encode(&PagePosition {
                 org: permit.org().to_owned(),
                 show_deleted: req.show_deleted,
                 after_create_time_micros: last.create_time.timestamp_micros(),
                 after_id: last.id.as_str().to_owned(),
                 issued_at: now.timestamp(),
-            })
-        } else {
-            String::new()
+            }),
+            _ => String::new(),
         };
         Ok(pb::ListApplicationsResponse {
             applications: apps.into_iter().map(convert::application).collect(),
