@@ -571,72 +571,51 @@ async fn run(opts: Opts) {
     )
     .await;
 
-    let (a, t, cid, sec) = (
-        api.clone(),
-        verifier.clone(),
-        hot_client.clone(),
-        hot_secret.clone(),
-    );
+    let verify_op = |secret: fn(&str, usize, u64) -> String, want_valid: bool| {
+        let (a, t, cid, hot) = (
+            api.clone(),
+            verifier.clone(),
+            hot_client.clone(),
+            hot_secret.clone(),
+        );
+        move |w: usize, i: u64| {
+            let mut cl = a[w % a.len()].clone();
+            let req = auth(
+                pb::VerifyClientCredentialsRequest {
+                    client_id: cid.clone(),
+                    client_secret: secret(&hot, w, i),
+                },
+                &t,
+                None,
+            );
+            async move {
+                let r = cl
+                    .verify_client_credentials(req)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_inner();
+                if r.valid == want_valid {
+                    Ok(())
+                } else {
+                    Err(format!("valid = {}, wanted {want_valid}", r.valid))
+                }
+            }
+        }
+    };
     let verify_hot = drive(
         "VerifyClientCredentials (hot)",
         &opts,
         c,
         pid,
-        move |w, _| {
-            let mut cl = a[w % a.len()].clone();
-            let req = auth(
-                pb::VerifyClientCredentialsRequest {
-                    client_id: cid.clone(),
-                    client_secret: sec.clone(),
-                },
-                &t,
-                None,
-            );
-            async move {
-                let r = cl
-                    .verify_client_credentials(req)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .into_inner();
-                if r.valid {
-                    Ok(())
-                } else {
-                    Err("not valid".into())
-                }
-            }
-        },
+        verify_op(|hot, _, _| hot.to_owned(), true),
     )
     .await;
-
-    let (a, t, cid) = (api.clone(), verifier.clone(), hot_client.clone());
     let verify_wrong = drive(
         "VerifyClientCredentials (wrong)",
         &opts,
         c,
         pid,
-        move |w, i| {
-            let mut cl = a[w % a.len()].clone();
-            let req = auth(
-                pb::VerifyClientCredentialsRequest {
-                    client_id: cid.clone(),
-                    client_secret: format!("oas_wrong_{w}_{i}"),
-                },
-                &t,
-                None,
-            );
-            async move {
-                let r = cl
-                    .verify_client_credentials(req)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .into_inner();
-                if r.valid {
-                    Err("valid?".into())
-                } else {
-                    Ok(())
-                }
-            }
-        },
+        verify_op(|_, w, i| format!("oas_wrong_{w}_{i}"), false),
     )
     .await;
 
