@@ -37,12 +37,46 @@ const CAPACITY: usize = 100_000;
 /// How often the listener checks that its connection still answers.
 const LISTENER_PING: Duration = Duration::from_secs(5);
 
-/// (organization, user)
-type MemberKey = (String, String);
+/// Roles by organization, then user: lookups borrow the caller's strings
+/// instead of allocating a key on every call.
+#[derive(Debug, Default)]
+struct Entries {
+    by_org: HashMap<String, HashMap<String, (Option<Role>, Instant)>>,
+    len: usize,
+}
+
+impl Entries {
+    fn get(&self, org: &str, user: &str) -> Option<&(Option<Role>, Instant)> {
+        self.by_org.get(org)?.get(user)
+    }
+
+    fn insert(&mut self, org: &str, user: &str, entry: (Option<Role>, Instant)) {
+        let users = self.by_org.entry(org.to_owned()).or_default();
+        if users.insert(user.to_owned(), entry).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, org: &str, user: &str) {
+        if let Some(users) = self.by_org.get_mut(org) {
+            if users.remove(user).is_some() {
+                self.len -= 1;
+            }
+            if users.is_empty() {
+                self.by_org.remove(org);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_org.clear();
+        self.len = 0;
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct RoleCache {
-    entries: Mutex<HashMap<MemberKey, (Option<Role>, Instant)>>,
+    entries: Mutex<Entries>,
     generation: AtomicU64,
     live: AtomicBool,
 }
@@ -55,7 +89,7 @@ impl RoleCache {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (role, at) = entries.get(&(org.to_owned(), user.to_owned()))?;
+        let (role, at) = entries.get(org, user)?;
         (at.elapsed() < ROLE_TTL).then_some(*role)
     }
 
@@ -74,10 +108,10 @@ impl RoleCache {
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
-        if entries.len() >= CAPACITY {
+        if entries.len >= CAPACITY {
             entries.clear();
         }
-        entries.insert((org.to_owned(), user.to_owned()), (role, Instant::now()));
+        entries.insert(org, user, (role, Instant::now()));
     }
 
     /// A notification: `org\nuser`, or `*` for everything (a probe of the
@@ -90,7 +124,7 @@ impl RoleCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match payload.split_once('\n') {
             Some((org, user)) => {
-                entries.remove(&(org.to_owned(), user.to_owned()));
+                entries.remove(org, user);
             }
             None => entries.clear(),
         }
