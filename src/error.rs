@@ -38,6 +38,10 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable,
+    /// A statement ran out of time: the database was too slow, or the call's
+    /// deadline (see `Api::tx`) bounded it.
+    #[error("database statement timed out")]
+    DatabaseTimeout,
     /// The client's deadline passed before the work could be done.
     #[error("deadline exceeded")]
     DeadlineExceeded,
@@ -65,6 +69,10 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 Self::Unavailable
+            }
+            StoreError::TimedOut(cause) => {
+                tracing::warn!(%cause, "database statement timed out");
+                Self::DatabaseTimeout
             }
             StoreError::Query(e) => Self::Internal(e.to_string()),
         }
@@ -124,7 +132,7 @@ impl From<ApiError> for Status {
                 ),
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
-            ApiError::Unavailable => {
+            ApiError::Unavailable | ApiError::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")
             }
             ApiError::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),

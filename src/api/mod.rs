@@ -48,15 +48,16 @@ impl Api {
     /// (the database timeout, or the client's deadline), the connection
     /// checkout by the pool's timeout.
     ///
-    /// A statement cancelled because the call's deadline ran out is reported
-    /// as DEADLINE_EXCEEDED, not as an unavailable database.
+    /// A statement that timed out because the call's deadline ran out is
+    /// reported as DEADLINE_EXCEEDED; any other timeout or a lost connection
+    /// stays UNAVAILABLE.
     async fn tx<T>(
         &self,
         deadline: Option<Deadline>,
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
         match work.await {
-            Err(ApiError::Unavailable)
+            Err(ApiError::DatabaseTimeout)
                 if deadline.is_some_and(|Deadline(at)| at <= Instant::now() + DEADLINE_SLACK) =>
             {
                 Err(ApiError::DeadlineExceeded)

@@ -169,15 +169,8 @@ impl Authorizer {
         if let Ok(role) = &result {
             self.roles.insert(org, subject, *role, generation);
         }
-        result.map_err(|e| {
-            tracing::warn!(error = %e, "membership lookup failed");
-            match e {
-                StoreError::Unavailable(_) => {
-                    Status::unavailable("the database is unavailable; retry later")
-                }
-                _ => Status::internal("internal error"),
-            }
-        })
+        // The one mapping of error.rs, which also logs what clients don't see.
+        result.map_err(|e| ApiError::from(e).into())
     }
 }
 

@@ -29,6 +29,10 @@ pub enum StoreError {
     /// The database cannot be reached or dropped the connection: retryable.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A statement ran out of time (`statement_timeout`, which may be the
+    /// call's own deadline): retryable.
+    #[error("statement timed out: {0}")]
+    TimedOut(String),
     #[error("database error: {0}")]
     Query(DieselError),
 }
@@ -51,7 +55,7 @@ impl From<DieselError> for StoreError {
                     .message()
                     .contains("canceling statement due to statement timeout") =>
             {
-                Self::Unavailable(info.message().to_owned())
+                Self::TimedOut(info.message().to_owned())
             }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if is_shutdown_message(info.message()) =>
