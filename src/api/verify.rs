@@ -74,7 +74,7 @@ impl Api {
         // of this client_id's budget (known or not) before the hash: a burst
         // of parallel guesses cannot all slip past the limit. A client's
         // right secret pays once, before it is cached.
-        if let Err(wait) = self.state.failed_verifications.charge(limit_key) {
+        if let Err(wait) = self.state.failed_verifications.check(limit_key) {
             return Err(ApiError::RateLimited { retry_after: wait });
         }
 
