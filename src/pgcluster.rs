@@ -91,10 +91,6 @@ impl LocalCluster {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
