@@ -113,6 +113,7 @@ impl Api {
                 conn.transaction::<_, ApiError, _>(async move |conn| {
                 self.bound_by_deadline(conn, deadline).await?;
                 let current = store::applications::lock(conn, permit, &id).await?;
+                check_may_change(permit, &current)?;
                 if fields.contains("redirect_uris") {
                     validation::validate_redirect_uris(
                         current.app_type,
@@ -196,6 +197,7 @@ impl Api {
                 conn.transaction::<_, ApiError, _>(async |conn| {
                 self.bound_by_deadline(conn, deadline).await?;
                 let current = store::applications::lock(conn, permit, &id).await?;
+                check_may_change(permit, &current)?;
                 if current.delete_time.is_some() == deleted {
                     return Ok(current);
                 }
@@ -235,6 +237,7 @@ impl Api {
                 Ok(store::applications::get(&mut conn, permit, &id).await?)
             })
             .await?;
+        check_may_change(permit, &app)?;
         check_rotatable(&app)?;
         let secret = ClientSecret::generate();
         let hash = self.state.hasher.hash(secret.clone()).await?;
@@ -246,6 +249,7 @@ impl Api {
                 conn.transaction::<_, ApiError, _>(async |conn| {
                     self.bound_by_deadline(conn, deadline).await?;
                     let current = store::applications::lock(conn, permit, &id).await?;
+                    check_may_change(permit, &current)?;
                     check_rotatable(&current)?;
                     let grace = grace
                         .map(|g| chrono::Duration::from_std(g).unwrap_or(chrono::Duration::zero()));
@@ -280,6 +284,18 @@ impl Api {
             previous_secret_expire_time: expire.map(convert::timestamp),
         })
     }
+}
+
+/// A privileged app (first_party, or holding an owner-only scope) carries an
+/// OWNER's grant: an ADMIN may not change, rotate, delete or undelete it, so
+/// an ADMIN can never obtain a credential or redirect that carries that grant.
+fn check_may_change(permit: &OrgPermit, app: &Application) -> Result<(), ApiError> {
+    if app.is_privileged() && !permit.is_owner() {
+        return Err(ApiError::PermissionDenied(
+            "only an OWNER may change a privileged application (first_party, or holding admin:organization or admin:all)".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_rotatable(app: &Application) -> Result<(), ApiError> {

@@ -32,6 +32,17 @@ impl Application {
     pub fn etag(&self) -> String {
         format!("v{}", self.revision)
     }
+
+    /// First-party, or holding a scope only an OWNER may grant: such an app
+    /// carries an OWNER's grant, so only an OWNER may change, rotate, delete
+    /// or undelete it.
+    pub fn is_privileged(&self) -> bool {
+        self.first_party
+            || self
+                .scopes
+                .iter()
+                .any(|s| super::validation::is_owner_only_scope(s))
+    }
 }
 
 /// What CreateApplication stores, after validation.

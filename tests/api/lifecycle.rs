@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl as _;
 use oauth_apps::{domain::Role, proto::v1 as pb};
 use tonic::Code;
 
-use crate::common::{TestApp, violated_fields};
+use crate::common::{TestApp, violated_fields, web_app};
 
 const ORG: &str = "org-acme";
 
@@ -265,7 +265,9 @@ async fn update_keeps_the_owner_only_rules_and_name_uniqueness() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    // The owner grants it; an admin may then edit other scopes while keeping it, or drop it.
+    // The owner grants it; the app is then privileged, and an ADMIN may no
+    // longer change it at all: not its other scopes, not first_party, not
+    // even dropping the admin scope.
     let with_admin = app
         .update(
             "owner",
@@ -281,12 +283,45 @@ async fn update_keeps_the_owner_only_rules_and_name_uniqueness() {
         .await
         .unwrap();
     assert!(with_admin.first_party);
-    let kept = app
-        .update(
-            "admin",
-            ORG,
+    for (change, paths) in [
+        (
             pb::Application {
                 scopes: vec!["write:user".into(), "admin:all".into()],
+                ..with_admin.clone()
+            },
+            &["scopes"][..],
+        ),
+        (
+            pb::Application {
+                first_party: false,
+                ..with_admin.clone()
+            },
+            &["first_party"][..],
+        ),
+        (
+            pb::Application {
+                scopes: vec!["write:user".into()],
+                ..with_admin.clone()
+            },
+            &["scopes"][..],
+        ),
+    ] {
+        let err = app
+            .update("admin", ORG, change, paths, "")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{paths:?}");
+    }
+    let unchanged = app.get("owner", ORG, &a.id).await.unwrap();
+    assert_eq!(unchanged.etag, with_admin.etag);
+    // The OWNER may drop both, after which the app is ordinary again.
+    let dropped = app
+        .update(
+            "owner",
+            ORG,
+            pb::Application {
+                scopes: vec!["write:user".into()],
+                first_party: false,
                 ..with_admin.clone()
             },
             &["scopes", "first_party"],
@@ -294,36 +329,21 @@ async fn update_keeps_the_owner_only_rules_and_name_uniqueness() {
         )
         .await
         .unwrap();
-    assert_eq!(kept.scopes, ["write:user", "admin:all"]);
-    // Clearing first_party is an OWNER's decision too.
-    let err = app
+    assert_eq!(dropped.scopes, ["write:user"]);
+    let renamed = app
         .update(
             "admin",
             ORG,
             pb::Application {
-                first_party: false,
-                ..kept.clone()
+                description: "an admin may edit it again".into(),
+                ..dropped.clone()
             },
-            &["first_party"],
-            "",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-    let dropped = app
-        .update(
-            "admin",
-            ORG,
-            pb::Application {
-                scopes: vec!["write:user".into()],
-                ..kept.clone()
-            },
-            &["scopes"],
+            &["description"],
             "",
         )
         .await
         .unwrap();
-    assert_eq!(dropped.scopes, ["write:user"]);
+    assert_eq!(renamed.description, "an admin may edit it again");
 
     let err = app
         .update(
@@ -729,5 +749,84 @@ async fn every_mutation_leaves_an_audit_event_without_secrets() {
     assert!(
         lines[2].contains("rotate_secret") && lines[2].contains("previous secret verifies until"),
         "{text}"
+    );
+}
+
+/// The attack review's finding: an ADMIN redirected an OWNER's first-party
+/// `admin:all` app to an attacker and rotated its secret. Every change to a
+/// privileged app is the OWNER's: the ADMIN gets PERMISSION_DENIED and
+/// nothing changes.
+#[tokio::test]
+async fn an_admin_cannot_take_over_a_privileged_app() {
+    let app = setup().await;
+    for (name, first_party, scopes) in [
+        ("Console", true, vec!["read:user".to_owned()]),
+        ("Org admin", false, vec!["admin:organization".to_owned()]),
+        ("Root", true, vec!["admin:all".to_owned()]),
+    ] {
+        let created = app
+            .client()
+            .await
+            .create_application(app.req(
+                pb::CreateApplicationRequest {
+                    first_party,
+                    scopes,
+                    ..web_app(name)
+                },
+                "owner",
+                ORG,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let original = created.application.unwrap();
+        let secret = created.client_secret;
+
+        let err = app
+            .update(
+                "admin",
+                ORG,
+                pb::Application {
+                    redirect_uris: vec!["https://attacker.example/cb".into()],
+                    ..original.clone()
+                },
+                &["redirect_uris"],
+                "",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{name}: update");
+        let err = app.rotate("admin", ORG, &original.id, 0).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{name}: rotate");
+        let err = app.delete("admin", ORG, &original.id).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{name}: delete");
+
+        // Nothing changed: same etag and URIs, the old secret still verifies.
+        let now = app.get("owner", ORG, &original.id).await.unwrap();
+        assert_eq!(now.etag, original.etag, "{name}");
+        assert_eq!(now.redirect_uris, original.redirect_uris, "{name}");
+        let verified = app.verify(&original.client_id, &secret).await;
+        assert!(verified.valid, "{name}: the OWNER's secret still verifies");
+
+        // Undelete too: the OWNER deletes, the ADMIN cannot bring it back.
+        app.delete("owner", ORG, &original.id).await.unwrap();
+        let err = app.undelete("admin", ORG, &original.id).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{name}: undelete");
+        assert!(
+            app.get("owner", ORG, &original.id)
+                .await
+                .unwrap()
+                .delete_time
+                .is_some()
+        );
+        // The OWNER may do all of it.
+        app.undelete("owner", ORG, &original.id).await.unwrap();
+        app.rotate("owner", ORG, &original.id, 0).await.unwrap();
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events WHERE actor = 'admin'")
+            .await,
+        0,
+        "no refused change was audited"
     );
 }
