@@ -1,9 +1,11 @@
 //! The one mapping from the service's errors to gRPC statuses.
 //!
 //! Policy: a client learns what it can act on (the status code, a message
-//! written for it, field violations, a retry delay) and nothing else. Causes
-//! from the database or the runtime are logged here and replaced by a generic
-//! message, so no query, constraint, stack or secret leaves the service.
+//! written for it here, field violations, a retry delay) and nothing else.
+//! Every status the service sends is chosen in [`From<ApiError> for Status`],
+//! whose match has no catch-all arm. Causes from the database or the runtime
+//! are logged here and replaced by a generic message, so no query,
+//! constraint, stack or secret leaves the service.
 
 use std::time::Duration;
 
@@ -11,25 +13,49 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::{
-    domain::FieldViolation,
-    hashing::HashError,
-    store::{NAME_UNIQUE_CONSTRAINT, StoreError},
+    auth::{AuthError, OwnerRequired, TokenError, authorizer::ORG_ID_MAX_LEN},
+    credentials::HashError,
+    domain::{FieldViolation, OwnerOnly, Refusal, Role},
+    store::{NAME_UNIQUE_CONSTRAINT, StoreError, TransactionError},
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid request")]
     Invalid(Vec<FieldViolation>),
-    #[error("permission denied: {0}")]
-    PermissionDenied(String),
+    /// No usable bearer token.
+    #[error("no bearer token")]
+    NoBearer,
+    #[error("bad bearer token: {0}")]
+    BadToken(TokenError),
+    #[error("missing organization")]
+    MissingOrg,
+    #[error("malformed organization")]
+    BadOrg,
+    #[error("method unknown to the access table")]
+    UnknownMethod,
+    #[error("not a member")]
+    NotMember,
+    #[error("role too low")]
+    RoleTooLow { need: Role, have: Role },
+    #[error("scope missing")]
+    MissingScope(&'static str),
+    #[error("owner only")]
+    OwnerOnly(OwnerOnly),
     #[error("application not found")]
     NotFound,
-    #[error("already exists: {0}")]
-    AlreadyExists(String),
-    #[error("aborted: {0}")]
-    Aborted(String),
-    #[error("failed precondition: {0}")]
-    FailedPrecondition(String),
+    /// A live application of the organization has the name.
+    #[error("name taken")]
+    NameTaken,
+    /// Undelete: a live application took the name meanwhile.
+    #[error("name taken while deleted")]
+    NameTakenWhileDeleted,
+    #[error("etag mismatch")]
+    EtagMismatch,
+    #[error("application deleted")]
+    Deleted,
+    #[error("no client secret")]
+    NoSecret,
     /// Hashing capacity is saturated.
     #[error("busy")]
     Busy { retry_after: Duration },
@@ -38,8 +64,7 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable,
-    /// A statement ran out of time: the database was too slow, or the call's
-    /// deadline (see `Api::tx`) bounded it.
+    /// A statement ran out of time: the database was too slow.
     #[error("database statement timed out")]
     DatabaseTimeout,
     /// The client's deadline passed before the work could be done.
@@ -58,13 +83,48 @@ impl ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(v) => Self::Invalid(v),
+            Refusal::Deleted => Self::Deleted,
+            Refusal::NoSecret => Self::NoSecret,
+            Refusal::EtagMismatch => Self::EtagMismatch,
+        }
+    }
+}
+
+impl From<OwnerRequired> for ApiError {
+    fn from(OwnerRequired(why): OwnerRequired) -> Self {
+        Self::OwnerOnly(why)
+    }
+}
+
+impl From<AuthError<StoreError>> for ApiError {
+    fn from(e: AuthError<StoreError>) -> Self {
+        match e {
+            AuthError::UnknownMethod => Self::UnknownMethod,
+            AuthError::NoBearer => Self::NoBearer,
+            AuthError::BadToken(e) => {
+                tracing::debug!(reason = %e, "token refused");
+                Self::BadToken(e)
+            }
+            AuthError::MissingOrg => Self::MissingOrg,
+            AuthError::BadOrg => Self::BadOrg,
+            AuthError::NotMember => Self::NotMember,
+            AuthError::RoleTooLow { need, have } => Self::RoleTooLow { need, have },
+            AuthError::MissingScope(s) => Self::MissingScope(s),
+            AuthError::RateLimited(retry_after) => Self::RateLimited { retry_after },
+            AuthError::RoleLookup(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::UniqueViolation(c) if c == NAME_UNIQUE_CONSTRAINT => Self::AlreadyExists(
-                "an application with this name already exists in the organization".into(),
-            ),
+            StoreError::UniqueViolation(c) if c == NAME_UNIQUE_CONSTRAINT => Self::NameTaken,
             StoreError::UniqueViolation(c) => Self::Internal(format!("unique violation on {c}")),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
@@ -85,6 +145,16 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl TransactionError for ApiError {
+    fn is_statement_timeout(&self) -> bool {
+        matches!(self, Self::DatabaseTimeout)
+    }
+
+    fn deadline_exceeded() -> Self {
+        Self::DeadlineExceeded
+    }
+}
+
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
         match e {
@@ -96,8 +166,27 @@ impl From<HashError> for ApiError {
     }
 }
 
+fn owner_only_message(why: &OwnerOnly) -> String {
+    match why {
+        OwnerOnly::PrivilegedApp => "only an OWNER may change a privileged application \
+            (first_party, or holding admin:organization or admin:all)"
+            .to_owned(),
+        OwnerOnly::SetsFirstParty => "only an OWNER may set first_party".to_owned(),
+        OwnerOnly::GrantsScope(scope) => format!("only an OWNER may grant the scope {scope}"),
+    }
+}
+
+fn retry(code: Code, message: String, retry_after: Duration) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_retry_info(Some(retry_after)),
+    )
+}
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
+        use crate::auth::ORG_HEADER;
         match e {
             ApiError::Invalid(violations) => {
                 let n = violations.len();
@@ -114,23 +203,57 @@ impl From<ApiError> for Status {
                 };
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            ApiError::PermissionDenied(m) => Status::permission_denied(m),
+            ApiError::NoBearer => {
+                Status::unauthenticated("authorization metadata must be `Bearer <token>`")
+            }
+            ApiError::BadToken(e) => Status::unauthenticated(format!("invalid bearer token: {e}")),
+            ApiError::MissingOrg => {
+                Status::invalid_argument(format!("{ORG_HEADER} metadata is required"))
+            }
+            ApiError::BadOrg => Status::invalid_argument(format!(
+                "{ORG_HEADER} must be 1 to {ORG_ID_MAX_LEN} printable ASCII characters"
+            )),
+            ApiError::UnknownMethod => Status::unimplemented("this method is not available"),
+            ApiError::NotMember => {
+                Status::permission_denied("the caller is not a member of this organization")
+            }
+            ApiError::RoleTooLow { need, have } => Status::permission_denied(format!(
+                "this method requires role {} or higher; the caller is {}",
+                need.upper(),
+                have.upper()
+            )),
+            ApiError::MissingScope(scope) => Status::permission_denied(format!(
+                "this method requires a token with scope {scope}"
+            )),
+            ApiError::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
             ApiError::NotFound => Status::not_found("application not found"),
-            ApiError::AlreadyExists(m) => Status::already_exists(m),
-            ApiError::Aborted(m) => Status::aborted(m),
-            ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
-            ApiError::Busy { retry_after } => Status::with_error_details(
-                Code::ResourceExhausted,
-                "the service is busy; retry later",
-                ErrorDetails::with_retry_info(Some(retry_after)),
+            ApiError::NameTaken => Status::already_exists(
+                "an application with this name already exists in the organization",
             ),
-            ApiError::RateLimited { retry_after } => Status::with_error_details(
+            ApiError::NameTakenWhileDeleted => Status::already_exists(
+                "another live application of the organization has taken this name; rename that one first",
+            ),
+            ApiError::EtagMismatch => Status::aborted(
+                "the application changed since it was read (etag mismatch); read it again and retry",
+            ),
+            ApiError::Deleted => {
+                Status::failed_precondition("the application is deleted; undelete it first")
+            }
+            ApiError::NoSecret => Status::failed_precondition(
+                "public applications (NATIVE, USER_AGENT_BASED) have no client secret",
+            ),
+            ApiError::Busy { retry_after } => retry(
+                Code::ResourceExhausted,
+                "the service is busy; retry later".to_owned(),
+                retry_after,
+            ),
+            ApiError::RateLimited { retry_after } => retry(
                 Code::ResourceExhausted,
                 format!(
                     "rate limit exceeded; retry in {} ms",
                     retry_after.as_millis().max(1)
                 ),
-                ErrorDetails::with_retry_info(Some(retry_after)),
+                retry_after,
             ),
             ApiError::Unavailable | ApiError::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")

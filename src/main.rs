@@ -1,5 +1,7 @@
 //! The `oauth-apps` command: serve (the default), manage members, mint tokens.
 
+mod dev;
+
 use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
@@ -219,14 +221,14 @@ async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let DevArgs { dir, mut config } = args;
-    let env = tokio::task::spawn_blocking(move || oauth_apps::dev::prepare(&dir)).await??;
-    config.database.database_url = env.cluster.url(oauth_apps::dev::DEV_DATABASE);
+    let env = tokio::task::spawn_blocking(move || dev::prepare(&dir)).await??;
+    config.database.database_url = env.cluster.url(dev::DEV_DATABASE);
     if config.jwt.jwt_secret.as_deref().is_none_or(str::is_empty) {
         config.jwt.jwt_secret = Some(env.jwt_secret.clone());
     }
     let result = async {
         let state = AppState::prepare(&config).await?;
-        oauth_apps::dev::seed(&state).await?;
+        dev::seed(&state).await?;
         let listener = bind(&config).await?;
         let jwt = &config.jwt;
         let token = TokenIssuer::hs256(
@@ -234,14 +236,10 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
             jwt.jwt_issuer.as_deref(),
             jwt.jwt_audience.as_deref(),
         )
-        .mint(
-            oauth_apps::dev::DEMO_OWNER,
-            None,
-            Duration::from_secs(24 * 3600),
-        );
+        .mint(dev::DEMO_OWNER, None, Duration::from_secs(24 * 3600));
         println!(
             "{}",
-            oauth_apps::dev::banner(listener.local_addr()?, &token, &env.cluster)
+            dev::banner(listener.local_addr()?, &token, &env.cluster)
         );
         run_until_signalled(listener, state, config.shutdown_grace).await
     }

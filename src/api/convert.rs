@@ -1,11 +1,17 @@
-//! Conversions between protobuf messages and domain types.
+//! Requests into the domain's inputs, and the operations' results into
+//! responses. Only shapes change here; the rules live in `domain`.
 
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
+use super::proto::v1 as pb;
 use crate::{
-    domain::{AppType, Application},
-    proto::v1 as pb,
+    domain::{
+        AppId, AppType, Application, ClientSecret, FieldViolation,
+        rules::{self, CreateInput, ListInput, Requested, UpdateInput, UpdateValues},
+    },
+    error::ApiError,
+    ops::{Created, Page, Rotated},
 };
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -24,14 +30,23 @@ pub fn app_type_to_proto(t: AppType) -> pb::ApplicationType {
     }
 }
 
-/// The requested type; unspecified means WEB. `None` for unknown values.
-pub fn app_type_from_proto(value: i32) -> Option<AppType> {
-    match pb::ApplicationType::try_from(value).ok()? {
-        pb::ApplicationType::Unspecified | pb::ApplicationType::Web => Some(AppType::Web),
-        pb::ApplicationType::Native => Some(AppType::Native),
-        pb::ApplicationType::UserAgentBased => Some(AppType::UserAgentBased),
-        pb::ApplicationType::Service => Some(AppType::Service),
+/// The requested type; unspecified means WEB.
+pub fn app_type_from_proto(value: i32) -> Requested<AppType> {
+    match pb::ApplicationType::try_from(value).map_err(|_| value)? {
+        pb::ApplicationType::Unspecified | pb::ApplicationType::Web => Ok(AppType::Web),
+        pb::ApplicationType::Native => Ok(AppType::Native),
+        pb::ApplicationType::UserAgentBased => Ok(AppType::UserAgentBased),
+        pb::ApplicationType::Service => Ok(AppType::Service),
     }
+}
+
+/// An application id from a request: empty is a bad request, any other id
+/// we could not have issued is simply not found.
+pub fn app_id(id: &str, field: &str) -> Result<AppId, ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    AppId::parse(id).ok_or(ApiError::NotFound)
 }
 
 pub fn application(app: Application) -> pb::Application {
@@ -54,4 +69,121 @@ pub fn application(app: Application) -> pb::Application {
         delete_time: app.delete_time.map(timestamp),
         etag,
     }
+}
+
+impl From<pb::CreateApplicationRequest> for CreateInput {
+    fn from(r: pb::CreateApplicationRequest) -> Self {
+        Self {
+            app_type: app_type_from_proto(r.r#type),
+            name: r.name,
+            description: r.description,
+            redirect_uris: r.redirect_uris,
+            scopes: r.scopes,
+            active: r.active.unwrap_or(true),
+            first_party: r.first_party,
+        }
+    }
+}
+
+impl From<Created> for pb::CreateApplicationResponse {
+    fn from(c: Created) -> Self {
+        Self {
+            application: Some(application(c.app)),
+            client_secret: c.secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<pb::ListApplicationsRequest> for ListInput {
+    fn from(r: pb::ListApplicationsRequest) -> Self {
+        Self {
+            page_size: r.page_size,
+            page_token: r.page_token,
+            show_deleted: r.show_deleted,
+        }
+    }
+}
+
+impl From<Page> for pb::ListApplicationsResponse {
+    fn from(p: Page) -> Self {
+        Self {
+            applications: p.apps.into_iter().map(application).collect(),
+            next_page_token: p.next_page_token,
+        }
+    }
+}
+
+impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
+    type Error = ApiError;
+
+    fn try_from(r: pb::UpdateApplicationRequest) -> Result<Self, ApiError> {
+        let a = r
+            .application
+            .ok_or_else(|| ApiError::invalid("application", "is required"))?;
+        Ok(Self {
+            id: app_id(&a.id, "application.id")?,
+            paths: r.update_mask.map(|m| m.paths).unwrap_or_default(),
+            values: UpdateValues {
+                name: a.name,
+                description: a.description,
+                redirect_uris: a.redirect_uris,
+                scopes: a.scopes,
+                active: a.active,
+                first_party: a.first_party,
+            },
+            etag: r.etag,
+        })
+    }
+}
+
+/// RotateClientSecret's grace: unset means none.
+pub fn grace(d: Option<prost_types::Duration>) -> Result<Option<std::time::Duration>, ApiError> {
+    match d {
+        None => Ok(None),
+        Some(d) => Ok(rules::parse_grace(d.seconds, d.nanos)?),
+    }
+}
+
+impl From<Rotated> for pb::RotateClientSecretResponse {
+    fn from(r: Rotated) -> Self {
+        Self {
+            application: Some(application(r.app)),
+            client_secret: r.secret.expose().to_owned(),
+            previous_secret_expire_time: r.previous_expire_time.map(timestamp),
+        }
+    }
+}
+
+/// VerifyClientCredentials' client_id and secret, both required.
+pub fn credentials(
+    r: pb::VerifyClientCredentialsRequest,
+) -> Result<(String, ClientSecret), ApiError> {
+    let mut violations = Vec::new();
+    if r.client_id.is_empty() {
+        violations.push(FieldViolation::new("client_id", "is required"));
+    }
+    if r.client_secret.is_empty() {
+        violations.push(FieldViolation::new("client_secret", "is required"));
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::Invalid(violations));
+    }
+    Ok((r.client_id, ClientSecret::from_presented(r.client_secret)))
+}
+
+impl From<Option<Application>> for pb::VerifyClientCredentialsResponse {
+    fn from(app: Option<Application>) -> Self {
+        Self {
+            valid: app.is_some(),
+            application: app.map(application),
+        }
+    }
+}
+
+/// A required client_id.
+pub fn client_id(id: String) -> Result<String, ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::invalid("client_id", "is required"));
+    }
+    Ok(id)
 }

@@ -1,20 +1,28 @@
-//! Authentication and authorization, done once at the edge by a tower layer.
+//! Authentication and authorization, decided once at the edge.
 //!
-//! Policy: the layer fails closed. A call to the OAuthApplications service
-//! reaches a handler only with a permit in its extensions: an [`OrgPermit`]
-//! for org-scoped methods (caller authenticated, member of the organization
-//! named by `x-organization-id`, role high enough for the method) or a
-//! [`ServicePermit`] for service methods (token has the required scope). A
-//! method the layer does not know is refused. Handlers that find no permit
-//! answer INTERNAL, never a default.
+//! Policy: fail closed. A call to the OAuthApplications service reaches a
+//! handler only with a permit in its extensions, made by the [`Authorizer`]
+//! after it checked the bearer token and the method's entry in the
+//! [access table](methods): a [`ReadPermit`] or [`WritePermit`] for
+//! org-scoped methods (caller authenticated, member of the organization named
+//! by `x-organization-id`, role high enough), or a [`ServicePermit`] for
+//! service methods (token has the required scope). A method the table does
+//! not know is refused. Permits have private constructors, and the store's
+//! functions demand them, so a missing check does not compile. Handlers that
+//! find no permit answer INTERNAL, never a default.
 
-pub mod layer;
+pub mod authorizer;
+pub mod methods;
 pub mod permit;
 pub mod roles;
 pub mod token;
 
-pub use layer::{AuthLayer, Authorizer, Requirement, is_mutating, requirement_of};
-pub use permit::{OrgPermit, ServicePermit};
+pub use authorizer::{AuthError, Authorizer, Permit, RoleSource};
+pub use methods::{Access, SERVICE_PATH_PREFIX, access_of};
+pub use permit::{
+    Authorizes, OrgScope, OwnerPermit, OwnerRequired, ReadPermit, ServicePermit, WritePermit,
+};
+pub use roles::RoleCache;
 pub use token::{Caller, TokenError, TokenIssuer, TokenVerifier};
 
 /// Scope a token needs to call VerifyClientCredentials and LookupClient.

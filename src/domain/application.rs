@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AppId, AppType};
+use super::{AppId, AppType, validation::is_owner_only_scope};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Application {
@@ -37,15 +37,21 @@ impl Application {
     /// carries an OWNER's grant, so only an OWNER may change, rotate, delete
     /// or undelete it.
     pub fn is_privileged(&self) -> bool {
-        self.first_party
-            || self
-                .scopes
-                .iter()
-                .any(|s| super::validation::is_owner_only_scope(s))
+        is_privileged(self.first_party, &self.scopes)
+    }
+
+    /// Active and not deleted: the only state in which its credentials
+    /// verify and token endpoints may see it.
+    pub fn is_usable(&self) -> bool {
+        self.active && self.delete_time.is_none()
     }
 }
 
-/// What CreateApplication stores, after validation.
+fn is_privileged(first_party: bool, scopes: &[String]) -> bool {
+    first_party || scopes.iter().any(|s| is_owner_only_scope(s))
+}
+
+/// What CreateApplication asks for, before validation.
 #[derive(Clone, Debug)]
 pub struct NewApplication {
     pub name: String,
@@ -55,4 +61,42 @@ pub struct NewApplication {
     pub scopes: Vec<String>,
     pub active: bool,
     pub first_party: bool,
+}
+
+/// New values for the fields an update names; `None` leaves a field alone.
+/// Built by the domain's rules, which drop values equal to the current ones,
+/// so an empty set of changes means the call changes nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub first_party: Option<bool>,
+    /// `Some(None)` undeletes, `Some(Some(now))` deletes.
+    pub delete_time: Option<Option<DateTime<Utc>>>,
+}
+
+impl AppChanges {
+    /// The fields these changes touch, as the audit trail names them.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let named = [
+            (self.name.is_some(), "name"),
+            (self.description.is_some(), "description"),
+            (self.redirect_uris.is_some(), "redirect_uris"),
+            (self.scopes.is_some(), "scopes"),
+            (self.active.is_some(), "active"),
+            (self.first_party.is_some(), "first_party"),
+            (self.delete_time.is_some(), "delete_time"),
+        ];
+        named
+            .into_iter()
+            .filter_map(|(set, field)| set.then_some(field))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields().is_empty()
+    }
 }

@@ -1,15 +1,19 @@
-//! The domain: identifiers, secrets, roles and validation rules. Nothing here
-//! does I/O, so every rule is unit-tested in isolation.
+//! The domain: identifiers, secrets, roles, validation and the business
+//! rules. Nothing here does I/O, so every rule is unit-tested in isolation.
 
+pub mod access;
 pub mod application;
 pub mod ids;
 pub mod page_token;
+pub mod rules;
 pub mod secret;
 pub mod types;
 pub mod validation;
 
-pub use application::{Application, NewApplication};
+pub use access::{Checked, Classified, Ordinary, OwnerOnly, Privileged};
+pub use application::{AppChanges, Application, NewApplication};
 pub use ids::{AppId, ClientId};
+pub use rules::Refusal;
 pub use secret::{ClientSecret, SecretHash};
 pub use types::{AppType, Role};
 pub use validation::{FieldViolation, ScopeCatalog};

@@ -1,10 +1,11 @@
-//! Application types and organization roles.
+//! Application types and organization roles, with their stored names.
 
-use std::fmt;
+use strum::{Display, EnumString, IntoStaticStr};
 
-/// The kind of OAuth client (RFC 6749 §2.1), which decides whether it holds a
-/// secret and which redirect URIs it may register.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kind of OAuth client (RFC 6749 section 2.1), which decides whether it
+/// holds a secret and which redirect URIs it may register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum AppType {
     Web,
     Native,
@@ -19,27 +20,19 @@ impl AppType {
     }
 
     pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Web => "web",
-            Self::Native => "native",
-            Self::UserAgentBased => "user_agent_based",
-            Self::Service => "service",
-        }
+        self.into()
     }
 
     pub fn from_db(s: &str) -> Option<Self> {
-        Some(match s {
-            "web" => Self::Web,
-            "native" => Self::Native,
-            "user_agent_based" => Self::UserAgentBased,
-            "service" => Self::Service,
-            _ => return None,
-        })
+        s.parse().ok()
     }
 }
 
 /// A member's role in an organization. Ordered: `Owner > Admin > Member`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, IntoStaticStr, EnumString, Display,
+)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Role {
     Member,
     Admin,
@@ -48,27 +41,21 @@ pub enum Role {
 
 impl Role {
     pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Member => "member",
-        }
+        self.into()
     }
 
     /// Parses the stored form and the CLI form alike (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "owner" => Self::Owner,
-            "admin" => Self::Admin,
-            "member" => Self::Member,
-            _ => return None,
-        })
+        s.parse().ok()
     }
-}
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_db())
+    /// `OWNER`, `ADMIN`, `MEMBER`: how the contract and messages name it.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Self::Owner => "OWNER",
+            Self::Admin => "ADMIN",
+            Self::Member => "MEMBER",
+        }
     }
 }
 
@@ -84,19 +71,29 @@ mod tests {
 
     #[test]
     fn role_and_type_round_trip_their_stored_form() {
-        for r in [Role::Owner, Role::Admin, Role::Member] {
-            assert_eq!(Role::parse(r.as_db()), Some(r));
+        let roles = [
+            (Role::Owner, "owner", "OWNER"),
+            (Role::Admin, "admin", "ADMIN"),
+            (Role::Member, "member", "MEMBER"),
+        ];
+        for (r, stored, upper) in roles {
+            assert_eq!(r.as_db(), stored);
+            assert_eq!(r.upper(), upper);
+            assert_eq!(Role::parse(stored), Some(r));
+            assert_eq!(Role::parse(upper), Some(r));
         }
-        assert_eq!(Role::parse("OWNER"), Some(Role::Owner));
         assert_eq!(Role::parse("root"), None);
-        for t in [
-            AppType::Web,
-            AppType::Native,
-            AppType::UserAgentBased,
-            AppType::Service,
-        ] {
-            assert_eq!(AppType::from_db(t.as_db()), Some(t));
+        let types = [
+            (AppType::Web, "web"),
+            (AppType::Native, "native"),
+            (AppType::UserAgentBased, "user_agent_based"),
+            (AppType::Service, "service"),
+        ];
+        for (t, stored) in types {
+            assert_eq!(t.as_db(), stored);
+            assert_eq!(AppType::from_db(stored), Some(t));
         }
+        assert_eq!(AppType::from_db("Web"), None, "stored names are exact");
     }
 
     #[test]

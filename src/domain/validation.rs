@@ -1,4 +1,4 @@
-//! Validation rules of the public contract (§3), as pure functions that
+//! Validation rules for application fields, as pure functions that
 //! report every violation of a request at once. The API edge turns them into
 //! `google.rpc.BadRequest` field violations.
 
@@ -20,7 +20,8 @@ pub const OWNER_ONLY_SCOPES: &[&str] = &["admin:organization", "admin:all"];
 pub const DEFAULT_SCOPE_LIST: &str = "read:user write:user read:organization write:organization \
 read:members write:members read:webhooks write:webhooks admin:organization admin:all";
 
-/// The default scope catalog (contract §3).
+/// The default scope catalog: what applications may be granted unless
+/// `OAUTH_APPS_SCOPES` says otherwise.
 pub const DEFAULT_SCOPES: &[&str] = &[
     "read:user",
     "write:user",

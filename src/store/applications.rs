@@ -1,5 +1,11 @@
-//! Applications and their secrets. Every function that reads or changes an
-//! organization's applications takes its [`OrgPermit`] and filters by its org.
+//! Applications and their secrets.
+//!
+//! Every function that reads or changes an organization's applications takes
+//! a permit and filters by its organization: [`ReadPermit`] to read,
+//! [`WritePermit`] to lock, and for a write a permit that [`Authorizes`] the
+//! authority the domain classified it as needing. The service calls that
+//! find an application by `client_id` across organizations take a
+//! [`ServicePermit`].
 
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -14,8 +20,11 @@ use super::{
     schema::{applications, client_secrets},
 };
 use crate::{
-    auth::OrgPermit,
-    domain::{AppId, AppType, Application, ClientId, NewApplication, SecretHash},
+    auth::{Authorizes, OrgScope, ReadPermit, ServicePermit, WritePermit},
+    domain::{
+        AppChanges, AppId, AppType, Application, Checked, ClientId, NewApplication, SecretHash,
+        rules::{AppUpdate, Rotation},
+    },
 };
 
 pub const SLOT_CURRENT: &str = "current";
@@ -120,14 +129,15 @@ macro_rules! apps_with_current_hint {
 /// Inserts the application and its current secret. Call it inside a
 /// transaction (with the audit event), so that both or neither are stored.
 #[tracing::instrument(name = "db.applications.insert", skip_all, fields(db.system = "postgresql"))]
-pub async fn insert(
+pub async fn insert<K>(
     conn: &mut AsyncPgConnection,
-    permit: &OrgPermit,
-    new: &NewApplication,
+    permit: &impl Authorizes<K>,
+    new: &Checked<K, NewApplication>,
     id: &AppId,
     client_id: &ClientId,
     secret: Option<InitialSecret<'_>>,
 ) -> StoreResult<Application> {
+    let new = new.get();
     let row = NewAppRow {
         id: id.as_str(),
         organization_id: permit.org(),
@@ -180,7 +190,7 @@ async fn current_hint(conn: &mut AsyncPgConnection, id: &str) -> StoreResult<Opt
 #[tracing::instrument(name = "db.applications.lock", skip_all, fields(db.system = "postgresql"))]
 pub async fn lock(
     conn: &mut AsyncPgConnection,
-    permit: &OrgPermit,
+    permit: &WritePermit,
     id: &AppId,
 ) -> StoreResult<Application> {
     let row: AppRow = applications::table
@@ -194,54 +204,89 @@ pub async fn lock(
     row.into_domain(hint)
 }
 
-/// New values for the fields an update names; `None` leaves a field alone.
-#[derive(Clone, Debug, Default, AsChangeset)]
+/// The columns an update may set; `None` leaves a column alone.
+#[derive(AsChangeset)]
 #[diesel(table_name = applications)]
-pub struct AppChanges {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub redirect_uris: Option<Vec<String>>,
-    pub scopes: Option<Vec<String>>,
-    pub active: Option<bool>,
-    pub first_party: Option<bool>,
-    /// `Some(None)` undeletes, `Some(Some(now))` deletes.
-    pub delete_time: Option<Option<DateTime<Utc>>>,
+struct AppChangeset<'a> {
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    redirect_uris: Option<&'a [String]>,
+    scopes: Option<&'a [String]>,
+    active: Option<bool>,
+    first_party: Option<bool>,
+    delete_time: Option<Option<DateTime<Utc>>>,
 }
 
-/// Applies `changes` to a locked application, bumping its revision (hence
-/// its etag) and update time.
+impl<'a> From<&'a AppChanges> for AppChangeset<'a> {
+    fn from(c: &'a AppChanges) -> Self {
+        Self {
+            name: c.name.as_deref(),
+            description: c.description.as_deref(),
+            redirect_uris: c.redirect_uris.as_deref(),
+            scopes: c.scopes.as_deref(),
+            active: c.active,
+            first_party: c.first_party,
+            delete_time: c.delete_time,
+        }
+    }
+}
+
+/// Applies an update to a locked application of the permit's organization,
+/// bumping its revision (hence its etag) and update time. An update that
+/// changes nothing writes nothing and returns the application as it is.
 #[tracing::instrument(name = "db.applications.update", skip_all, fields(db.system = "postgresql"))]
-pub async fn update(
+pub async fn update<K>(
     conn: &mut AsyncPgConnection,
-    app: &Application,
-    changes: &AppChanges,
+    permit: &impl Authorizes<K>,
+    update: &Checked<K, AppUpdate>,
 ) -> StoreResult<Application> {
-    let row: AppRow =
-        diesel::update(applications::table.filter(applications::id.eq(app.id.as_str())))
-            .set((
-                changes,
-                applications::revision.eq(applications::revision + 1),
-                applications::update_time.eq(diesel::dsl::now),
-            ))
-            .returning(AppRow::as_returning())
-            .get_result(conn)
-            .await?;
-    row.into_domain(app.secret_hint.clone())
+    let AppUpdate { current, changes } = update.get();
+    if changes.is_empty() {
+        return Ok(current.clone());
+    }
+    let row: AppRow = diesel::update(
+        applications::table
+            .filter(applications::organization_id.eq(permit.org()))
+            .filter(applications::id.eq(current.id.as_str())),
+    )
+    .set((
+        AppChangeset::from(changes),
+        applications::revision.eq(applications::revision + 1),
+        applications::update_time.eq(diesel::dsl::now),
+    ))
+    .returning(AppRow::as_returning())
+    .get_result(conn)
+    .await?;
+    row.into_domain(current.secret_hint.clone())
 }
 
-/// Replaces the current secret of a locked application. With a grace period
-/// the old current secret becomes the previous one until `now + grace`;
-/// whatever previous secret there was is dropped (only one is kept).
-/// Returns the previous secret's expiry, if one was kept.
+/// Replaces the current secret of a locked application of the permit's
+/// organization with `hash`, and bumps its revision. With a grace period the
+/// old current secret becomes the previous one until `now + grace`; whatever
+/// previous secret there was is dropped (only one is kept). Returns the
+/// application as it now is and the previous secret's expiry, if one was kept.
 #[tracing::instrument(name = "db.applications.rotate_secret", skip_all, fields(db.system = "postgresql"))]
-pub async fn rotate_secret(
+pub async fn rotate_secret<K>(
     conn: &mut AsyncPgConnection,
-    app: &Application,
+    permit: &impl Authorizes<K>,
+    rotation: &Checked<K, Rotation>,
     hash: &SecretHash,
     hint: &str,
-    grace: Option<chrono::Duration>,
-) -> StoreResult<Option<DateTime<Utc>>> {
-    let id = app.id.as_str();
+) -> StoreResult<(Application, Option<DateTime<Utc>>)> {
+    let Rotation { app, grace } = rotation.get();
+    let row: AppRow = diesel::update(
+        applications::table
+            .filter(applications::organization_id.eq(permit.org()))
+            .filter(applications::id.eq(app.id.as_str())),
+    )
+    .set((
+        applications::revision.eq(applications::revision + 1),
+        applications::update_time.eq(diesel::dsl::now),
+    ))
+    .returning(AppRow::as_returning())
+    .get_result(conn)
+    .await?;
+    let id = row.id.as_str();
     diesel::delete(
         client_secrets::table
             .filter(client_secrets::application_id.eq(id))
@@ -254,7 +299,10 @@ pub async fn rotate_secret(
         .filter(client_secrets::slot.eq(SLOT_CURRENT));
     let expire = match grace {
         Some(grace) => {
-            let expire: Option<DateTime<Utc>> = diesel::update(current)
+            let grace = chrono::Duration::from_std(*grace).map_err(|e| {
+                StoreError::Query(diesel::result::Error::SerializationError(e.into()))
+            })?;
+            diesel::update(current)
                 .set((
                     client_secrets::slot.eq(SLOT_PREVIOUS),
                     client_secrets::expire_time.eq((diesel::dsl::now
@@ -266,8 +314,7 @@ pub async fn rotate_secret(
                 .get_result::<Option<DateTime<Utc>>>(conn)
                 .await
                 .optional()?
-                .flatten();
-            expire
+                .flatten()
         }
         None => {
             diesel::delete(current).execute(conn).await?;
@@ -283,7 +330,7 @@ pub async fn rotate_secret(
         })
         .execute(conn)
         .await?;
-    Ok(expire)
+    Ok((row.into_domain(Some(hint.to_owned()))?, expire))
 }
 
 /// Deletes previous secrets whose grace period is over. They no longer
@@ -310,11 +357,12 @@ pub struct LiveSecret {
 /// Slot, PHC hash and hint of a stored secret.
 type SecretColumns = (String, String, String);
 
-/// The application with this client_id, in any state, with its live secrets.
-/// One round trip.
+/// The application with this client_id, in any state and any organization,
+/// with its live secrets. One round trip.
 #[tracing::instrument(name = "db.applications.find_by_client_id", skip_all, fields(db.system = "postgresql"))]
 pub async fn find_by_client_id(
     conn: &mut AsyncPgConnection,
+    _permit: &ServicePermit,
     client_id: &str,
 ) -> StoreResult<Option<(Application, Vec<LiveSecret>)>> {
     let rows: Vec<(AppRow, Option<SecretColumns>)> = applications::table
@@ -371,7 +419,7 @@ pub async fn find_by_client_id(
 #[tracing::instrument(name = "db.applications.get", skip_all, fields(db.system = "postgresql"))]
 pub async fn get(
     conn: &mut AsyncPgConnection,
-    permit: &OrgPermit,
+    permit: &ReadPermit,
     id: &AppId,
 ) -> StoreResult<Application> {
     let (row, hint): AppWithHint = apps_with_current_hint!()
@@ -395,7 +443,7 @@ pub struct Cursor {
 #[tracing::instrument(name = "db.applications.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    permit: &OrgPermit,
+    permit: &ReadPermit,
     show_deleted: bool,
     after: Option<&Cursor>,
     limit: i64,

@@ -9,10 +9,11 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 
 use super::{StoreResult, schema::audit_events};
-use crate::auth::OrgPermit;
+use crate::auth::{OrgScope, WritePermit};
 
 /// What happened to an application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Create,
     Update,
@@ -23,13 +24,7 @@ pub enum Action {
 
 impl Action {
     pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-            Self::Undelete => "undelete",
-            Self::RotateSecret => "rotate_secret",
-        }
+        self.into()
     }
 }
 
@@ -40,7 +35,7 @@ struct NewEvent<'a> {
     application_id: &'a str,
     actor: &'a str,
     action: &'a str,
-    changed_fields: &'a [String],
+    changed_fields: &'a [&'a str],
     details: &'a str,
 }
 
@@ -48,10 +43,10 @@ struct NewEvent<'a> {
 #[tracing::instrument(name = "db.audit.record", skip_all, fields(db.system = "postgresql"))]
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    permit: &OrgPermit,
+    permit: &WritePermit,
     app_id: &str,
     action: Action,
-    changed_fields: &[String],
+    changed_fields: &[&str],
     details: &str,
 ) -> StoreResult<()> {
     diesel::insert_into(audit_events::table)

@@ -1,6 +1,11 @@
-//! Database creation, migrations and the connection pool.
+//! Database creation, migrations, the connection pool, and [`Db`]: the one
+//! way a call runs its database work, a read or a transaction, bounded by
+//! the database timeout and the call's deadline.
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use diesel::{QueryableByName, sql_query, sql_types::Bool};
@@ -10,6 +15,8 @@ use diesel_async::{
     pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, bb8},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+
+use super::{StoreError, StoreResult};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -128,12 +135,139 @@ pub fn build_pool(
         .build_unchecked(manager)
 }
 
+/// When the client stops waiting: its `grpc-timeout` or the server's
+/// default, whichever comes first; set at the edge for every call.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(pub Instant);
+
+/// A statement bounded by a deadline is cancelled a hair before it: errors
+/// this close to the deadline are the deadline's.
+const DEADLINE_SLACK: Duration = Duration::from_millis(20);
+
+/// What a transaction's error type must offer [`Db::transaction`]: room for
+/// the store's errors, and a way to tell a statement timeout (which the
+/// call's deadline may have caused) from the rest.
+pub trait TransactionError: From<StoreError> + From<diesel::result::Error> + Send {
+    fn is_statement_timeout(&self) -> bool;
+    fn deadline_exceeded() -> Self;
+}
+
+/// An `AsyncFnOnce` whose future is `Send`, which `AsyncFnOnce` alone cannot
+/// say on stable Rust (the same device diesel-async uses for its own
+/// `transaction`).
+pub trait SendAsyncFn<T, R>:
+    AsyncFnOnce(T) -> R + FnOnce(T) -> <Self as SendAsyncFn<T, R>>::Fut
+{
+    type Fut: Future<Output = R> + Send;
+}
+
+impl<F, T, Fut, R> SendAsyncFn<T, R> for F
+where
+    F: AsyncFnOnce(T) -> R + FnOnce(T) -> Fut,
+    Fut: Future<Output = R> + Send,
+{
+    type Fut = Fut;
+}
+
+/// The pool and the database timeout: every call's database work goes
+/// through [`Db::read`] or [`Db::transaction`].
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl Db {
+    pub fn new(pool: Pool, timeout: Duration) -> Self {
+        Self { pool, timeout }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs reads on a pooled connection under the database timeout: a
+    /// database that does not answer makes the call UNAVAILABLE, never a hang.
+    pub async fn read<'a, T, F>(&self, work: F) -> StoreResult<T>
+    where
+        for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> StoreResult<T>
+            + SendAsyncFn<&'c mut AsyncPgConnection, StoreResult<T>>
+            + Send
+            + 'a,
+        T: Send + 'a,
+    {
+        let run = async {
+            let mut conn = checkout(&self.pool).await?;
+            work(&mut conn).await
+        };
+        tokio::time::timeout(self.timeout, run)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            })
+    }
+
+    /// Runs `work` in one transaction: all of it is committed, or none.
+    ///
+    /// There is no overall timeout here, on purpose: cutting a transaction
+    /// off could abandon it after COMMIT was sent, and tell the client
+    /// UNAVAILABLE about a change that did happen (losing a new secret with
+    /// it). Its statements are bounded instead, by `statement_timeout`: the
+    /// database timeout, or the client's deadline when that is nearer, so an
+    /// abandoned call stops costing the database too. A statement cut off by
+    /// the deadline is reported as the deadline passing.
+    pub async fn transaction<'a, T, E, F>(
+        &self,
+        deadline: Option<Deadline>,
+        work: F,
+    ) -> Result<T, E>
+    where
+        for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, E>
+            + SendAsyncFn<&'c mut AsyncPgConnection, Result<T, E>>
+            + Send
+            + 'a,
+        E: TransactionError + 'a,
+        T: Send + 'a,
+    {
+        let timeout = self.timeout;
+        let result = async {
+            let mut conn = checkout(&self.pool).await?;
+            conn.transaction::<T, E, _>(async move |conn| {
+                if let Some(Deadline(at)) = deadline {
+                    let remaining = at.saturating_duration_since(Instant::now());
+                    if remaining.is_zero() {
+                        return Err(E::deadline_exceeded());
+                    }
+                    if remaining < timeout {
+                        bound_transaction(conn, remaining).await?;
+                    }
+                }
+                work(conn).await
+            })
+            .await
+        }
+        .await;
+        match result {
+            Err(e)
+                if e.is_statement_timeout()
+                    && deadline
+                        .is_some_and(|Deadline(at)| at <= Instant::now() + DEADLINE_SLACK) =>
+            {
+                Err(E::deadline_exceeded())
+            }
+            other => other,
+        }
+    }
+}
+
 /// Takes a connection from the pool, recording the wait as a metric and a span.
 ///
 /// A pooled connection whose server went away (a restart, a failover) is
 /// known locally as closed: it is dropped (the pool then discards it) and
 /// another is taken, so a database that came back serves the very next call.
-pub async fn checkout(pool: &Pool) -> Result<PooledConn<'_>, super::StoreError> {
+pub async fn checkout(pool: &Pool) -> StoreResult<PooledConn<'_>> {
     use diesel_async::pooled_connection::PoolableConnection as _;
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
@@ -156,10 +290,7 @@ pub async fn checkout(pool: &Pool) -> Result<PooledConn<'_>, super::StoreError> 
 
 /// Bounds the statements of the surrounding transaction to `remaining`, the
 /// time the client is still willing to wait.
-pub async fn bound_transaction(
-    conn: &mut AsyncPgConnection,
-    remaining: Duration,
-) -> Result<(), super::StoreError> {
+async fn bound_transaction(conn: &mut AsyncPgConnection, remaining: Duration) -> StoreResult<()> {
     let ms = remaining.as_millis().max(1);
     conn.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
         .await?;
@@ -167,7 +298,7 @@ pub async fn bound_transaction(
 }
 
 /// A trivial query, to tell whether the database answers.
-pub async fn ping(pool: &Pool) -> Result<(), super::StoreError> {
+pub async fn ping(pool: &Pool) -> StoreResult<()> {
     let mut conn = checkout(pool).await?;
     sql_query("SELECT 1").execute(&mut *conn).await?;
     Ok(())

@@ -7,8 +7,22 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 
-use super::{StoreResult, schema::memberships};
-use crate::domain::Role;
+use super::{Db, StoreError, StoreResult, schema::memberships};
+use crate::{auth::RoleSource, domain::Role};
+
+/// Roles as the auth layer reads them: from the database, under its timeout.
+#[derive(Clone, Debug)]
+pub struct Memberships(pub Db);
+
+impl RoleSource for Memberships {
+    type Error = StoreError;
+
+    async fn role_of(&self, org: &str, user: &str) -> StoreResult<Option<Role>> {
+        self.0
+            .read(async |conn| role_of(conn, org, user).await)
+            .await
+    }
+}
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = memberships)]

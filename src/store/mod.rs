@@ -1,9 +1,10 @@
 //! PostgreSQL storage through Diesel and diesel-async.
 //!
 //! Functions take `&mut AsyncPgConnection` so that callers decide about
-//! transactions; functions touching an organization's applications take the
-//! caller's [`OrgPermit`](crate::auth::OrgPermit) and scope every query to its
-//! organization, so an application of another organization is never seen.
+//! transactions, which they run through [`Db`]. Functions touching an
+//! organization's applications take the caller's permit (`auth::permit`)
+//! and scope every query to its organization, so an application of another
+//! organization is never seen.
 
 pub mod applications;
 pub mod audit;
@@ -15,7 +16,11 @@ pub mod settings;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::{PoolError, bb8::RunError};
 
-pub use db::{MIGRATIONS, Pool, PooledConn, build_pool, ensure_database, run_migrations};
+pub use db::{
+    Db, Deadline, MIGRATIONS, Pool, PooledConn, TransactionError, build_pool, ensure_database,
+    run_migrations,
+};
+pub use memberships::Memberships;
 
 /// Constraint that keeps names unique among an org's live applications.
 pub const NAME_UNIQUE_CONSTRAINT: &str = "applications_org_name_live";

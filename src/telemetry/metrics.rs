@@ -50,21 +50,21 @@ pub fn get() -> &'static Metrics {
     })
 }
 
-/// Gauges read from live state: pool connections and the argon2 queue.
-pub fn register_gauges(pool: crate::store::Pool, hasher: crate::hashing::Hasher) {
+/// Gauges read from live state: `pool` gives the pool's (connections,
+/// idle connections), `hash_queue` the argon2 calls running or waiting.
+pub fn register_gauges(
+    pool: impl Fn() -> (u32, u32) + Send + Sync + 'static,
+    hash_queue: impl Fn() -> u64 + Send + Sync + 'static,
+) {
     let meter = global::meter("oauth-apps");
-    let p = pool.clone();
     let _connections = meter
         .u64_observable_gauge("db.client.connection.count")
         .with_description("Database connections, by state (idle or used)")
         .with_callback(move |obs| {
-            let state = p.state();
+            let (connections, idle) = pool();
+            obs.observe(u64::from(idle), &[KeyValue::new("state", "idle")]);
             obs.observe(
-                u64::from(state.idle_connections),
-                &[KeyValue::new("state", "idle")],
-            );
-            obs.observe(
-                u64::from(state.connections.saturating_sub(state.idle_connections)),
+                u64::from(connections.saturating_sub(idle)),
                 &[KeyValue::new("state", "used")],
             );
         })
@@ -72,6 +72,6 @@ pub fn register_gauges(pool: crate::store::Pool, hasher: crate::hashing::Hasher)
     let _queue = meter
         .u64_observable_gauge("argon2.queue.size")
         .with_description("argon2 calls running or waiting for a slot")
-        .with_callback(move |obs| obs.observe(hasher.admitted() as u64, &[]))
+        .with_callback(move |obs| obs.observe(hash_queue(), &[]))
         .build();
 }

@@ -12,25 +12,13 @@ use std::{
 };
 
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, Request, Response};
-use opentelemetry::{KeyValue, global, propagation::Extractor};
+use http::{Request, Response};
+use opentelemetry::{KeyValue, global};
+use opentelemetry_http::HeaderExtractor;
 use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-
-/// Reads W3C trace context from request headers.
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
-}
 
 /// gRPC status names, for logs and span attributes.
 pub fn code_name(code: i32) -> &'static str {
@@ -66,28 +54,20 @@ impl CodeName for tonic::Code {
     }
 }
 
-/// Also where each call's deadline is fixed: the client's `grpc-timeout` or
-/// the server's default, whichever comes first.
-#[derive(Clone, Debug)]
-pub struct RpcTelemetryLayer {
-    pub default_timeout: std::time::Duration,
-}
+#[derive(Clone, Copy, Debug)]
+pub struct RpcTelemetryLayer;
 
 impl<S> Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTelemetry {
-            inner,
-            default_timeout: self.default_timeout,
-        }
+        RpcTelemetry { inner }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct RpcTelemetry<S> {
     inner: S,
-    default_timeout: std::time::Duration,
 }
 
 impl<S> Service<Request<Body>> for RpcTelemetry<S>
@@ -104,14 +84,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let client = req
-            .headers()
-            .get("grpc-timeout")
-            .and_then(|v| parse_grpc_timeout(v.to_str().ok()?));
-        let timeout = client.map_or(self.default_timeout, |c| c.min(self.default_timeout));
-        req.extensions_mut()
-            .insert(crate::api::Deadline(Instant::now() + timeout));
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = req.uri().path().trim_start_matches('/').to_owned();
@@ -175,25 +148,6 @@ where
     }
 }
 
-/// `grpc-timeout`: up to 8 digits and a unit (H, M, S, m, u, n).
-fn parse_grpc_timeout(v: &str) -> Option<std::time::Duration> {
-    use std::time::Duration;
-    if v.len() < 2 || v.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = v.split_at(v.len() - 1);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
 /// Statuses that mean the service failed, not the caller.
 fn is_server_error(code: i32) -> bool {
     use tonic::Code::*;
@@ -215,25 +169,4 @@ pub fn record_caller(subject: &str, org: Option<&str>) {
 /// Notes the application a call is about on the RPC's span.
 pub fn record_app(app_id: &str) {
     tracing::Span::current().record("app_id", app_id);
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::parse_grpc_timeout;
-
-    #[test]
-    fn grpc_timeouts() {
-        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(
-            parse_grpc_timeout("99999999u"),
-            Some(Duration::from_micros(99_999_999))
-        );
-        for bad in ["", "m", "10", "10x", "123456789S", "-1S"] {
-            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
-        }
-    }
 }

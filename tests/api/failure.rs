@@ -7,7 +7,9 @@ use diesel::{QueryableByName, sql_query, sql_types::BigInt};
 use diesel_async::{
     AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
 };
-use oauth_apps::{Config, domain::Role, pgcluster::LocalCluster, proto::v1 as pb};
+use oauth_apps::{Config, domain::Role, proto::v1 as pb};
+
+use crate::pgcluster::{self, LocalCluster};
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -43,7 +45,7 @@ fn own_cluster() -> OwnCluster {
         std::process::id(),
         oauth_apps::domain::ids::random_base62(8)
     ));
-    let port = oauth_apps::pgcluster::free_port().unwrap();
+    let port = pgcluster::free_port().unwrap();
     let cluster = LocalCluster::new(
         dir.join("data"),
         port,

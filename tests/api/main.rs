@@ -9,6 +9,11 @@ mod failure;
 mod get_list;
 mod jwks;
 mod lifecycle;
+// The private-cluster helper is the binary's (`oauth-apps dev`), not the
+// library's: the tests compile the same file.
+#[path = "../../src/dev/pgcluster.rs"]
+#[allow(dead_code)]
+mod pgcluster;
 mod process;
 mod service;
 mod telemetry;

@@ -16,7 +16,7 @@ pub use v1::o_auth_applications_server::{OAuthApplications, OAuthApplicationsSer
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("oauthapps_descriptor");
 
 // Messages that carry a client secret get a `Debug` that redacts it (their
-// derived `Debug` is switched off in build.rs).
+// derived `Debug` is switched off in build.rs, which lists them).
 mod redacted_debug {
     use std::fmt;
 

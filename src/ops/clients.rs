@@ -4,78 +4,67 @@
 //! wrong secret, an inactive or a deleted application apart, in content or in
 //! timing: each of them costs one database query and exactly one argon2
 //! verification (against a dummy hash when there is no usable stored one)
-//! and answers `valid = false`. Only a correct secret of a usable application
+//! and answers "not valid". Only a correct secret of a usable application
 //! can be answered from the verification cache, which skips the hash.
 
-use super::{Api, convert};
+use super::Ops;
 use crate::{
-    domain::{Application, ClientSecret, FieldViolation},
+    auth::ServicePermit,
+    domain::{Application, ClientSecret, ids::CLIENT_ID_CHARS},
     error::ApiError,
-    proto::v1 as pb,
     store::{self, applications::LiveSecret},
+    telemetry::rpc::record_app,
 };
 
 /// Longer inputs are not hashed as given (they cannot be ours anyway).
 const MAX_CLIENT_ID_LEN: usize = 256;
 const MAX_SECRET_LEN: usize = 512;
 
-impl Api {
-    pub(super) async fn verify(
+impl Ops {
+    /// The application when `presented` is a live secret of an active, not
+    /// deleted application with this client_id; `None` otherwise, alike.
+    pub async fn verify_client_credentials(
         &self,
-        req: pb::VerifyClientCredentialsRequest,
-    ) -> Result<pb::VerifyClientCredentialsResponse, ApiError> {
-        let mut violations = Vec::new();
-        if req.client_id.is_empty() {
-            violations.push(FieldViolation::new("client_id", "is required"));
-        }
-        if req.client_secret.is_empty() {
-            violations.push(FieldViolation::new("client_secret", "is required"));
-        }
-        if !violations.is_empty() {
-            return Err(ApiError::Invalid(violations));
-        }
+        permit: &ServicePermit,
+        client_id: &str,
+        presented: ClientSecret,
+    ) -> Result<Option<Application>, ApiError> {
         // Ids longer than any we issue cannot exist; they share one limiter
         // key so that they cannot grow the limiter's memory.
-        let oversized = req.client_id.len() > MAX_CLIENT_ID_LEN;
-        let limit_key = if oversized {
-            "<oversized>"
-        } else {
-            req.client_id.as_str()
-        };
-        let client_id = req.client_id.as_str();
-        let presented = ClientSecret::from_presented(req.client_secret);
+        let oversized = client_id.len() > MAX_CLIENT_ID_LEN;
+        let limit_key = if oversized { "<oversized>" } else { client_id };
 
         let found = if oversized {
             None
         } else {
-            self.db(async {
-                let mut conn = self.conn().await?;
-                Ok(store::applications::find_by_client_id(&mut conn, client_id).await?)
-            })
-            .await?
+            self.db
+                .read(async |conn| {
+                    store::applications::find_by_client_id(conn, permit, client_id).await
+                })
+                .await?
         };
         if let Some((app, _)) = &found {
-            crate::telemetry::rpc::record_app(app.id.as_str());
+            record_app(app.id.as_str());
         }
         let usable = found.as_ref().filter(|(app, secrets)| {
-            is_usable(app) && !secrets.is_empty() && presented.expose().len() <= MAX_SECRET_LEN
+            app.is_usable() && !secrets.is_empty() && presented.expose().len() <= MAX_SECRET_LEN
         });
 
         // Fast path: this exact secret verified against this stored hash before.
         if let Some((app, secrets)) = usable
             && secrets
                 .iter()
-                .any(|s| self.state.verified.is_verified(s.hash.as_phc(), &presented))
+                .any(|s| self.verified.is_verified(s.hash.as_phc(), &presented))
         {
-            return Ok(valid(app.clone()));
+            return Ok(Some(app.clone()));
         }
 
         // Every other path costs an argon2 verification, so it spends a unit
         // of this client_id's budget (known or not) before the hash: a burst
         // of parallel guesses cannot all slip past the limit. A client's
         // right secret pays once, before it is cached.
-        if let Err(wait) = self.state.failed_verifications.check(limit_key) {
-            return Err(ApiError::RateLimited { retry_after: wait });
+        if let Err(retry_after) = self.failed_verifications.check(limit_key) {
+            return Err(ApiError::RateLimited { retry_after });
         }
 
         // Candidates: the live secrets whose hint matches the presented
@@ -88,17 +77,15 @@ impl Api {
         let mut matched: Option<&LiveSecret> = None;
         if candidates.is_empty() {
             let truncated: String = presented.expose().chars().take(MAX_SECRET_LEN).collect();
-            self.state
-                .hasher
+            self.hasher
                 .verify(
-                    self.state.dummy_hash.clone(),
+                    self.dummy_hash.clone(),
                     ClientSecret::from_presented(truncated),
                 )
                 .await?;
         } else {
             for candidate in candidates {
                 if self
-                    .state
                     .hasher
                     .verify(candidate.hash.clone(), presented.clone())
                     .await?
@@ -110,10 +97,8 @@ impl Api {
         }
         match (usable, matched) {
             (Some((app, _)), Some(secret)) => {
-                self.state
-                    .verified
-                    .remember(secret.hash.as_phc(), &presented);
-                Ok(valid(app.clone()))
+                self.verified.remember(secret.hash.as_phc(), &presented);
+                Ok(Some(app.clone()))
             }
             _ => {
                 let shown = if looks_like_client_id(client_id) {
@@ -122,34 +107,31 @@ impl Api {
                     "<unrecognized>"
                 };
                 tracing::info!(client_id = shown, "client credentials refused");
-                Ok(pb::VerifyClientCredentialsResponse {
-                    valid: false,
-                    application: None,
-                })
+                Ok(None)
             }
         }
     }
 
-    pub(super) async fn lookup(
+    /// An active, not deleted application by client_id; NOT_FOUND otherwise.
+    pub async fn lookup_client(
         &self,
-        req: pb::LookupClientRequest,
-    ) -> Result<pb::LookupClientResponse, ApiError> {
-        if req.client_id.is_empty() {
-            return Err(ApiError::invalid("client_id", "is required"));
-        }
-        if req.client_id.len() > MAX_CLIENT_ID_LEN {
+        permit: &ServicePermit,
+        client_id: &str,
+    ) -> Result<Application, ApiError> {
+        if client_id.len() > MAX_CLIENT_ID_LEN {
             return Err(ApiError::NotFound);
         }
         let found = self
-            .db(async {
-                let mut conn = self.conn().await?;
-                Ok(store::applications::find_by_client_id(&mut conn, &req.client_id).await?)
+            .db
+            .read(async |conn| {
+                store::applications::find_by_client_id(conn, permit, client_id).await
             })
             .await?;
         match found {
-            Some((app, _)) if is_usable(&app) => Ok(pb::LookupClientResponse {
-                application: Some(convert::application(app)),
-            }),
+            Some((app, _)) if app.is_usable() => {
+                record_app(app.id.as_str());
+                Ok(app)
+            }
             _ => Err(ApiError::NotFound),
         }
     }
@@ -158,17 +140,5 @@ impl Api {
 /// Only ids shaped like ours are logged: anything else may be a secret
 /// pasted into the wrong field, or an attempt to forge log lines.
 fn looks_like_client_id(s: &str) -> bool {
-    s.len() == crate::domain::ids::CLIENT_ID_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// Active and not deleted (`active` already reads false for deleted apps).
-fn is_usable(app: &Application) -> bool {
-    app.active && app.delete_time.is_none()
-}
-
-fn valid(app: Application) -> pb::VerifyClientCredentialsResponse {
-    pb::VerifyClientCredentialsResponse {
-        valid: true,
-        application: Some(convert::application(app)),
-    }
+    s.len() == CLIENT_ID_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }

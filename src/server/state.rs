@@ -1,24 +1,25 @@
-//! What the handlers and the auth layer share. Built once at start-up and
-//! passed down explicitly: no global singletons.
+//! What the server runs on, built once at start-up from the configuration
+//! and passed down explicitly: no global singletons.
 
 use std::{sync::Arc, time::Duration};
 
+use anyhow::Context as _;
+
 use crate::{
-    auth::TokenVerifier,
-    config::Config,
-    domain::{
-        ClientSecret, ScopeCatalog, SecretHash, ids::random_base62, page_token::PageTokenKey,
-    },
-    hashing::Hasher,
-    limits::Limiter,
-    store::{self, Pool},
-    verify_cache::VerifiedCache,
+    auth::{Authorizer, RoleCache},
+    config::{Config, DatabaseArgs},
+    credentials::{Hasher, Limiter, VerifiedCache},
+    domain::{ClientSecret, ids::random_base62, page_token::PageTokenKey},
+    ops::Ops,
+    store::{self, Db, Memberships, Pool},
 };
 
 /// Name of the shared page-token key in `service_settings`.
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_hmac_key";
 /// Callers that may wait for an argon2 slot, per core.
 const HASH_QUEUE_PER_CORE: usize = 64;
+/// How long start-up keeps retrying a database that does not answer yet.
+const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
 
 /// Transport settings of the server.
 #[derive(Clone, Debug)]
@@ -47,7 +48,6 @@ impl std::fmt::Debug for TlsMaterial {
 }
 
 fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
-    use anyhow::Context as _;
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     match (&config.tls_cert, &config.tls_key) {
@@ -67,29 +67,17 @@ fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
     }
 }
 
-/// How long start-up keeps retrying a database that does not answer yet.
-const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
-
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pool: Pool,
-    pub verifier: Arc<TokenVerifier>,
-    pub scopes: Arc<ScopeCatalog>,
-    pub hasher: Hasher,
-    pub page_tokens: PageTokenKey,
-    /// Hash of a random secret nobody knows: unknown clients are checked
-    /// against it, so they cost the same time as known ones.
-    pub dummy_hash: SecretHash,
-    pub verified: Arc<VerifiedCache>,
-    pub mutations: Limiter,
-    pub failed_verifications: Limiter,
-    /// Longest a call waits on the database before UNAVAILABLE.
-    pub db_timeout: Duration,
-    pub server: ServerSettings,
+    pub ops: Ops,
+    pub authorizer: Authorizer<Memberships>,
     /// Roles cached per replica, invalidated through LISTEN/NOTIFY.
-    pub roles: Arc<crate::auth::roles::RoleCache>,
+    pub roles: Arc<RoleCache>,
+    pub mutations: Limiter,
     /// For the LISTEN connection (its `Debug` hides the password).
-    pub database: crate::config::DatabaseArgs,
+    pub database: DatabaseArgs,
+    pub server: ServerSettings,
 }
 
 impl AppState {
@@ -120,34 +108,43 @@ impl AppState {
             config.db_timeout,
             config.db_timeout,
         );
+        let db = Db::new(pool.clone(), config.db_timeout);
         let page_tokens = {
-            let mut conn = pool.get().await.map_err(store::StoreError::from)?;
             let candidate = random_base62(43);
-            let key = store::settings::get_or_init(
-                &mut conn,
-                PAGE_TOKEN_KEY_SETTING,
-                candidate.as_bytes(),
-            )
-            .await?;
+            let key = db
+                .read(async |conn| {
+                    store::settings::get_or_init(conn, PAGE_TOKEN_KEY_SETTING, candidate.as_bytes())
+                        .await
+                })
+                .await?;
             PageTokenKey::new(key)
         };
-        let verifier = config.jwt.verifier()?;
+        let verifier = Arc::new(config.jwt.verifier()?);
         let tls = read_tls(config)?;
         let cores = config.hash_concurrency();
-        let dummy_hash =
-            tokio::task::spawn_blocking(|| SecretHash::hash(&ClientSecret::generate())).await?;
+        let hasher = Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
+        let dummy_hash = hasher.hash(ClientSecret::generate()).await?;
+        let roles = Arc::new(RoleCache::default());
+        let mutations = Limiter::per_minute(config.mutations_per_minute);
         Ok(Self {
+            ops: Ops {
+                db: db.clone(),
+                scopes: Arc::new(config.scopes.clone()),
+                hasher,
+                page_tokens,
+                dummy_hash,
+                verified: Arc::new(VerifiedCache::default()),
+                failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
+            },
+            authorizer: Authorizer::new(
+                verifier,
+                Memberships(db),
+                roles.clone(),
+                mutations.clone(),
+            ),
             pool,
-            verifier: Arc::new(verifier),
-            scopes: Arc::new(config.scopes.clone()),
-            hasher: Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5)),
-            page_tokens,
-            dummy_hash,
-            verified: Arc::new(VerifiedCache::default()),
-            mutations: Limiter::per_minute(config.mutations_per_minute),
-            failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
-            db_timeout: config.db_timeout,
-            roles: Arc::default(),
+            roles,
+            mutations,
             database: config.database.clone(),
             server: ServerSettings {
                 request_timeout: config.request_timeout,

@@ -1,5 +1,12 @@
-//! The server stack: the auth layer around the OAuthApplications service,
-//! plus the public health and reflection services.
+//! The server stack. Every call passes, outermost first: the telemetry layer
+//! (one span, log line and measurement per RPC), the deadline (the client's
+//! `grpc-timeout` or the server's default), the auth layer (a permit, or the
+//! refusal), then the OAuthApplications service or the public health and
+//! reflection services.
+
+mod auth_layer;
+mod deadline;
+pub mod state;
 
 use std::{future::Future, time::Duration};
 
@@ -7,11 +14,13 @@ use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+pub use state::AppState;
+
 use crate::{
-    api::Api,
-    auth::{AuthLayer, Authorizer},
-    proto::{FILE_DESCRIPTOR_SET, OAuthApplicationsServer},
-    state::AppState,
+    api::{
+        Api,
+        proto::{FILE_DESCRIPTOR_SET, OAuthApplicationsServer},
+    },
     telemetry::RpcTelemetryLayer,
 };
 
@@ -63,10 +72,19 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    crate::telemetry::metrics::register_gauges(state.pool.clone(), state.hasher.clone());
-    let authorizer = Authorizer::new(&state);
+    let pool = state.pool.clone();
+    let hasher = state.ops.hasher.clone();
+    crate::telemetry::metrics::register_gauges(
+        move || {
+            let s = pool.state();
+            (s.connections, s.idle_connections)
+        },
+        move || hasher.admitted() as u64,
+    );
     let settings = state.server.clone();
-    let api = OAuthApplicationsServer::new(Api::new(state))
+    let default_timeout = settings.request_timeout;
+    let auth = auth_layer::layer(state.authorizer.clone());
+    let api = OAuthApplicationsServer::new(Api::new(state.ops.clone()))
         .max_decoding_message_size(settings.max_request_bytes);
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -83,10 +101,9 @@ pub async fn serve(
         .max_concurrent_streams(Some(settings.max_concurrent_streams))
         .http2_keepalive_interval(settings.keepalive)
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .layer(RpcTelemetryLayer {
-            default_timeout: settings.request_timeout,
-        })
-        .layer(AuthLayer::new(authorizer))
+        .layer(RpcTelemetryLayer)
+        .layer(deadline::layer(default_timeout))
+        .layer(auth)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -132,12 +149,12 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         state.mutations.forget_idle();
-        state.failed_verifications.forget_idle();
-        let purged = async {
-            let mut conn = state.pool.get().await?;
-            crate::store::applications::purge_expired_secrets(&mut conn).await
-        }
-        .await;
+        state.ops.failed_verifications.forget_idle();
+        let purged = state
+            .ops
+            .db
+            .read(async |conn| crate::store::applications::purge_expired_secrets(conn).await)
+            .await;
         match purged {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "purged expired previous secrets"),

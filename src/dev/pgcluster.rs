@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LocalCluster {
     data_dir: PathBuf,
     bin_dir: PathBuf,
@@ -22,6 +22,15 @@ pub struct LocalCluster {
     /// Password of the `postgres` superuser: connections over TCP need it
     /// (scram-sha-256), so other local users cannot walk in.
     password: String,
+}
+
+impl std::fmt::Debug for LocalCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCluster")
+            .field("data_dir", &self.data_dir)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where PostgreSQL's binaries are: `OAUTH_APPS_PG_BIN`, `pg_config --bindir`,

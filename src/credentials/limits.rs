@@ -1,4 +1,4 @@
-//! Rate limits (contract §4): mutating calls per caller, and failed (uncached)
+//! Rate limits: mutating calls per caller, and failed (uncached)
 //! credential verifications per client_id. Each is a keyed GCRA limiter with
 //! a burst of the per-minute quota; 0 turns a limit off.
 

@@ -7,12 +7,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::{
+pub mod pgcluster;
+
+use oauth_apps::{
+    AppState,
     domain::{Role, ids::random_base62},
-    pgcluster::{LocalCluster, free_port},
-    state::AppState,
     store,
 };
+use pgcluster::{LocalCluster, free_port};
 
 pub const DEMO_ORG: &str = "demo";
 pub const DEMO_OWNER: &str = "demo-owner";
@@ -86,8 +88,11 @@ pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
 
 /// The demo organization and its owner.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
-    let mut conn = store::db::checkout(&state.pool).await?;
-    store::memberships::set(&mut conn, DEMO_ORG, DEMO_OWNER, Role::Owner).await?;
+    state
+        .ops
+        .db
+        .read(async |conn| store::memberships::set(conn, DEMO_ORG, DEMO_OWNER, Role::Owner).await)
+        .await?;
     Ok(())
 }
 
@@ -108,7 +113,7 @@ buf curl --protocol grpc --http2-prior-knowledge \
 grpcurl -plaintext -H "authorization: Bearer $TOKEN" -H "x-organization-id: {DEMO_ORG}" \
   -d '{{"page_size": 10}}' {addr} oauthapps.v1.OAuthApplications/ListApplications
 "#,
-        db = crate::config::redact_url(&cluster.url(DEV_DATABASE)),
+        db = oauth_apps::config::redact_url(&cluster.url(DEV_DATABASE)),
         data = cluster.data_dir().display(),
     )
 }

@@ -1,0 +1,192 @@
+//! Decides whether a call may proceed, and with which permit: the bearer
+//! token, then the method's requirement from [`methods`](super::methods),
+//! then (for org-scoped methods) the caller's role in the named organization.
+//! It knows nothing of gRPC; the server's auth layer turns its refusals into
+//! statuses through `error.rs`.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use http::HeaderMap;
+
+use super::{
+    ORG_HEADER, ReadPermit, ServicePermit, TokenError, TokenVerifier, WritePermit,
+    methods::{Access, access_of},
+    roles::RoleCache,
+};
+use crate::{credentials::Limiter, domain::Role};
+
+/// Longest organization id accepted in metadata.
+pub const ORG_ID_MAX_LEN: usize = 128;
+
+/// Where roles come from (the database, in the service).
+pub trait RoleSource: Send + Sync + 'static {
+    type Error: Send;
+    fn role_of(
+        &self,
+        org: &str,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<Role>, Self::Error>> + Send;
+}
+
+/// Why a call was refused before reaching a handler.
+#[derive(Debug)]
+pub enum AuthError<E> {
+    /// A method of the service that the access table does not list.
+    UnknownMethod,
+    /// No `authorization` metadata, or not `Bearer <token>`.
+    NoBearer,
+    BadToken(TokenError),
+    /// Org-scoped call without a usable `x-organization-id`.
+    MissingOrg,
+    BadOrg,
+    NotMember,
+    RoleTooLow {
+        need: Role,
+        have: Role,
+    },
+    MissingScope(&'static str),
+    /// Over the caller's mutation rate limit.
+    RateLimited(Duration),
+    /// The role could not be read.
+    RoleLookup(E),
+}
+
+/// What the layer hands the handler.
+#[derive(Clone, Debug)]
+pub enum Permit {
+    Read(ReadPermit),
+    Write(WritePermit),
+    Service(ServicePermit),
+}
+
+#[derive(Clone, Debug)]
+pub struct Authorizer<R> {
+    verifier: Arc<TokenVerifier>,
+    roles: R,
+    cache: Arc<RoleCache>,
+    mutations: Limiter,
+}
+
+impl<R: RoleSource + Clone> Authorizer<R> {
+    pub fn new(
+        verifier: Arc<TokenVerifier>,
+        roles: R,
+        cache: Arc<RoleCache>,
+        mutations: Limiter,
+    ) -> Self {
+        Self {
+            verifier,
+            roles,
+            cache,
+            mutations,
+        }
+    }
+
+    /// The permit for a call of `method` (the name after the service path).
+    pub async fn authorize(
+        &self,
+        method: &str,
+        headers: &HeaderMap,
+    ) -> Result<Permit, AuthError<R::Error>> {
+        let access = access_of(method).ok_or(AuthError::UnknownMethod)?;
+        let token = bearer_token(headers).ok_or(AuthError::NoBearer)?;
+        let caller = self.verifier.verify(token).map_err(AuthError::BadToken)?;
+        crate::telemetry::rpc::record_caller(&caller.subject, None);
+        let Some(min_role) = access.min_role() else {
+            let Access::Service(scope) = access else {
+                unreachable!("only service methods have no role")
+            };
+            return if caller.has_scope(scope) {
+                Ok(Permit::Service(ServicePermit::new(caller.subject)))
+            } else {
+                Err(AuthError::MissingScope(scope))
+            };
+        };
+        let org = organization_id(headers)?;
+        crate::telemetry::rpc::record_caller(&caller.subject, Some(&org));
+        // Mutations always read the role from the database: the power to
+        // change things is withdrawn at the very next call, with no
+        // notification in between. Reads may use the cache.
+        let role = self
+            .role_of(&org, &caller.subject, !access.is_mutating())
+            .await
+            .map_err(AuthError::RoleLookup)?
+            .ok_or(AuthError::NotMember)?;
+        if role < min_role {
+            return Err(AuthError::RoleTooLow {
+                need: min_role,
+                have: role,
+            });
+        }
+        if !access.is_mutating() {
+            return Ok(Permit::Read(ReadPermit::new(org, caller.subject)));
+        }
+        // Limited per caller once authorized, so refused calls keep their
+        // own status and spend nothing.
+        self.mutations
+            .check(&caller.subject)
+            .map_err(AuthError::RateLimited)?;
+        Ok(Permit::Write(WritePermit::new(org, caller.subject, role)))
+    }
+
+    async fn role_of(
+        &self,
+        org: &str,
+        subject: &str,
+        cached: bool,
+    ) -> Result<Option<Role>, R::Error> {
+        if cached && let Some(role) = self.cache.get(org, subject) {
+            return Ok(role);
+        }
+        let generation = self.cache.generation();
+        let role = self.roles.role_of(org, subject).await?;
+        self.cache.insert(org, subject, role, generation);
+        Ok(role)
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn organization_id<E>(headers: &HeaderMap) -> Result<String, AuthError<E>> {
+    let value = headers.get(ORG_HEADER).ok_or(AuthError::MissingOrg)?;
+    let org = value.to_str().map_err(|_| AuthError::BadOrg)?.trim();
+    if org.is_empty() || org.len() > ORG_ID_MAX_LEN {
+        return Err(AuthError::BadOrg);
+    }
+    Ok(org.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_token(&h), None);
+        for bad in ["Basic abc", "Bearer ", "Bearer", "tok.en.x"] {
+            h.insert("authorization", bad.parse().unwrap());
+            assert_eq!(bearer_token(&h), None, "{bad}");
+        }
+        h.insert("authorization", "bearer tok.en.x".parse().unwrap());
+        assert_eq!(bearer_token(&h), Some("tok.en.x"));
+    }
+
+    #[test]
+    fn organization_ids() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(
+            organization_id::<()>(&h),
+            Err(AuthError::MissingOrg)
+        ));
+        h.insert(ORG_HEADER, " acme ".parse().unwrap());
+        assert_eq!(organization_id::<()>(&h).unwrap(), "acme");
+        h.insert(ORG_HEADER, "x".repeat(ORG_ID_MAX_LEN + 1).parse().unwrap());
+        assert!(matches!(organization_id::<()>(&h), Err(AuthError::BadOrg)));
+    }
+}

@@ -1,0 +1,157 @@
+//! UpdateApplication, DeleteApplication, UndeleteApplication,
+//! RotateClientSecret. Each runs in one transaction that locks the
+//! application's row, so concurrent changes to one application apply one
+//! after another, and writes its audit event in that transaction.
+
+use chrono::{DateTime, Utc};
+
+use super::Ops;
+use crate::{
+    auth::WritePermit,
+    domain::{
+        AppId, Application, Classified, ClientSecret,
+        rules::{self, UpdateInput},
+    },
+    error::ApiError,
+    store::{self, Deadline, audit::Action},
+    telemetry::rpc::record_app,
+};
+
+/// A rotated secret: the new one, shown this once.
+#[derive(Debug)]
+pub struct Rotated {
+    pub app: Application,
+    pub secret: ClientSecret,
+    /// Until when the previous secret verifies; `None` when it was revoked.
+    pub previous_expire_time: Option<DateTime<Utc>>,
+}
+
+impl Ops {
+    pub async fn update_application(
+        &self,
+        permit: &WritePermit,
+        input: UpdateInput,
+        deadline: Option<Deadline>,
+    ) -> Result<Application, ApiError> {
+        record_app(input.id.as_str());
+        self.db
+            .transaction(deadline, async |conn| {
+                let current = store::applications::lock(conn, permit, &input.id).await?;
+                let plan = rules::plan_update(current, &input, &self.scopes)?;
+                let updated = match &plan {
+                    Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
+                    Classified::Privileged(u, why) => {
+                        store::applications::update(conn, permit.owner(why)?, u).await?
+                    }
+                };
+                let changed = plan.get().changes.fields();
+                if !changed.is_empty() {
+                    store::audit::record(
+                        conn,
+                        permit,
+                        updated.id.as_str(),
+                        Action::Update,
+                        &changed,
+                        "",
+                    )
+                    .await?;
+                }
+                Ok(updated)
+            })
+            .await
+    }
+
+    /// DeleteApplication (`deleted`) and UndeleteApplication (`!deleted`),
+    /// both idempotent.
+    pub async fn set_deleted(
+        &self,
+        permit: &WritePermit,
+        id: AppId,
+        deleted: bool,
+        deadline: Option<Deadline>,
+    ) -> Result<Application, ApiError> {
+        record_app(id.as_str());
+        let result = self
+            .db
+            .transaction(deadline, async |conn| {
+                let current = store::applications::lock(conn, permit, &id).await?;
+                let plan = rules::plan_set_deleted(current, deleted, Utc::now());
+                let app = match &plan {
+                    Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
+                    Classified::Privileged(u, why) => {
+                        store::applications::update(conn, permit.owner(why)?, u).await?
+                    }
+                };
+                let changed = plan.get().changes.fields();
+                if !changed.is_empty() {
+                    let action = if deleted {
+                        Action::Delete
+                    } else {
+                        Action::Undelete
+                    };
+                    store::audit::record(conn, permit, app.id.as_str(), action, &changed, "")
+                        .await?;
+                }
+                Ok(app)
+            })
+            .await;
+        match result {
+            // Only an undelete can collide: a live app took the name meanwhile.
+            Err(ApiError::NameTaken) => Err(ApiError::NameTakenWhileDeleted),
+            other => other,
+        }
+    }
+
+    pub async fn rotate_client_secret(
+        &self,
+        permit: &WritePermit,
+        id: AppId,
+        grace: Option<std::time::Duration>,
+        deadline: Option<Deadline>,
+    ) -> Result<Rotated, ApiError> {
+        record_app(id.as_str());
+        // Checked before hashing, so a refused rotation costs no argon2.
+        let app = self
+            .db
+            .read(async |conn| store::applications::get(conn, permit.read(), &id).await)
+            .await?;
+        if let Classified::Privileged(_, why) = rules::plan_rotation(app, grace)? {
+            permit.owner(&why)?;
+        }
+        let secret = ClientSecret::generate();
+        let hash = self.hasher.hash(secret.clone()).await?;
+        let hint = secret.hint();
+        let (app, previous_expire_time) = self
+            .db
+            .transaction(deadline, async |conn| {
+                let current = store::applications::lock(conn, permit, &id).await?;
+                let rotated = match rules::plan_rotation(current, grace)? {
+                    Classified::Ordinary(r) => {
+                        store::applications::rotate_secret(conn, permit, &r, &hash, &hint).await?
+                    }
+                    Classified::Privileged(r, why) => {
+                        let owner = permit.owner(&why)?;
+                        store::applications::rotate_secret(conn, owner, &r, &hash, &hint).await?
+                    }
+                };
+                let details = rules::rotation_audit_details(rotated.1);
+                store::audit::record(
+                    conn,
+                    permit,
+                    rotated.0.id.as_str(),
+                    Action::RotateSecret,
+                    &["client_secret"],
+                    &details,
+                )
+                .await?;
+                Ok::<_, ApiError>(rotated)
+            })
+            .await?;
+        tracing::info!(app_id = %app.id, "client secret rotated");
+        Ok(Rotated {
+            app,
+            secret,
+            previous_expire_time,
+        })
+    }
+}
