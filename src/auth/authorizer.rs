@@ -82,6 +82,10 @@ impl<R: RoleSource + Clone> Authorizer<R> {
         }
     }
 
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
     /// The permit for a call of `method` (the name after the service path).
     pub async fn authorize(
         &self,

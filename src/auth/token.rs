@@ -109,6 +109,8 @@ pub const JWKS_RECHECK: Duration = Duration::from_secs(1);
 struct JwksFile {
     path: PathBuf,
     state: RwLock<JwksState>,
+    /// Times a changed file was read, usable or not.
+    reloads: std::sync::atomic::AtomicU64,
 }
 
 struct JwksState {
@@ -221,6 +223,7 @@ impl TokenVerifier {
                         modified,
                         checked: Instant::now(),
                     }),
+                    reloads: Default::default(),
                 }))
             }
             None => None,
@@ -232,6 +235,13 @@ impl TokenVerifier {
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
         })
+    }
+
+    /// How many times a changed JWKS file was read (usable or not).
+    pub fn jwks_reloads(&self) -> u64 {
+        self.jwks
+            .as_ref()
+            .map_or(0, |j| j.reloads.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn validation(&self, alg: Algorithm) -> std::borrow::Cow<'_, Validation> {
@@ -360,6 +370,8 @@ impl JwksFile {
         if modified == state.modified {
             return;
         }
+        self.reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match load_jwks(&self.path) {
             Ok((keys, modified)) => {
                 tracing::info!(path = %self.path.display(), keys = keys.len(), "JWKS reloaded");

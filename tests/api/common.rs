@@ -120,10 +120,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// A database of one test, dropped (WITH FORCE) when the test ends.
+/// A database for one test. One the test created is dropped (WITH FORCE)
+/// when the test ends; one it was lent ([`TestDb::borrowed_url`]) is not.
 pub struct TestDb {
-    pub name: String,
     pub url: String,
+    /// The name of the database to drop at the end, when the test owns it.
+    owned: Option<String>,
 }
 
 impl TestDb {
@@ -156,17 +158,21 @@ impl TestDb {
         }
         Self {
             url: url_for(&name),
-            name,
+            owned: Some(name),
         }
+    }
+
+    /// A database the test does not own (nothing is dropped).
+    pub fn borrowed_url(url: String) -> Self {
+        Self { url, owned: None }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.name.is_empty() {
+        let Some(name) = self.owned.take() else {
             return;
-        }
-        let name = self.name.clone();
+        };
         // Drop runs inside the test's runtime, which cannot be blocked on: use
         // a runtime of its own on another thread.
         let _ = std::thread::spawn(move || {
@@ -207,6 +213,7 @@ impl TestApp {
         Self::spawn_on(db, config).await
     }
 
+    /// The server with `config`, on `db` (owned or lent).
     pub async fn spawn_on(db: TestDb, config: Config) -> Self {
         let state = AppState::prepare(&config).await.expect("state");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -307,22 +314,36 @@ impl Drop for TestApp {
     }
 }
 
-/// Role changes reach each replica's cache through LISTEN/NOTIFY, which
-/// takes a moment (well under a millisecond on an idle machine): polls `done`
-/// for a short while, failing if the change takes longer to show.
-pub async fn within_a_moment<F, Fut>(what: &str, mut done: F)
+/// Waits until `done` holds, checking every few milliseconds, and fails the
+/// test if it does not within `within`: for what happens in the background
+/// (a notification between replicas, a database coming back, a file being
+/// re-read), never a fixed sleep.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(500) {
+    loop {
         if done().await {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert!(
+            started.elapsed() < within,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("{what} did not take effect within 500 ms");
+}
+
+/// Role changes reach each replica's cache through LISTEN/NOTIFY, which takes
+/// a moment (well under a millisecond on an idle machine).
+pub async fn within_a_moment<F, Fut>(what: &str, done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(what, Duration::from_millis(500), done).await;
 }
 
 pub fn with_auth<T>(msg: T, token: Option<&str>, org: Option<&str>) -> Request<T> {
@@ -548,39 +569,9 @@ impl TestApp {
             .into_inner()
     }
 
-    /// A second server process-alike on the same database.
+    /// A second server on the same database, as another replica would be.
     pub async fn replica(&self) -> TestApp {
         let config = Config::new(self.db.url.clone(), JWT_SECRET);
-        let state = AppState::prepare(&config).await.expect("state");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(oauth_apps::serve(listener, state.clone(), async {
-            let _ = rx.await;
-        }));
-        TestApp {
-            addr,
-            state,
-            issuer: TokenIssuer::hs256(JWT_SECRET.as_bytes(), None, None),
-            shutdown: Some(tx),
-            server: Some(server),
-            // The replica does not own the database: give it a handle that
-            // drops nothing.
-            db: TestDb::borrowed(&self.db),
-        }
-    }
-}
-
-impl TestDb {
-    fn borrowed(db: &TestDb) -> Self {
-        Self::borrowed_url(db.url.clone())
-    }
-
-    /// A database the test does not own (nothing is dropped).
-    pub fn borrowed_url(url: String) -> Self {
-        Self {
-            name: String::new(),
-            url,
-        }
+        Self::spawn_on(TestDb::borrowed_url(self.db.url.clone()), config).await
     }
 }

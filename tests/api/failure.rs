@@ -15,7 +15,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::common::{JWT_SECRET, TestApp, TestDb, web_app};
+use crate::common::{JWT_SECRET, TestApp, TestDb, eventually, web_app};
 
 const ORG: &str = "org-acme";
 
@@ -75,21 +75,6 @@ async fn health(app: &TestApp) -> ServingStatus {
         .unwrap()
         .into_inner()
         .status()
-}
-
-async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen within {within:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,19 +2,52 @@
 //! shows: signals, exit codes, logs and exported telemetry.
 
 use std::{
-    io::{BufRead as _, BufReader},
+    io::{BufRead as _, BufReader, Read},
     net::SocketAddr,
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
-    time::Duration,
+    sync::{Arc, Condvar, Mutex, mpsc},
+    thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
 use crate::common::JWT_SECRET;
 
+/// Everything the process printed, and a signal for each new line.
+#[derive(Default)]
+struct Output {
+    text: Mutex<String>,
+    grew: Condvar,
+}
+
+impl Output {
+    fn push(&self, line: &str) {
+        let mut text = self.text.lock().unwrap();
+        text.push_str(line);
+        text.push('\n');
+        self.grew.notify_all();
+    }
+}
+
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
-    logs: Arc<Mutex<String>>,
+    output: Arc<Output>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Copies `pipe` into `output` line by line until the process closes it,
+/// passing each line to `inspect` first.
+fn follow(
+    pipe: impl Read + Send + 'static,
+    output: Arc<Output>,
+    inspect: impl Fn(&str) + Send + 'static,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            inspect(&line);
+            output.push(&line);
+        }
+    })
 }
 
 impl ServerProcess {
@@ -47,43 +80,36 @@ impl ServerProcess {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn oauth-apps");
-        let logs = Arc::new(Mutex::new(String::new()));
+        let output = Arc::new(Output::default());
         let (tx, rx) = mpsc::channel::<SocketAddr>();
-        let stderr = child.stderr.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if v["fields"]["message"] == "oauth-apps listening" {
-                        if let Some(addr) =
-                            v["fields"]["addr"].as_str().and_then(|a| a.parse().ok())
-                        {
-                            let _ = tx.send(addr);
-                        }
-                    }
-                }
-                let mut logs = sink.lock().unwrap();
-                logs.push_str(&line);
-                logs.push('\n');
+        let tx = Mutex::new(tx);
+        let stderr = follow(child.stderr.take().unwrap(), output.clone(), move |line| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                return;
+            };
+            if v["fields"]["message"] == "oauth-apps listening"
+                && let Some(addr) = v["fields"]["addr"].as_str().and_then(|a| a.parse().ok())
+            {
+                let _ = tx.lock().unwrap().send(addr);
             }
         });
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut logs = sink.lock().unwrap();
-                logs.push_str(&line);
-                logs.push('\n');
-            }
-        });
+        let stdout = follow(child.stdout.take().unwrap(), output.clone(), |_| {});
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not start; logs:\n{}", logs.lock().unwrap());
+                panic!(
+                    "server did not start; logs:\n{}",
+                    output.text.lock().unwrap()
+                );
             }
         };
-        Self { child, addr, logs }
+        Self {
+            child,
+            addr,
+            output,
+            readers: vec![stderr, stdout],
+        }
     }
 
     pub fn url(&self) -> String {
@@ -93,17 +119,23 @@ impl ServerProcess {
     /// Waits (up to 30 s) for a line of output starting with `prefix` and
     /// returns the rest of it.
     pub fn wait_for_line(&self, prefix: &str) -> String {
-        for _ in 0..300 {
-            if let Some(line) = self.logs().lines().find_map(|l| l.strip_prefix(prefix)) {
-                return line.to_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut text = self.output.text.lock().unwrap();
+        loop {
+            if let Some(rest) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
+                return rest.to_owned();
             }
-            std::thread::sleep(Duration::from_millis(100));
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no line starting with {prefix:?}; output:\n{text}"
+            );
+            text = self.output.grew.wait_timeout(text, left).unwrap().0;
         }
-        panic!("no line starting with {prefix:?}; output:\n{}", self.logs());
     }
 
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.output.text.lock().unwrap().clone()
     }
 
     /// Sends SIGTERM and waits for the exit.
@@ -115,8 +147,10 @@ impl ServerProcess {
         assert!(status.success());
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(50));
+                // The pipes close with the process: everything it printed is in.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return status;
             }
             std::thread::sleep(Duration::from_millis(50));

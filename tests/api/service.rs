@@ -116,3 +116,27 @@ async fn shutdown_stops_accepting_and_returns_cleanly() {
         "server still accepts connections after shutdown"
     );
 }
+
+/// The access table and the proto name the same methods: a new RPC is
+/// closed (UNIMPLEMENTED) until the table says who may call it, and this
+/// test says so before anyone finds out in production.
+#[test]
+fn every_rpc_of_the_proto_is_in_the_access_table() {
+    use prost::Message as _;
+    let fds =
+        prost_types::FileDescriptorSet::decode(oauth_apps::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let service = fds
+        .file
+        .iter()
+        .flat_map(|f| &f.service)
+        .find(|s| s.name() == "OAuthApplications")
+        .unwrap();
+    let mut rpcs: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
+    let mut table: Vec<&str> = oauth_apps::auth::methods::METHODS
+        .iter()
+        .map(|(m, _)| *m)
+        .collect();
+    rpcs.sort_unstable();
+    table.sort_unstable();
+    assert_eq!(rpcs, table);
+}

@@ -317,7 +317,7 @@ async fn a_collector_that_is_down_never_slows_or_breaks_a_call() {
 async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
     let db = TestDb::new().await;
     add_owner(&db, "org-t", "alice").await;
-    // One hash at a time, so ten creates are still in flight 100 ms in.
+    // One hash at a time, so creates queue behind each other.
     let mut server = ServerProcess::start(&db.url, &[("OAUTH_APPS_HASH_CONCURRENCY", "1")]);
     let channel = tonic::transport::Channel::from_shared(server.url())
         .unwrap()
@@ -329,17 +329,27 @@ async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
     for i in 0..10 {
         let mut c = OAuthApplicationsClient::new(channel.clone());
         let req = with_auth(web_app(&format!("inflight {i}")), Some(&t), Some("org-t"));
-        calls.push(tokio::spawn(async move { c.create_application(req).await }));
+        calls.push(tokio::spawn(async move {
+            let result = c.create_application(req).await;
+            (result, std::time::Instant::now())
+        }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The server is at work once the first create is done; with one hash at
+    // a time, the other nine are then in flight.
+    let first = calls.remove(0).await.unwrap();
+    assert!(first.0.is_ok(), "{:?}", first.0);
+    let signalled = std::time::Instant::now();
     let status = tokio::task::spawn_blocking(move || {
         let status = server.terminate();
         (status, server)
     });
+    let mut after_signal = 0;
     for (i, call) in calls.into_iter().enumerate() {
-        let result = call.await.unwrap();
+        let (result, finished) = call.await.unwrap();
         assert!(result.is_ok(), "in-flight call {i} was cut off: {result:?}");
+        after_signal += usize::from(finished > signalled);
     }
+    assert!(after_signal > 0, "no call was still in flight at SIGTERM");
     let (status, server) = status.await.unwrap();
     assert!(status.success(), "exit {status:?}\n{}", server.logs());
 }
