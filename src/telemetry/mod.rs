@@ -2,8 +2,11 @@
 //!
 //! Policy: telemetry never carries a secret. Client secrets, bearer tokens,
 //! signing keys and hashes are never recorded as span or log fields (their
-//! types redact `Debug`), and the HTTP/2 crates are capped at `info` so no
-//! frame dump can print request metadata.
+//! types redact `Debug`), and whatever `RUST_LOG` says, every other crate is
+//! capped at `info`: a dependency's debug output is not ours to vet (the
+//! PostgreSQL driver prints statement parameters, hashes and keys among them,
+//! as byte lists; the HTTP/2 crates print request metadata, tokens among
+//! them).
 //!
 //! OpenTelemetry follows the standard `OTEL_*` variables: with
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
@@ -23,7 +26,8 @@ use opentelemetry_sdk::{
     trace::SdkTracerProvider,
 };
 use tracing_subscriber::{
-    EnvFilter, Layer as _, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    EnvFilter, Layer as _, filter::FilterFn, fmt, layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
 };
 
 pub use rpc::RpcTelemetryLayer;
@@ -88,25 +92,18 @@ fn export_wanted(signal: &str) -> bool {
         || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
 }
 
-/// The log filter: `RUST_LOG` (default `info`), with the HTTP/2 stack capped
-/// at `info` so that no debug frame dump can print request metadata.
+/// The log filter: `RUST_LOG` (default `info`).
 fn log_filter() -> EnvFilter {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    for target in [
-        "h2",
-        "hyper",
-        "hyper_util",
-        "tonic",
-        "tower",
-        "opentelemetry",
-        "opentelemetry_sdk",
-        "opentelemetry_otlp",
-    ] {
-        if let Ok(d) = format!("{target}=info").parse() {
-            filter = filter.add_directive(d);
-        }
-    }
-    filter
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Our own code may log at any level; every dependency at most `info`.
+pub fn dependencies_capped() -> FilterFn {
+    FilterFn::new(|meta| is_ours(meta.target()) || *meta.level() <= tracing::Level::INFO)
+}
+
+fn is_ours(target: &str) -> bool {
+    target == "oauth_apps" || target.starts_with("oauth_apps::")
 }
 
 /// Installs logging, and OTLP export when configured. Must run inside the
@@ -162,6 +159,7 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     };
     tracing_subscriber::registry()
         .with(log_filter())
+        .with(dependencies_capped())
         .with(fmt_layer)
         .with(otel_layer)
         .try_init()
@@ -177,4 +175,23 @@ fn service_name() -> String {
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "oauth-apps".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_own_targets_escape_the_cap() {
+        for (target, ours) in [
+            ("oauth_apps", true),
+            ("oauth_apps::store::applications", true),
+            ("oauth_apps_evil", false),
+            ("tokio_postgres::query", false),
+            ("h2::codec", false),
+            ("diesel_async", false),
+        ] {
+            assert_eq!(is_ours(target), ours, "{target}");
+        }
+    }
 }

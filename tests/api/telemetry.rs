@@ -29,6 +29,8 @@ use opentelemetry_proto::tonic::{
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, metadata::MetadataValue};
 
+use diesel_async::RunQueryDsl as _;
+
 use crate::{
     common::{JWT_SECRET, TestDb, web_app, with_auth},
     process::ServerProcess,
@@ -126,6 +128,7 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     let db = TestDb::new().await;
     add_owner(&db, "org-t", "alice").await;
     let (collector, endpoint) = start_collector().await;
+    // At the most verbose level there is, for us and every dependency.
     let mut server = ServerProcess::start(
         &db.url,
         &[
@@ -133,6 +136,7 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
             ("OTEL_SERVICE_NAME", "oauth-apps-test"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+            ("RUST_LOG", "trace"),
         ],
     );
     let mut client = OAuthApplicationsClient::connect(server.url())
@@ -162,6 +166,20 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .unwrap()
         .into_inner();
     assert!(verified.valid);
+    // A secret pasted into the wrong field is not logged either.
+    let misplaced = client
+        .verify_client_credentials(with_auth(
+            pb::VerifyClientCredentialsRequest {
+                client_id: created.client_secret.clone(),
+                client_secret: created.client_secret.clone(),
+            },
+            Some(&verify_token),
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!misplaced.valid);
     let denied = client
         .get_application(with_auth(
             pb::GetApplicationRequest { id: app.id.clone() },
@@ -243,14 +261,33 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "rpc")
         .collect();
-    assert_eq!(rpc_lines.len(), 3, "{logs}");
+    assert_eq!(rpc_lines.len(), 4, "{logs}");
     assert_eq!(rpc_lines[0]["fields"]["method"], "CreateApplication");
     assert_eq!(rpc_lines[0]["fields"]["status"], "OK");
     assert!(rpc_lines[0]["fields"]["latency_ms"].as_f64().is_some());
     assert_eq!(rpc_lines[0]["span"]["caller"], "alice");
-    assert_eq!(rpc_lines[2]["fields"]["status"], "UNAUTHENTICATED");
+    assert_eq!(rpc_lines[3]["fields"]["status"], "UNAUTHENTICATED");
 
-    // Nothing secret anywhere: not in logs (at debug level), not in spans.
+    // Nothing secret anywhere, in any encoding: not in logs (at trace
+    // level), not in spans. The stored hash and the page-token key are read
+    // back from the database to be looked for.
+    let mut conn = diesel_async::AsyncPgConnection::establish(&db.url)
+        .await
+        .unwrap();
+    let stored_hash: String = diesel::sql_query("SELECT secret_hash AS v FROM client_secrets")
+        .get_result::<Text>(&mut conn)
+        .await
+        .unwrap()
+        .v;
+    let page_key: String = diesel::sql_query(
+        "SELECT convert_from(value, 'UTF8') AS v FROM service_settings \
+         WHERE name = 'page_token_hmac_key'",
+    )
+    .get_result::<Text>(&mut conn)
+    .await
+    .unwrap()
+    .v;
+    let hash_body = stored_hash.rsplit('$').next().unwrap().to_owned();
     let exported = format!("{spans:?}");
     let signature = owner_token.rsplit('.').next().unwrap().to_owned();
     for secret in [
@@ -261,10 +298,98 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         signature.as_str(),
         JWT_SECRET,
         "$argon2id$",
+        stored_hash.as_str(),
+        hash_body.as_str(),
+        page_key.as_str(),
     ] {
-        assert!(!logs.contains(secret), "{secret:?} in logs:\n{logs}");
-        assert!(!exported.contains(secret), "{secret:?} in spans");
+        assert!(
+            !leaks(&logs, secret),
+            "{secret:?} in logs, in some encoding:\n{logs}"
+        );
+        assert!(!leaks(&exported, secret), "{secret:?} in spans");
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    v: String,
+}
+
+/// Whether `needle` appears in `text` as written, or in one of the encodings
+/// a `Debug` print gives bytes: a list of decimal bytes (`[36, 97, ...]`),
+/// hex, or base64.
+fn leaks(text: &str, needle: &str) -> bool {
+    decoded_views(text)
+        .iter()
+        .any(|view| view.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
+
+fn decoded_views(text: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let mut views = vec![text.as_bytes().to_vec()];
+    // Decimal byte lists, as `Debug` prints `&[u8]` and `Vec<u8>`.
+    let mut bytes = Vec::new();
+    let mut number = String::new();
+    for c in text.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            ',' | ' ' | '[' | ']' if !number.is_empty() => {
+                if let Ok(b) = number.parse::<u8>() {
+                    bytes.push(b);
+                }
+                number.clear();
+            }
+            ',' | ' ' | '[' | ']' => {}
+            _ => {
+                number.clear();
+                if bytes.len() >= 4 {
+                    views.push(std::mem::take(&mut bytes));
+                }
+                bytes.clear();
+            }
+        }
+    }
+    views.push(bytes);
+    // Runs of hex or base64 characters, decoded.
+    let engines = [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    for run in text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_".contains(c))) {
+        if run.len() < 8 {
+            continue;
+        }
+        if run.len() % 2 == 0 && run.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let decoded: Option<Vec<u8>> = (0..run.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&run[i..i + 2], 16).ok())
+                .collect();
+            views.extend(decoded);
+        }
+        for engine in &engines {
+            // Every alignment: a secret may start anywhere in a longer run.
+            for skip in 0..4.min(run.len()) {
+                if let Ok(decoded) = engine.decode(run[skip..].trim_end_matches('=')) {
+                    views.push(decoded);
+                }
+            }
+        }
+    }
+    views
+}
+
+#[test]
+fn the_leak_detector_sees_through_encodings() {
+    let secret = "$argon2id$v=19$m=19456";
+    let listed = format!("{:?}", secret.as_bytes());
+    assert!(leaks(&format!("params: {listed} done"), secret));
+    let hexed: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(leaks(&format!("x={hexed};"), secret));
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    assert!(leaks(&format!("\"{b64}\""), secret));
+    assert!(!leaks("[1, 2, 3] deadbeef", secret));
 }
 
 fn hex(bytes: &[u8]) -> String {
