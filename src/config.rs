@@ -142,6 +142,15 @@ pub struct Config {
     )]
     pub failed_verify_per_minute: u32,
 
+    /// Verifications the cache cannot answer (each takes an argon2 hash's
+    /// time) in flight per calling service; more wait their turn.
+    #[arg(
+        long,
+        env = "OAUTH_APPS_UNCACHED_VERIFY_PER_CALLER",
+        default_value_t = 16
+    )]
+    pub uncached_verify_per_caller: usize,
+
     /// Largest number of database connections.
     #[arg(long, env = "OAUTH_APPS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -210,6 +219,7 @@ impl Config {
             scopes: ScopeCatalog::default(),
             mutations_per_minute: 600,
             failed_verify_per_minute: 30,
+            uncached_verify_per_caller: 16,
             db_pool_size: 16,
             db_timeout: Duration::from_secs(3),
             hash_concurrency: 0,

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version, password_hash::phc::PasswordHash};
 use base64::{Engine as _, engine::general_purpose::STANDARD_NO_PAD as B64};
-use rand::Rng as _;
+use rand::{Rng as _, RngExt as _};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 
@@ -149,6 +149,38 @@ impl MemoryPool {
     }
 }
 
+/// How long recent runs took: a refusal that needs no hash waits as long as
+/// one of them, so that it looks like a refusal that did.
+#[derive(Debug, Default)]
+struct Timings {
+    recent: Mutex<std::collections::VecDeque<Duration>>,
+    runs: std::sync::atomic::AtomicU64,
+}
+
+/// Runs kept for sampling.
+const TIMINGS_KEPT: usize = 64;
+
+impl Timings {
+    fn record(&self, took: Duration) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == TIMINGS_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(took);
+    }
+
+    fn sample(&self) -> Duration {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.is_empty() {
+            return Duration::from_millis(20);
+        }
+        recent[rand::rng().random_range(0..recent.len())]
+    }
+}
+
+/// A lane of argon2 work: its own slots and queue, so one kind of work
+/// (verifications) cannot starve another (creates and rotations).
 #[derive(Clone, Debug)]
 pub struct Hasher {
     slots: Arc<Semaphore>,
@@ -158,6 +190,7 @@ pub struct Hasher {
     admitted: Arc<AtomicUsize>,
     max_admitted: usize,
     max_wait: Duration,
+    timings: Arc<Timings>,
 }
 
 impl Hasher {
@@ -171,7 +204,28 @@ impl Hasher {
             admitted: Arc::new(AtomicUsize::new(0)),
             max_admitted: concurrency + queue,
             max_wait,
+            timings: Arc::default(),
         }
+    }
+
+    /// Runs one hash and one verification, so that [`Hasher::sample_duration`]
+    /// knows this machine from the start.
+    pub async fn calibrate(&self) -> Result<(), HashError> {
+        let secret = ClientSecret::from_presented(crate::domain::ids::random_base62(47));
+        let hash = self.hash(secret.clone()).await?;
+        self.verify(hash, secret).await?;
+        Ok(())
+    }
+
+    /// How long one of the recent runs took, picked at random: what a
+    /// refusal that needs no hash waits, to take as long as one that did.
+    pub fn sample_duration(&self) -> Duration {
+        self.timings.sample()
+    }
+
+    /// Hashes and verifications computed so far.
+    pub fn runs(&self) -> u64 {
+        self.timings.runs.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, secret: ClientSecret) -> Result<SecretHash, HashError> {
@@ -224,13 +278,14 @@ impl Hasher {
         let waited = waiting.elapsed();
         metrics.argon2_wait.record(waited.as_secs_f64(), &[]);
         span.record("queue_wait_ms", waited.as_secs_f64() * 1000.0);
+        let timings = self.timings.clone();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let started = Instant::now();
             let out = work();
-            metrics
-                .argon2_duration
-                .record(started.elapsed().as_secs_f64(), &[]);
+            let took = started.elapsed();
+            metrics.argon2_duration.record(took.as_secs_f64(), &[]);
+            timings.record(took);
             drop(permit);
             out
         })
@@ -260,7 +315,7 @@ mod tests {
     fn our_format_is_the_librarys_both_ways() {
         let mut memory = Vec::new();
         for _ in 0..3 {
-            let s = ClientSecret::generate();
+            let s = ClientSecret::from_presented(crate::domain::ids::random_base62(47));
             let ours = hash_in(&s, &mut memory);
             assert!(ours.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
             assert!(!ours.as_phc().contains(s.expose()));
@@ -277,12 +332,24 @@ mod tests {
             let theirs = SecretHash::from_stored(theirs.to_string());
             assert!(verify_in(&theirs, &s, &mut memory));
             assert!(verify_in(&ours, &s, &mut memory));
-            assert!(!verify_in(&theirs, &ClientSecret::generate(), &mut memory));
-            assert!(!verify_in(&ours, &ClientSecret::generate(), &mut memory));
+            assert!(!verify_in(
+                &theirs,
+                &ClientSecret::from_presented(crate::domain::ids::random_base62(47)),
+                &mut memory
+            ));
+            assert!(!verify_in(
+                &ours,
+                &ClientSecret::from_presented(crate::domain::ids::random_base62(47)),
+                &mut memory
+            ));
         }
         for garbage in ["garbage", "$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"] {
             let stored = SecretHash::from_stored(garbage.into());
-            assert!(!verify_in(&stored, &ClientSecret::generate(), &mut memory));
+            assert!(!verify_in(
+                &stored,
+                &ClientSecret::from_presented(crate::domain::ids::random_base62(47)),
+                &mut memory
+            ));
         }
     }
 
@@ -297,7 +364,11 @@ mod tests {
             "m=19456,t=2,p=64",
         ] {
             let stored = SecretHash::from_stored(format!("$argon2id$v=19${params}${salt}${out}"));
-            assert!(!verify_in(&stored, &ClientSecret::generate(), &mut memory));
+            assert!(!verify_in(
+                &stored,
+                &ClientSecret::from_presented(crate::domain::ids::random_base62(47)),
+                &mut memory
+            ));
         }
         assert!(
             memory.len() <= Params::default().block_count(),
@@ -308,10 +379,17 @@ mod tests {
     #[tokio::test]
     async fn hashes_and_verifies() {
         let h = Hasher::new(2, 4, Duration::from_secs(5));
-        let s = ClientSecret::generate();
+        let s = ClientSecret::from_presented(crate::domain::ids::random_base62(47));
         let hash = h.hash(s.clone()).await.unwrap();
         assert!(h.verify(hash.clone(), s).await.unwrap());
-        assert!(!h.verify(hash, ClientSecret::generate()).await.unwrap());
+        assert!(
+            !h.verify(
+                hash,
+                ClientSecret::from_presented(crate::domain::ids::random_base62(47))
+            )
+            .await
+            .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -331,11 +409,20 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            h.hash(ClientSecret::generate()).await,
+            h.hash(ClientSecret::from_presented(
+                crate::domain::ids::random_base62(47)
+            ))
+            .await,
             Err(HashError::Busy)
         ));
         release_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
-        assert!(h.hash(ClientSecret::generate()).await.is_ok());
+        assert!(
+            h.hash(ClientSecret::from_presented(
+                crate::domain::ids::random_base62(47)
+            ))
+            .await
+            .is_ok()
+        );
     }
 }

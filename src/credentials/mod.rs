@@ -4,8 +4,10 @@
 
 pub mod hashing;
 pub mod limits;
+pub mod slots;
 pub mod verify_cache;
 
 pub use hashing::{HashError, Hasher};
 pub use limits::Limiter;
+pub use slots::CallerSlots;
 pub use verify_cache::VerifiedCache;

@@ -10,6 +10,9 @@ const APP_ID_CHARS: usize = 22;
 /// Client ids are public but unguessable: 26 × 5.95 ≈ 155 bits.
 pub const CLIENT_ID_CHARS: usize = 26;
 
+/// The base62 alphabet.
+pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
 pub fn random_base62(len: usize) -> String {
     rand::rng()
         .sample_iter(Alphanumeric)

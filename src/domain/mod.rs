@@ -14,6 +14,6 @@ pub use access::{Checked, Classified, Ordinary, OwnerOnly, Privileged};
 pub use application::{AppChanges, Application, NewApplication};
 pub use ids::{AppId, ClientId};
 pub use rules::Refusal;
-pub use secret::{ClientSecret, SecretHash};
+pub use secret::{ChecksumKey, ClientSecret, SecretHash};
 pub use types::{AppType, Role};
 pub use validation::{FieldViolation, ScopeCatalog};

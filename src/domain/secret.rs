@@ -6,17 +6,55 @@
 //! compares with `==`, so neither can leak through logs, traces, error
 //! messages or timing by accident. Hashing and verification themselves live in
 //! `credentials::hashing`, off the async runtime.
+//!
+//! A secret is `oas_`, 43 random base62 characters (256 bits), and a 6-character
+//! checksum: an HMAC of the random part under the service's
+//! [`ChecksumKey`]. The checksum proves nothing about which application a
+//! secret belongs to; it tells, without argon2, that a presented string was
+//! never minted here, so a guess costs no hash and cannot spend the budget
+//! that protects the right secret.
 
 use std::fmt;
 
-use secrecy::{ExposeSecret as _, SecretString};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
 
-use super::ids::random_base62;
+use super::ids::{BASE62, random_base62};
 
 /// Prefix that lets secret scanners recognise a leaked secret.
 pub const SECRET_PREFIX: &str = "oas_";
 /// 43 base62 characters carry 43 × log2(62) ≈ 256.03 random bits.
 pub const SECRET_CHARS: usize = 43;
+/// Base62 characters of the checksum: about 35.7 bits, so a guess passes it
+/// once in some 57 billion tries.
+pub const CHECKSUM_CHARS: usize = 6;
+
+/// The key of secret checksums, shared by every replica (it lives in the
+/// database). `Debug` does not print it.
+#[derive(Clone)]
+pub struct ChecksumKey(SecretSlice<u8>);
+
+impl ChecksumKey {
+    pub fn new(key: Vec<u8>) -> Self {
+        Self(key.into())
+    }
+
+    fn checksum(&self, body: &str) -> [u8; CHECKSUM_CHARS] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes keys of any length");
+        mac.update(body.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        std::array::from_fn(|i| BASE62[usize::from(tag[i]) % BASE62.len()])
+    }
+}
+
+impl fmt::Debug for ChecksumKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChecksumKey(<redacted>)")
+    }
+}
 /// Characters of the secret shown back as a hint.
 const HINT_CHARS: usize = 4;
 
@@ -26,8 +64,26 @@ const HINT_CHARS: usize = 4;
 pub struct ClientSecret(SecretString);
 
 impl ClientSecret {
-    pub fn generate() -> Self {
-        Self(format!("{SECRET_PREFIX}{}", random_base62(SECRET_CHARS)).into())
+    /// A new secret, with its checksum under `key`.
+    pub fn generate(key: &ChecksumKey) -> Self {
+        let body = random_base62(SECRET_CHARS);
+        let checksum = key.checksum(&body);
+        let checksum = std::str::from_utf8(&checksum).expect("base62 is ASCII");
+        Self(format!("{SECRET_PREFIX}{body}{checksum}").into())
+    }
+
+    /// Whether this has the shape and checksum of a secret minted under
+    /// `key` (by any replica, for any application). Constant time in the
+    /// checksum.
+    pub fn has_checksum(&self, key: &ChecksumKey) -> bool {
+        let Some(rest) = self.expose().strip_prefix(SECRET_PREFIX) else {
+            return false;
+        };
+        if rest.len() != SECRET_CHARS + CHECKSUM_CHARS || !rest.is_ascii() {
+            return false;
+        }
+        let (body, checksum) = rest.split_at(SECRET_CHARS);
+        bool::from(key.checksum(body).ct_eq(checksum.as_bytes()))
     }
 
     /// Wraps a secret presented by a caller (for verification).
@@ -78,18 +134,53 @@ impl fmt::Debug for SecretHash {
 mod tests {
     use super::*;
 
+    fn key(b: u8) -> ChecksumKey {
+        ChecksumKey::new(vec![b; 32])
+    }
+
     #[test]
     fn secrets_are_long_prefixed_and_distinct() {
-        let s = ClientSecret::generate();
+        let s = ClientSecret::generate(&key(1));
         assert!(s.expose().starts_with("oas_"));
-        assert_eq!(s.expose().len(), 4 + SECRET_CHARS);
-        assert_ne!(s.expose(), ClientSecret::generate().expose());
+        assert_eq!(s.expose().len(), 4 + SECRET_CHARS + CHECKSUM_CHARS);
+        assert!(s.expose()[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(s.expose(), ClientSecret::generate(&key(1)).expose());
         assert_eq!(s.hint(), s.expose()[s.expose().len() - 4..]);
     }
 
     #[test]
+    fn only_secrets_minted_under_the_key_have_a_checksum() {
+        let k = key(1);
+        let s = ClientSecret::generate(&k);
+        assert!(s.has_checksum(&k));
+        assert!(!s.has_checksum(&key(2)), "another service's key");
+        let text = s.expose();
+        // Any change to the body or the checksum is caught.
+        for i in 4..text.len() {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let forged = ClientSecret::from_presented(String::from_utf8(bytes).unwrap());
+            assert!(!forged.has_checksum(&k), "byte {i}");
+        }
+        for bad in [
+            "",
+            "oas_",
+            "x",
+            &format!("oas_{}", "a".repeat(60)),
+            &text[..text.len() - 1],
+        ] {
+            assert!(
+                !ClientSecret::from_presented(bad.to_owned()).has_checksum(&k),
+                "{bad:?}"
+            );
+        }
+        let unicode = format!("oas_{}é", "a".repeat(SECRET_CHARS + CHECKSUM_CHARS - 2));
+        assert!(!ClientSecret::from_presented(unicode).has_checksum(&k));
+    }
+
+    #[test]
     fn debug_never_prints_the_secret_or_hash() {
-        let s = ClientSecret::generate();
+        let s = ClientSecret::generate(&key(1));
         let h = SecretHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into());
         let printed = format!("{s:?} {h:?}");
         assert!(!printed.contains(s.expose()));

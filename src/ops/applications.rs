@@ -51,8 +51,8 @@ impl Ops {
         record_app(id.as_str());
         let client_id = ClientId::generate();
         let secret = if new.get().app_type.is_confidential() {
-            let secret = ClientSecret::generate();
-            let hash = self.hasher.hash(secret.clone()).await?;
+            let secret = ClientSecret::generate(&self.checksum_key);
+            let hash = self.minting.hash(secret.clone()).await?;
             Some((secret, hash))
         } else {
             None

@@ -1,11 +1,24 @@
 //! VerifyClientCredentials and LookupClient, for token endpoints.
 //!
-//! Verification is built so that a caller cannot tell an unknown client, a
-//! wrong secret, an inactive or a deleted application apart, in content or in
-//! timing: each of them costs one database query and exactly one argon2
-//! verification (against a dummy hash when there is no usable stored one)
-//! and answers "not valid". Only a correct secret of a usable application
-//! can be answered from the verification cache, which skips the hash.
+//! A caller cannot tell an unknown client, a wrong secret, an inactive or a
+//! deleted application apart, in content or in timing, and no amount of
+//! wrong guesses keeps the right secret from verifying:
+//!
+//! - A secret this replica verified before against the stored hash is
+//!   answered from the cache, at once.
+//! - Any other attempt takes an uncached slot of its caller
+//!   (`credentials::slots`), then costs the time of one argon2 hash. When
+//!   it could be right (the application is usable, a live secret has its
+//!   hint, and it carries our checksum, or the stored secret predates
+//!   checksums), it is hashed, in the verification lane, so a flood of them
+//!   never starves creates and rotations. When it cannot be right, no hash
+//!   is computed: it waits as long as a recent hash took, then is refused.
+//! - Failures spend the client_id's budget (`OAUTH_APPS_FAILED_VERIFY_PER_MINUTE`),
+//!   known or not, so a limit reveals nothing. Once it is spent, failures are
+//!   RESOURCE_EXHAUSTED, but an attempt that could be right is still hashed
+//!   and verifies: a guesser, who cannot produce our checksum, never locks
+//!   the right secret out. (A secret from before checksums has only its
+//!   hint to go on, so its attempts spend the budget before the hash.)
 
 use super::Ops;
 use crate::{
@@ -33,7 +46,6 @@ impl Ops {
         // key so that they cannot grow the limiter's memory.
         let oversized = client_id.len() > MAX_CLIENT_ID_LEN;
         let limit_key = if oversized { "<oversized>" } else { client_id };
-
         let found = if oversized {
             None
         } else {
@@ -46,9 +58,9 @@ impl Ops {
         if let Some((app, _)) = &found {
             record_app(app.id.as_str());
         }
-        let usable = found.as_ref().filter(|(app, secrets)| {
-            app.is_usable() && !secrets.is_empty() && presented.expose().len() <= MAX_SECRET_LEN
-        });
+        let usable = found
+            .as_ref()
+            .filter(|(app, _)| app.is_usable() && presented.expose().len() <= MAX_SECRET_LEN);
 
         // Fast path: this exact secret verified against this stored hash before.
         if let Some((app, secrets)) = usable
@@ -59,57 +71,53 @@ impl Ops {
             return Ok(Some(app.clone()));
         }
 
-        // Every other path costs an argon2 verification, so it spends a unit
-        // of this client_id's budget (known or not) before the hash: a burst
-        // of parallel guesses cannot all slip past the limit. A client's
-        // right secret pays once, before it is cached.
-        if let Err(retry_after) = self.failed_verifications.check(limit_key) {
-            return Err(ApiError::RateLimited { retry_after });
-        }
-
-        // Candidates: the live secrets whose hint matches the presented
-        // secret's last characters (almost always one), else the dummy hash,
-        // so that every refusal costs the same one hash.
+        let _slot = self.uncached.acquire(permit.subject()).await;
+        // The live secrets this one could be: same hint (the last
+        // characters, almost always one candidate) and, for a checksummed
+        // secret, our checksum.
         let hint = presented.hint();
+        let ours = presented.has_checksum(&self.checksum_key);
         let candidates: Vec<&LiveSecret> = usable
-            .map(|(_, secrets)| secrets.iter().filter(|s| s.hint == hint).collect())
+            .map(|(_, secrets)| {
+                secrets
+                    .iter()
+                    .filter(|s| s.hint == hint && (ours || !s.checksummed))
+                    .collect()
+            })
             .unwrap_or_default();
-        let mut matched: Option<&LiveSecret> = None;
+        let legacy = candidates.iter().any(|s| !s.checksummed);
+        if candidates.is_empty() || legacy {
+            // Nothing to hash, or a pre-checksum secret whose guessers we
+            // cannot tell apart: the budget is spent first.
+            self.spend_failure(limit_key)?;
+        }
         if candidates.is_empty() {
-            let truncated: String = presented.expose().chars().take(MAX_SECRET_LEN).collect();
-            self.hasher
-                .verify(
-                    self.dummy_hash.clone(),
-                    ClientSecret::from_presented(truncated),
-                )
-                .await?;
-        } else {
-            for candidate in candidates {
-                if self
-                    .hasher
-                    .verify(candidate.hash.clone(), presented.clone())
-                    .await?
-                {
-                    matched = Some(candidate);
-                    break;
-                }
+            tokio::time::sleep(self.verifying.sample_duration()).await;
+            refused(client_id);
+            return Ok(None);
+        }
+        for candidate in candidates {
+            if self
+                .verifying
+                .verify(candidate.hash.clone(), presented.clone())
+                .await?
+            {
+                self.verified.remember(candidate.hash.as_phc(), &presented);
+                return Ok(usable.map(|(app, _)| app.clone()));
             }
         }
-        match (usable, matched) {
-            (Some((app, _)), Some(secret)) => {
-                self.verified.remember(secret.hash.as_phc(), &presented);
-                Ok(Some(app.clone()))
-            }
-            _ => {
-                let shown = if looks_like_client_id(client_id) {
-                    client_id
-                } else {
-                    "<unrecognized>"
-                };
-                tracing::info!(client_id = shown, "client credentials refused");
-                Ok(None)
-            }
+        if !legacy {
+            self.spend_failure(limit_key)?;
         }
+        refused(client_id);
+        Ok(None)
+    }
+
+    /// One unit of `key`'s failure budget, or RESOURCE_EXHAUSTED.
+    fn spend_failure(&self, key: &str) -> Result<(), ApiError> {
+        self.failed_verifications
+            .check(key)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })
     }
 
     /// An active, not deleted application by client_id; NOT_FOUND otherwise.
@@ -137,8 +145,15 @@ impl Ops {
     }
 }
 
-/// Only ids shaped like ours are logged: anything else may be a secret
-/// pasted into the wrong field, or an attempt to forge log lines.
-fn looks_like_client_id(s: &str) -> bool {
-    s.len() == CLIENT_ID_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric())
+/// Logs a refusal. Only ids shaped like ours are logged: anything else may
+/// be a secret pasted into the wrong field, or an attempt to forge log lines.
+fn refused(client_id: &str) {
+    let shaped_like_ours =
+        client_id.len() == CLIENT_ID_CHARS && client_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let shown = if shaped_like_ours {
+        client_id
+    } else {
+        "<unrecognized>"
+    };
+    tracing::info!(client_id = shown, "client credentials refused");
 }

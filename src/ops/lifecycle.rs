@@ -118,8 +118,8 @@ impl Ops {
         if let Classified::Privileged(_, why) = rules::plan_rotation(app, grace)? {
             permit.owner(&why)?;
         }
-        let secret = ClientSecret::generate();
-        let hash = self.hasher.hash(secret.clone()).await?;
+        let secret = ClientSecret::generate(&self.checksum_key);
+        let hash = self.minting.hash(secret.clone()).await?;
         let hint = secret.hint();
         let (app, previous_expire_time) = self
             .db

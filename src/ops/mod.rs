@@ -15,8 +15,8 @@ pub use applications::{Created, Page};
 pub use lifecycle::Rotated;
 
 use crate::{
-    credentials::{Hasher, Limiter, VerifiedCache},
-    domain::{ScopeCatalog, SecretHash, page_token::PageTokenKey},
+    credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
+    domain::{ChecksumKey, ScopeCatalog, page_token::PageTokenKey},
     store::Db,
 };
 
@@ -25,11 +25,14 @@ use crate::{
 pub struct Ops {
     pub db: Db,
     pub scopes: Arc<ScopeCatalog>,
-    pub hasher: Hasher,
+    /// argon2 for new secrets (creates, rotations): capacity of its own, so
+    /// no flood of verifications can starve it.
+    pub minting: Hasher,
+    /// argon2 for verifications.
+    pub verifying: Hasher,
+    pub checksum_key: ChecksumKey,
     pub page_tokens: PageTokenKey,
-    /// Hash of a random secret nobody knows: unknown clients are checked
-    /// against it, so they cost the same time as known ones.
-    pub dummy_hash: SecretHash,
     pub verified: Arc<VerifiedCache>,
     pub failed_verifications: Limiter,
+    pub uncached: Arc<CallerSlots>,
 }

@@ -73,13 +73,13 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let pool = state.pool.clone();
-    let hasher = state.ops.hasher.clone();
+    let (minting, verifying) = (state.ops.minting.clone(), state.ops.verifying.clone());
     crate::telemetry::metrics::register_gauges(
         move || {
             let s = pool.state();
             (s.connections, s.idle_connections)
         },
-        move || hasher.admitted() as u64,
+        move || (minting.admitted() + verifying.admitted()) as u64,
     );
     let settings = state.server.clone();
     let default_timeout = settings.request_timeout;
@@ -150,6 +150,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         }
         state.mutations.forget_idle();
         state.ops.failed_verifications.forget_idle();
+        state.ops.uncached.forget_idle();
         let purged = state
             .ops
             .db

@@ -8,14 +8,18 @@ use anyhow::Context as _;
 use crate::{
     auth::{Authorizer, RoleCache},
     config::{Config, DatabaseArgs},
-    credentials::{Hasher, Limiter, VerifiedCache},
-    domain::{ClientSecret, ids::random_base62, page_token::PageTokenKey},
+    credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
+    domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
     ops::Ops,
     store::{self, Db, Memberships, Pool},
 };
 
 /// Name of the shared page-token key in `service_settings`.
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_hmac_key";
+/// Name of the shared key of client-secret checksums in `service_settings`.
+const CHECKSUM_KEY_SETTING: &str = "client_secret_checksum_key";
+/// Uncached verifications in flight, for all callers together, per caller's share.
+const UNCACHED_CALLERS_AT_ONCE: usize = 4;
 /// Callers that may wait for an argon2 slot, per core.
 const HASH_QUEUE_PER_CORE: usize = 64;
 /// How long start-up keeps retrying a database that does not answer yet.
@@ -109,32 +113,39 @@ impl AppState {
             config.db_timeout,
         );
         let db = Db::new(pool.clone(), config.db_timeout);
-        let page_tokens = {
+        let shared_key = async |name: &'static str| {
             let candidate = random_base62(43);
-            let key = db
-                .read(async |conn| {
-                    store::settings::get_or_init(conn, PAGE_TOKEN_KEY_SETTING, candidate.as_bytes())
-                        .await
-                })
-                .await?;
-            PageTokenKey::new(key)
+            db.read(async |conn| {
+                store::settings::get_or_init(conn, name, candidate.as_bytes()).await
+            })
+            .await
         };
+        let page_tokens = PageTokenKey::new(shared_key(PAGE_TOKEN_KEY_SETTING).await?);
+        let checksum_key = ChecksumKey::new(shared_key(CHECKSUM_KEY_SETTING).await?);
         let verifier = Arc::new(config.jwt.verifier()?);
         let tls = read_tls(config)?;
         let cores = config.hash_concurrency();
-        let hasher = Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
-        let dummy_hash = hasher.hash(ClientSecret::generate()).await?;
+        let lane = || Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
+        let (minting, verifying) = (lane(), lane());
+        // Refusals that need no hash wait as long as recent ones took: from
+        // the first call on.
+        verifying.calibrate().await?;
         let roles = Arc::new(RoleCache::default());
         let mutations = Limiter::per_minute(config.mutations_per_minute);
         Ok(Self {
             ops: Ops {
                 db: db.clone(),
                 scopes: Arc::new(config.scopes.clone()),
-                hasher,
+                minting,
+                verifying,
+                checksum_key,
                 page_tokens,
-                dummy_hash,
                 verified: Arc::new(VerifiedCache::default()),
                 failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
+                uncached: Arc::new(CallerSlots::new(
+                    config.uncached_verify_per_caller,
+                    config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
+                )),
             },
             authorizer: Authorizer::new(
                 verifier,

@@ -105,6 +105,8 @@ struct NewSecretRow<'a> {
     slot: &'a str,
     secret_hash: &'a str,
     hint: &'a str,
+    /// Every secret minted now carries a checksum.
+    checksummed: bool,
 }
 
 /// The current secret of a confidential app, already hashed.
@@ -164,6 +166,7 @@ pub async fn insert<K>(
                     slot: SLOT_CURRENT,
                     secret_hash: secret.hash.as_phc(),
                     hint: secret.hint,
+                    checksummed: true,
                 })
                 .execute(conn)
                 .await?;
@@ -327,6 +330,7 @@ pub async fn rotate_secret<K>(
             slot: SLOT_CURRENT,
             secret_hash: hash.as_phc(),
             hint,
+            checksummed: true,
         })
         .execute(conn)
         .await?;
@@ -352,10 +356,12 @@ pub async fn purge_expired_secrets(conn: &mut AsyncPgConnection) -> StoreResult<
 pub struct LiveSecret {
     pub hash: SecretHash,
     pub hint: String,
+    /// Minted with a checksum (every secret since checksums exist).
+    pub checksummed: bool,
 }
 
-/// Slot, PHC hash and hint of a stored secret.
-type SecretColumns = (String, String, String);
+/// Slot, PHC hash, hint and checksum flag of a stored secret.
+type SecretColumns = (String, String, String, bool);
 
 /// The application with this client_id, in any state and any organization,
 /// with its live secrets. One round trip.
@@ -380,6 +386,7 @@ pub async fn find_by_client_id(
                 client_secrets::slot,
                 client_secrets::secret_hash,
                 client_secrets::hint,
+                client_secrets::checksummed,
             )
                 .nullable(),
         ))
@@ -389,22 +396,18 @@ pub async fn find_by_client_id(
     let mut current_hint = None;
     let mut secrets = Vec::new();
     for (row, secret) in rows {
-        if let Some((slot, hash, hint)) = secret {
+        if let Some((slot, hash, hint, checksummed)) = secret {
+            let live = LiveSecret {
+                hash: SecretHash::from_stored(hash),
+                hint,
+                checksummed,
+            };
             if slot == SLOT_CURRENT {
-                current_hint = Some(hint.clone());
+                current_hint = Some(live.hint.clone());
                 // The current secret is tried first.
-                secrets.insert(
-                    0,
-                    LiveSecret {
-                        hash: SecretHash::from_stored(hash),
-                        hint,
-                    },
-                );
+                secrets.insert(0, live);
             } else {
-                secrets.push(LiveSecret {
-                    hash: SecretHash::from_stored(hash),
-                    hint,
-                });
+                secrets.push(live);
             }
         }
         app_row.get_or_insert(row);

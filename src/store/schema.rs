@@ -39,6 +39,7 @@ diesel::table! {
         hint -> Text,
         create_time -> Timestamptz,
         expire_time -> Nullable<Timestamptz>,
+        checksummed -> Bool,
     }
 }
 

@@ -98,7 +98,7 @@ async fn only_an_argon2id_hash_of_the_secret_is_stored() {
     let hash = PasswordHash::new(&rows[0].secret_hash).unwrap();
     let argon2 = argon2::Argon2::default();
     assert!(argon2.verify_password(secret.as_bytes(), &hash).is_ok());
-    let other = ClientSecret::generate();
+    let other = ClientSecret::generate(&app.state.ops.checksum_key);
     assert!(
         argon2
             .verify_password(other.expose().as_bytes(), &hash)

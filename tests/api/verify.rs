@@ -6,7 +6,9 @@ use oauth_apps::{domain::Role, proto::v1 as pb};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-use crate::common::{TestApp, violated_fields, web_app};
+use oauth_apps::domain::ids::random_base62;
+
+use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth};
 
 const ORG: &str = "org-acme";
 
@@ -250,12 +252,11 @@ async fn failed_verifications_are_limited_per_client_id() {
     let client_id = resp.application.unwrap().client_id;
     let other = app.create_app("owner", ORG, "Other").await;
 
-    // The first success costs one hash (then it is cached and free); each
-    // failure costs one. Budget 3: one success, two failures.
+    // Successes cost nothing; each failure one unit. Budget 3.
     for _ in 0..3 {
         assert!(app.verify(&client_id, &resp.client_secret).await.valid);
     }
-    for i in 0..2 {
+    for i in 0..3 {
         assert!(!app.verify(&client_id, &format!("wrong-{i}")).await.valid);
     }
     let err = app.try_verify(&client_id, "wrong-4").await.unwrap_err();
@@ -269,15 +270,7 @@ async fn failed_verifications_are_limited_per_client_id() {
         retry > Duration::ZERO && retry <= Duration::from_secs(60),
         "{retry:?}"
     );
-    // While blocked, further guesses are refused before any hashing...
-    assert_eq!(
-        app.try_verify(&client_id, "wrong-5")
-            .await
-            .unwrap_err()
-            .code(),
-        Code::ResourceExhausted
-    );
-    // ...but the real client keeps working from the cache, and other clients are unaffected.
+    // The real client keeps working, and other clients are unaffected.
     assert!(app.verify(&client_id, &resp.client_secret).await.valid);
     assert!(
         app.verify(&other.application.unwrap().client_id, &other.client_secret)
@@ -291,6 +284,180 @@ async fn failed_verifications_are_limited_per_client_id() {
     assert_eq!(
         app.try_verify("ghost", "x").await.unwrap_err().code(),
         Code::ResourceExhausted
+    );
+}
+
+/// The attack review's lockout: 31 wrong secrets, then the right one, on a
+/// replica that never verified it (as after a restart). Guesses spend the
+/// budget, so more guesses are refused, but they cannot carry our checksum:
+/// the right secret is still checked, and verifies. So does a secret fresh
+/// from a rotation, with the budget spent.
+#[tokio::test]
+async fn guesses_never_lock_the_right_secret_out() {
+    let app = setup().await;
+    let created = app.create_app("owner", ORG, "Target").await;
+    let target = created.application.unwrap();
+    let replica = app.replica().await;
+    let right = &created.client_secret;
+    // Guessers may know the hint (members see it): keep it.
+    let hint = &right[right.len() - 4..];
+    for i in 0..31 {
+        let guess = format!("oas_{}{hint}", random_base62(45));
+        let wrong = if i % 2 == 0 {
+            guess
+        } else {
+            format!("guess-{i}")
+        };
+        match replica.try_verify(&target.client_id, &wrong).await {
+            Ok(r) => assert!(!r.valid),
+            Err(e) => assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}"),
+        }
+    }
+    assert_eq!(
+        replica
+            .try_verify(&target.client_id, "one more")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::ResourceExhausted,
+        "guesses are limited"
+    );
+    assert!(
+        replica.verify(&target.client_id, right).await.valid,
+        "the right secret is locked out"
+    );
+    let rotated = app.rotate("owner", ORG, &target.id, 0).await.unwrap();
+    assert!(
+        replica
+            .verify(&target.client_id, &rotated.client_secret)
+            .await
+            .valid
+    );
+    // The revoked secret is refused (or, with the budget spent, limited).
+    let revoked = replica.try_verify(&target.client_id, right).await;
+    assert!(revoked.map_or(true, |r| !r.valid));
+}
+
+/// The attack review's spray: a caller with the verify scope sends made-up
+/// client_ids, about 250 in flight. None costs an argon2 hash, and
+/// meanwhile creates and rotations succeed and a secret nobody verified
+/// before verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_spray_costs_no_hash_and_starves_nothing() {
+    let app = setup().await;
+    let fresh = app.create_app("owner", ORG, "Fresh").await;
+    let fresh_id = fresh.application.unwrap().client_id;
+    let rotating = app
+        .create_app("owner", ORG, "Rotating")
+        .await
+        .application
+        .unwrap();
+    let hashes_before = app.state.ops.verifying.runs();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spray_token = app.token_with_scope("relay", VERIFY_SCOPE);
+    let channel = app.channel().await;
+    let mut sprayers = Vec::new();
+    for _ in 0..250 {
+        let (stop, token) = (stop.clone(), spray_token.clone());
+        let mut c = oauth_apps::proto::OAuthApplicationsClient::new(channel.clone());
+        sprayers.push(tokio::spawn(async move {
+            let mut sent = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let req = with_auth(
+                    pb::VerifyClientCredentialsRequest {
+                        client_id: random_base62(26),
+                        client_secret: format!("oas_{}", random_base62(49)),
+                    },
+                    Some(&token),
+                    None,
+                );
+                let _ = c.verify_client_credentials(req).await;
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut created = 0;
+    for i in 0..10 {
+        let ok = app
+            .client()
+            .await
+            .create_application(app.req(web_app(&format!("during spray {i}")), "owner", ORG))
+            .await
+            .is_ok();
+        created += usize::from(ok);
+    }
+    let mut rotated = 0;
+    for _ in 0..3 {
+        rotated += usize::from(app.rotate("owner", ORG, &rotating.id, 0).await.is_ok());
+    }
+    let verified = app.verify(&fresh_id, &fresh.client_secret).await.valid;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for s in sprayers {
+        sent += s.await.unwrap();
+    }
+    assert!(created >= 9, "{created} of 10 creates succeeded");
+    assert_eq!(rotated, 3);
+    assert!(verified, "the fresh secret did not verify");
+    assert!(sent > 250, "the spray sent only {sent}");
+    let hashed = app.state.ops.verifying.runs() - hashes_before;
+    assert_eq!(hashed, 1, "the spray cost {hashed} hashes");
+}
+
+/// Secrets minted before checksums existed keep verifying; their guessers
+/// cannot be told apart by checksum, so every attempt that costs a hash
+/// spends the budget first (the right one too, once, before it is cached).
+#[tokio::test]
+async fn secrets_from_before_checksums_keep_working() {
+    use diesel_async::RunQueryDsl as _;
+    let app = TestApp::spawn_with(|c| c.failed_verify_per_minute = 3).await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let target = app
+        .create_app("owner", ORG, "Old")
+        .await
+        .application
+        .unwrap();
+    let old =
+        oauth_apps::domain::ClientSecret::from_presented(format!("oas_{}", random_base62(43)));
+    let hash = tokio::task::spawn_blocking({
+        let old = old.clone();
+        move || oauth_apps::credentials::hashing::hash_in(&old, &mut Vec::new())
+    })
+    .await
+    .unwrap();
+    let mut conn = app.db_conn().await;
+    diesel::sql_query(
+        "UPDATE client_secrets SET secret_hash = $1, hint = $2, checksummed = false \
+         WHERE application_id = $3",
+    )
+    .bind::<diesel::sql_types::Text, _>(hash.as_phc())
+    .bind::<diesel::sql_types::Text, _>(old.hint())
+    .bind::<diesel::sql_types::Text, _>(&target.id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert!(app.verify(&target.client_id, old.expose()).await.valid);
+    let guess = format!("oas_{}{}", random_base62(39), old.hint());
+    for _ in 0..2 {
+        assert!(!app.verify(&target.client_id, &guess).await.valid);
+    }
+    assert_eq!(
+        app.try_verify(&target.client_id, &guess)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::ResourceExhausted
+    );
+    // Cached, it still verifies; a rotation gives it a checksummed successor.
+    assert!(app.verify(&target.client_id, old.expose()).await.valid);
+    let rotated = app.rotate("owner", ORG, &target.id, 0).await.unwrap();
+    assert!(
+        app.verify(&target.client_id, &rotated.client_secret)
+            .await
+            .valid
     );
 }
 
