@@ -172,9 +172,29 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_MAX_REQUEST_BYTES", default_value_t = 64 * 1024)]
     pub max_request_bytes: usize,
 
+    /// Largest metadata (HTTP/2 header block, counted as HTTP/2 does) of a
+    /// call; a larger one is refused with RESOURCE_EXHAUSTED, on that call only.
+    #[arg(long, env = "OAUTH_APPS_MAX_METADATA_BYTES", default_value_t = 16 * 1024)]
+    pub max_metadata_bytes: usize,
+
     /// Concurrent calls (HTTP/2 streams) per connection.
     #[arg(long, env = "OAUTH_APPS_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub max_concurrent_streams: u32,
+
+    /// Connections open at once; more are closed as soon as accepted. Capped
+    /// to what the open-files limit allows (the soft limit is raised to the
+    /// hard one at start-up).
+    #[arg(long, env = "OAUTH_APPS_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub max_connections: usize,
+
+    /// Time a new connection has to complete the HTTP/2 handshake (over TLS:
+    /// the TLS handshake and its first call) before it is closed.
+    #[arg(long, env = "OAUTH_APPS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub handshake_timeout: Duration,
+
+    /// A connection with no call in flight for this long is closed.
+    #[arg(long, env = "OAUTH_APPS_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub idle_timeout: Duration,
 
     /// HTTP/2 keepalive ping interval (0 turns pings off); a peer that does
     /// not answer within 20 s is disconnected.
@@ -225,7 +245,11 @@ impl Config {
             hash_concurrency: 0,
             request_timeout: Duration::from_secs(10),
             max_request_bytes: 64 * 1024,
+            max_metadata_bytes: 16 * 1024,
             max_concurrent_streams: 256,
+            max_connections: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
             keepalive: Duration::from_secs(30),
             tls_cert: None,
             tls_key: None,

@@ -59,6 +59,9 @@ pub enum ApiError {
     /// Hashing capacity is saturated.
     #[error("busy")]
     Busy { retry_after: Duration },
+    /// The call's metadata is larger than the server takes.
+    #[error("metadata too large")]
+    MetadataTooLarge { size: usize, max: usize },
     /// The caller (or client_id) is over its rate limit.
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
@@ -255,6 +258,9 @@ impl From<ApiError> for Status {
                 ),
                 retry_after,
             ),
+            ApiError::MetadataTooLarge { size, max } => Status::resource_exhausted(format!(
+                "the call's metadata is {size} bytes; the most this server takes is {max}"
+            )),
             ApiError::Unavailable | ApiError::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")
             }

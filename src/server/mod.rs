@@ -5,13 +5,15 @@
 //! reflection services.
 
 mod auth_layer;
+pub mod connections;
 mod deadline;
+mod metadata;
 pub mod state;
 
 use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use state::AppState;
@@ -29,6 +31,11 @@ pub const SERVICE_NAME: &str = "oauthapps.v1.OAuthApplications";
 
 /// How often expired previous secrets and idle rate-limit keys are dropped.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Header blocks up to this size reach the service (and get a status of
+/// their own when they are over our limit); HTTP/2 ends the connection only
+/// for a block several times larger.
+const HTTP2_MAX_HEADER_LIST: u32 = 128 * 1024;
 
 /// How often the health service re-checks the database.
 const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
@@ -87,10 +94,12 @@ pub async fn serve(
     let api = OAuthApplicationsServer::new(Api::new(state.ops.clone()))
         .max_decoding_message_size(settings.max_request_bytes);
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connections::incoming(listener, settings.connections, &state.connections);
     let mut builder = Server::builder();
     if let Some(tls) = &settings.tls {
-        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&tls.cert, &tls.key))
+            .timeout(settings.connections.handshake_timeout);
         if let Some(ca) = &tls.client_ca {
             config = config.client_ca_root(Certificate::from_pem(ca));
         }
@@ -101,7 +110,13 @@ pub async fn serve(
         .max_concurrent_streams(Some(settings.max_concurrent_streams))
         .http2_keepalive_interval(settings.keepalive)
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        // Metadata past our own limit gets a status on its call (see
+        // `metadata`); HTTP/2 itself refuses only far larger blocks, which
+        // end the connection.
+        .http2_max_header_list_size(Some(HTTP2_MAX_HEADER_LIST))
+        .layer(connections::ActivityLayer)
         .layer(RpcTelemetryLayer)
+        .layer(metadata::layer(settings.max_metadata_bytes))
         .layer(deadline::layer(default_timeout))
         .layer(auth)
         .add_service(health_service)

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 
+use super::connections::{ConnectionLimits, OpenConnections, fit_to_open_files};
 use crate::{
     auth::{Authorizer, RoleCache},
     config::{Config, DatabaseArgs},
@@ -28,8 +29,10 @@ const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
 /// Transport settings of the server.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
+    pub connections: ConnectionLimits,
     pub request_timeout: Duration,
     pub max_request_bytes: usize,
+    pub max_metadata_bytes: usize,
     pub max_concurrent_streams: u32,
     pub keepalive: Option<Duration>,
     pub tls: Option<TlsMaterial>,
@@ -82,6 +85,8 @@ pub struct AppState {
     /// For the LISTEN connection (its `Debug` hides the password).
     pub database: DatabaseArgs,
     pub server: ServerSettings,
+    /// Connections open now, under `server.connections.max_connections`.
+    pub connections: OpenConnections,
 }
 
 impl AppState {
@@ -131,6 +136,14 @@ impl AppState {
         // the first call on.
         verifying.calibrate().await?;
         let roles = Arc::new(RoleCache::default());
+        // Besides connections, the process needs descriptors for the pool,
+        // the listener, the LISTEN connection, files and the runtime.
+        let reserve = config.db_pool_size as usize + 64;
+        let connections = ConnectionLimits {
+            max_connections: fit_to_open_files(config.max_connections, reserve),
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+        };
         let mutations = Limiter::per_minute(config.mutations_per_minute);
         Ok(Self {
             ops: Ops {
@@ -157,9 +170,12 @@ impl AppState {
             roles,
             mutations,
             database: config.database.clone(),
+            connections: OpenConnections::new(connections.max_connections),
             server: ServerSettings {
+                connections,
                 request_timeout: config.request_timeout,
                 max_request_bytes: config.max_request_bytes,
+                max_metadata_bytes: config.max_metadata_bytes,
                 max_concurrent_streams: config.max_concurrent_streams,
                 keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
                 tls,

@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod common;
+mod connections;
 mod create;
 mod dev;
 mod failure;

@@ -1,0 +1,460 @@
+//! Connections, before any call: a cap on how many are open, a deadline for
+//! the HTTP/2 handshake, idle ones closed, and an accept loop that backs off
+//! instead of spinning when the process runs out of file descriptors.
+//!
+//! Why here: neither tonic nor hyper bounds connections that never finish
+//! the HTTP/2 handshake (HTTP/2 keepalive pings start only after it) or that
+//! finish it and never call, and tonic's own accept loop retries a failed
+//! accept at once, so a process out of descriptors spins. So the server
+//! accepts through [`incoming`], whose connections ([`GuardedIo`]) hold a
+//! slot of the cap until they close, and enforce both deadlines from the
+//! socket up; [`ActivityLayer`] tells a connection when a call starts and
+//! when its response is done, so a connection with a call in flight (a
+//! health Watch stream, say) is never idle.
+
+use std::{
+    io,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use futures_util::{Stream, future::BoxFuture};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep, sleep_until},
+};
+use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
+
+/// What a connection may cost.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// Until the client's HTTP/2 preface and first SETTINGS frame have
+    /// arrived (over TLS: until the first call).
+    pub handshake_timeout: Duration,
+    /// A connection with no call in flight for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+/// The client's connection preface (RFC 9113 section 3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The preface and the 9-byte header of the first frame, which must be SETTINGS.
+const HANDSHAKE_BYTES: usize = PREFACE.len() + 9;
+const FRAME_TYPE_SETTINGS: u8 = 4;
+/// The first byte of a TLS record carrying a handshake.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Calls on one connection, shared by the connection and the layer.
+#[derive(Debug)]
+pub struct Activity {
+    opened: Instant,
+    calls_started: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// When the last call started or ended, in milliseconds since `opened`.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            calls_started: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    fn begin(self: &Arc<Self>) -> CallGuard {
+        self.calls_started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        CallGuard(self.clone())
+    }
+}
+
+/// A call in flight on its connection, until dropped.
+#[derive(Debug)]
+pub struct CallGuard(Arc<Activity>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What tonic puts in every request's extensions for our connections.
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    pub tcp: TcpConnectInfo,
+    activity: Arc<Activity>,
+}
+
+/// An accepted connection, holding its slot of the cap until it closes.
+#[derive(Debug)]
+pub struct GuardedIo {
+    inner: TcpStream,
+    _slot: OwnedSemaphorePermit,
+    info: ConnectionInfo,
+    limits: ConnectionLimits,
+    handshaking: bool,
+    seen: [u8; HANDSHAKE_BYTES],
+    seen_len: usize,
+    tls: bool,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Connected for GuardedIo {
+    type ConnectInfo = ConnectionInfo;
+
+    fn connect_info(&self) -> ConnectionInfo {
+        self.info.clone()
+    }
+}
+
+impl GuardedIo {
+    fn watch_handshake(&mut self, read: &[u8]) {
+        if self.seen_len == 0 && read.first() == Some(&TLS_HANDSHAKE_RECORD) {
+            // Encrypted: the preface cannot be seen; the first call ends
+            // the handshake instead.
+            self.tls = true;
+            return;
+        }
+        let n = read.len().min(HANDSHAKE_BYTES - self.seen_len);
+        self.seen[self.seen_len..self.seen_len + n].copy_from_slice(&read[..n]);
+        self.seen_len += n;
+        if self.seen_len == HANDSHAKE_BYTES
+            && &self.seen[..PREFACE.len()] == PREFACE
+            && self.seen[PREFACE.len() + 3] == FRAME_TYPE_SETTINGS
+        {
+            self.handshake_done();
+        }
+    }
+
+    /// From now on, the deadline is the idle one.
+    fn handshake_done(&mut self) {
+        self.handshaking = false;
+        self.info.activity.touch();
+        let next = Instant::now() + self.limits.idle_timeout;
+        self.timer.as_mut().reset(next);
+    }
+
+    /// `Err` closes the connection: its handshake or idle time is over.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.handshaking && self.info.activity.calls_started.load(Ordering::Relaxed) > 0 {
+            self.handshake_done();
+        }
+        let activity = &self.info.activity;
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if self.handshaking {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "HTTP/2 handshake not completed in time",
+                ));
+            }
+            let now = Instant::now();
+            let next = if activity.in_flight.load(Ordering::Acquire) > 0 {
+                now + self.limits.idle_timeout
+            } else {
+                activity.last() + self.limits.idle_timeout
+            };
+            if next <= now {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle"));
+            }
+            // Polled again by the loop, which registers the waker.
+            self.timer.as_mut().reset(next);
+        }
+        Ok(())
+    }
+}
+
+impl AsyncRead for GuardedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read
+            && this.handshaking
+            && !this.tls
+        {
+            this.watch_handshake(&buf.filled()[before..]);
+        }
+        this.poll_deadline(cx)?;
+        read
+    }
+}
+
+impl AsyncWrite for GuardedIo {
+    // While its writes are blocked, HTTP/2 stops reading: the deadlines are
+    // checked on the write side too.
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if written.is_pending() {
+            self.poll_deadline(cx)?;
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if written.is_pending() {
+            self.poll_deadline(cx)?;
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        if flushed.is_pending() {
+            self.poll_deadline(cx)?;
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Errors of one connection, not of the listener: accept the next one.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+    )
+}
+
+/// The slots of the connection cap: how many connections are open.
+#[derive(Clone, Debug)]
+pub struct OpenConnections {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl OpenConnections {
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.max - self.slots.available_permits()
+    }
+}
+
+/// Accepts connections from `listener` under `limits`, each holding a slot
+/// of `open`. Never yields an error: when accepting fails for want of
+/// descriptors or memory, it waits (10 ms, doubling up to 1 s) and tries
+/// again, rather than spinning.
+pub fn incoming(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    open: &OpenConnections,
+) -> impl Stream<Item = Result<GuardedIo, io::Error>> + Send + 'static {
+    let slots = open.slots.clone();
+    futures_util::stream::unfold((listener, slots), move |(listener, slots)| async move {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(e) if is_per_connection(&e) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot accept connections");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(10);
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                // Over the cap: closed at once, so the client sees it
+                // rather than hanging.
+                tracing::debug!("connection refused: at the cap of open connections");
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let io = GuardedIo {
+                info: ConnectionInfo {
+                    tcp: tcp.connect_info(),
+                    activity: Arc::new(Activity::new()),
+                },
+                inner: tcp,
+                _slot: slot,
+                limits,
+                handshaking: true,
+                seen: [0; HANDSHAKE_BYTES],
+                seen_len: 0,
+                tls: false,
+                timer: Box::pin(sleep_until(Instant::now() + limits.handshake_timeout)),
+            };
+            return Some((Ok(io), (listener, slots)));
+        }
+    })
+}
+
+/// Marks each call in flight on its connection until its response body is
+/// done with, so streams count as activity for as long as they last.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ActivityLayer;
+
+impl<S> tower::Layer<S> for ActivityLayer {
+    type Service = ActivityService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ActivityService(inner)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ActivityService<S>(S);
+
+impl<S, B> tower::Service<http::Request<B>> for ActivityService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let extensions = req.extensions();
+        let info = extensions.get::<ConnectionInfo>().or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<ConnectionInfo>>()
+                .map(TlsConnectInfo::get_ref)
+        });
+        let guard = info.map(|i| i.activity.begin());
+        let response = self.0.call(req);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(match guard {
+                Some(guard) => response.map(|body| {
+                    tonic::body::Body::new(GuardedBody {
+                        inner: body,
+                        _guard: guard,
+                    })
+                }),
+                None => response,
+            })
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its call in flight until dropped.
+    struct GuardedBody {
+        #[pin]
+        inner: tonic::body::Body,
+        _guard: CallGuard,
+    }
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        Poll::Ready(ready!(self.project().inner.poll_frame(cx)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Raises the soft limit of open files to the hard one, and returns the
+/// connection cap that fits under it: `wanted`, or fewer when the process
+/// may not open that many files besides what else it needs (`reserve`).
+#[cfg(unix)]
+pub fn fit_to_open_files(wanted: usize, reserve: usize) -> usize {
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    let limit = unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return wanted;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur
+    };
+    let room = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(reserve)
+        .max(1);
+    if room < wanted {
+        tracing::warn!(
+            wanted,
+            allowed = room,
+            open_files = limit,
+            "OAUTH_APPS_MAX_CONNECTIONS is more than the open-files limit allows; capping"
+        );
+    }
+    wanted.min(room)
+}
+
+#[cfg(not(unix))]
+pub fn fit_to_open_files(wanted: usize, _reserve: usize) -> usize {
+    wanted
+}

@@ -1,0 +1,269 @@
+//! Connections before any call: the handshake deadline, the cap, idle
+//! connections, failed accepts, and oversized metadata.
+
+use std::time::{Duration, Instant};
+
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+use tonic::Code;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::{
+    common::{TestApp, TestDb, eventually, with_auth},
+    process::ServerProcess,
+};
+
+/// Reads until the server closes the connection; `None` if it is still open
+/// after `within`.
+async fn closed_within(conn: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(
+            within.saturating_sub(started.elapsed()),
+            conn.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            // The server's own SETTINGS, after the preface: keep reading.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn health_ok(app: &TestApp) -> bool {
+    let Ok(channel) = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_the_handshake_are_closed() {
+    let app = TestApp::spawn_with(|c| c.handshake_timeout = Duration::from_millis(300)).await;
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let mut half = TcpStream::connect(app.addr).await.unwrap();
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let mut no_settings = TcpStream::connect(app.addr).await.unwrap();
+    no_settings
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    for (what, conn) in [
+        ("silent", &mut silent),
+        ("half a preface", &mut half),
+        ("preface without SETTINGS", &mut no_settings),
+    ] {
+        let closed = closed_within(conn, Duration::from_secs(3)).await;
+        assert!(closed.is_some(), "{what}: still open");
+    }
+    eventually("the slots to be free", Duration::from_secs(1), || async {
+        app.state.connections.count() == 0
+    })
+    .await;
+    // A real client, which completes its handshake at once, is unaffected
+    // and keeps its connection past the handshake deadline.
+    let channel = app.channel().await;
+    let mut health = HealthClient::new(channel);
+    health.check(HealthCheckRequest::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    health.check(HealthCheckRequest::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_connection_cap_refuses_at_once_and_frees_slots_as_they_close() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_connections = 3;
+        c.handshake_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    eventually("three open connections", Duration::from_secs(1), || async {
+        app.state.connections.count() == 3
+    })
+    .await;
+    let mut fourth = TcpStream::connect(app.addr).await.unwrap();
+    let closed = closed_within(&mut fourth, Duration::from_millis(500)).await;
+    assert!(
+        closed.is_some(),
+        "over the cap, a connection hangs instead of closing"
+    );
+    // Once the silent ones are gone, real clients get in.
+    eventually(
+        "a call once the cap has room",
+        Duration::from_secs(3),
+        || async { health_ok(&app).await },
+    )
+    .await;
+    drop(held);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_but_not_while_a_call_is_in_flight() {
+    let app = TestApp::spawn_with(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut health = HealthClient::new(app.channel().await);
+    health.check(HealthCheckRequest::default()).await.unwrap();
+    // A Watch stream keeps its connection busy for as long as it lasts.
+    let mut watcher = HealthClient::new(app.channel().await);
+    let mut watch = watcher
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap();
+    eventually(
+        "the idle connection to close",
+        Duration::from_secs(3),
+        || async { app.state.connections.count() == 1 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(app.state.connections.count(), 1, "the streaming one stays");
+    drop(watch);
+    eventually(
+        "the stream's connection to close",
+        Duration::from_secs(3),
+        || async { app.state.connections.count() == 0 },
+    )
+    .await;
+}
+
+/// An oversized metadata block is refused on its own call: the others on
+/// its connection carry on.
+#[tokio::test]
+async fn oversized_metadata_fails_only_its_own_call() {
+    let app = TestApp::spawn().await;
+    let channel = app.channel().await;
+    let mut watch = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap();
+    for size in [20 * 1024, 100 * 1024] {
+        let mut req = with_auth(
+            oauth_apps::proto::v1::ListApplicationsRequest::default(),
+            Some(&app.token("alice")),
+            Some("org"),
+        );
+        req.metadata_mut()
+            .insert("x-padding", "p".repeat(size).parse().unwrap());
+        let err = oauth_apps::proto::OAuthApplicationsClient::new(channel.clone())
+            .list_applications(req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{size}: {err:?}");
+        assert!(err.message().contains("metadata"), "{err:?}");
+    }
+    // The stream on the same connection is still alive: no error, just no
+    // news, and the connection still serves calls.
+    let next = tokio::time::timeout(Duration::from_millis(300), watch.message()).await;
+    assert!(next.is_err(), "the stream ended: {next:?}");
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap();
+}
+
+/// CPU time of a process so far, in clock ticks (user + system).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Sets the soft limit of open files of a child process; returns the old one.
+fn set_open_files(pid: u32, soft: Option<u64>) -> u64 {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit on a child process we started, with valid structs.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &mut old,
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    if let Some(soft) = soft {
+        let new = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: as above.
+        let rc = unsafe {
+            libc::prlimit(
+                pid as libc::pid_t,
+                libc::RLIMIT_NOFILE,
+                &new,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    }
+    old.rlim_cur
+}
+
+/// The attack review's descriptor exhaustion: with the process out of file
+/// descriptors, accepting fails; the server backs off instead of spinning,
+/// and serves again once descriptors are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_accepts_back_off_instead_of_spinning() {
+    let db = TestDb::new().await;
+    let server = ServerProcess::start(&db.url, &[("OAUTH_APPS_HANDSHAKE_TIMEOUT", "2s")]);
+    let pid = server.pid();
+    let open_now = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    let old = set_open_files(pid, Some(open_now + 3));
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let spent = cpu_ticks(pid) - before;
+    // Spinning would burn a whole core: about 100 ticks a second.
+    assert!(
+        spent < 30,
+        "{spent} ticks of CPU in 1 s while out of descriptors"
+    );
+    assert!(
+        server.logs().contains("cannot accept connections"),
+        "{}",
+        server.logs()
+    );
+    set_open_files(pid, Some(old));
+    drop(silent);
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap();
+}
