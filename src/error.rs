@@ -16,7 +16,7 @@ use crate::{
     auth::{AuthError, OwnerRequired, TokenError, authorizer::ORG_ID_MAX_LEN},
     credentials::HashError,
     domain::{FieldViolation, OwnerOnly, Refusal, Role},
-    store::{NAME_UNIQUE_CONSTRAINT, StoreError, TransactionError},
+    store::{NAME_UNIQUE_CONSTRAINTS, StoreError, TransactionError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::UniqueViolation(c) if c == NAME_UNIQUE_CONSTRAINT => Self::NameTaken,
+            StoreError::UniqueViolation(c) if NAME_UNIQUE_CONSTRAINTS.contains(&c.as_str()) => {
+                Self::NameTaken
+            }
             StoreError::UniqueViolation(c) => Self::Internal(format!("unique violation on {c}")),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
@@ -231,10 +233,10 @@ impl From<ApiError> for Status {
             ApiError::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
             ApiError::NotFound => Status::not_found("application not found"),
             ApiError::NameTaken => Status::already_exists(
-                "an application with this name already exists in the organization",
+                "an application with this name, or one that looks the same, already exists in the organization",
             ),
             ApiError::NameTakenWhileDeleted => Status::already_exists(
-                "another live application of the organization has taken this name; rename that one first",
+                "another live application of the organization has taken this name (or one that looks the same); rename that one first",
             ),
             ApiError::EtagMismatch => Status::aborted(
                 "the application changed since it was read (etag mismatch); read it again and retry",

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod application;
 pub mod ids;
+pub mod names;
 pub mod page_token;
 pub mod rules;
 pub mod secret;

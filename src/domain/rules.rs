@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{
     AppChanges, AppId, AppType, Application, FieldViolation, NewApplication, ScopeCatalog,
     access::{Classified, OwnerOnly},
+    names,
     validation::{self, is_owner_only_scope},
 };
 
@@ -87,9 +88,10 @@ fn owner_only(
 
 /// Validates a new application (every violation at once) and classifies it.
 pub fn check_new(
-    input: CreateInput,
+    mut input: CreateInput,
     catalog: &ScopeCatalog,
 ) -> Result<Classified<NewApplication>, Refusal> {
+    input.name = names::normalize(&input.name);
     let mut violations = Vec::new();
     if let Err(value) = input.app_type {
         violations.push(FieldViolation::new(
@@ -220,7 +222,10 @@ pub fn plan_update(
     catalog: &ScopeCatalog,
 ) -> Result<Classified<AppUpdate>, Refusal> {
     let (fields, mut violations) = parse_update_mask(&input.paths);
-    let v = &input.values;
+    let v = &UpdateValues {
+        name: names::normalize(&input.values.name),
+        ..input.values.clone()
+    };
     if fields.contains("name") {
         validation::validate_name(&v.name, "application.name", &mut violations);
     }

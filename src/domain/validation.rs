@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use url::{Host, Url};
 
-use super::types::AppType;
+use super::{names, types::AppType};
 
 pub const NAME_MAX_CHARS: usize = 100;
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
@@ -110,6 +110,7 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Checks a name, already in NFC (see `names`).
 pub fn validate_name(name: &str, field: &str, out: &mut Vec<FieldViolation>) {
     let chars = name.chars().count();
     if name.trim().is_empty() {
@@ -126,10 +127,20 @@ pub fn validate_name(name: &str, field: &str, out: &mut Vec<FieldViolation>) {
             "must not start or end with whitespace",
         ));
     }
-    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+    if let Some(c) = name.chars().find(|c| names::is_invisible(*c)) {
         out.push(FieldViolation::new(
             field,
-            "must not contain control or bidirectional-override characters",
+            format!(
+                "must not contain invisible, control or unassigned characters (has U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    } else if let Some(scripts) = names::mixed_scripts(name) {
+        out.push(FieldViolation::new(
+            field,
+            format!(
+                "mixes {scripts} letters, which can pass for each other: write it in one script"
+            ),
         ));
     }
 }
@@ -441,6 +452,9 @@ mod tests {
             (" Billing", false),
             ("Billing ", false),
             ("Bill ing", true),
+            ("Bill\u{200B}ing", false),
+            ("\u{0412}illing", false),
+            ("東京 Tokyo", true),
         ];
         for (name, ok) in cases {
             let mut out = vec![];

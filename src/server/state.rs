@@ -111,6 +111,17 @@ impl AppState {
                 Err(e) => return Err(e),
             }
         }
+        let keyed = {
+            use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            store::applications::backfill_name_keys(&mut conn).await?
+        };
+        if keyed > 0 {
+            tracing::info!(
+                count = keyed,
+                "computed the look-alike keys of application names"
+            );
+        }
         let pool = store::build_pool(
             url,
             config.db_pool_size,

@@ -23,6 +23,7 @@ use crate::{
     auth::{Authorizes, OrgScope, ReadPermit, ServicePermit, WritePermit},
     domain::{
         AppChanges, AppId, AppType, Application, Checked, ClientId, NewApplication, SecretHash,
+        names,
         rules::{AppUpdate, Rotation},
     },
 };
@@ -88,6 +89,9 @@ struct NewAppRow<'a> {
     id: &'a str,
     organization_id: &'a str,
     name: &'a str,
+    name_key: String,
+    visual_key: String,
+    name_keys_version: i16,
     description: &'a str,
     app_type: &'a str,
     redirect_uris: &'a [String],
@@ -140,10 +144,14 @@ pub async fn insert<K>(
     secret: Option<InitialSecret<'_>>,
 ) -> StoreResult<Application> {
     let new = new.get();
+    let keys = names::keys(&new.name);
     let row = NewAppRow {
         id: id.as_str(),
         organization_id: permit.org(),
         name: &new.name,
+        name_key: keys.folded,
+        visual_key: keys.visual,
+        name_keys_version: names::NAME_KEYS_VERSION,
         description: &new.description,
         app_type: new.app_type.as_db(),
         redirect_uris: &new.redirect_uris,
@@ -212,6 +220,9 @@ pub async fn lock(
 #[diesel(table_name = applications)]
 struct AppChangeset<'a> {
     name: Option<&'a str>,
+    name_key: Option<String>,
+    visual_key: Option<String>,
+    name_keys_version: Option<i16>,
     description: Option<&'a str>,
     redirect_uris: Option<&'a [String]>,
     scopes: Option<&'a [String]>,
@@ -222,8 +233,12 @@ struct AppChangeset<'a> {
 
 impl<'a> From<&'a AppChanges> for AppChangeset<'a> {
     fn from(c: &'a AppChanges) -> Self {
+        let keys = c.name.as_deref().map(names::keys);
         Self {
             name: c.name.as_deref(),
+            name_keys_version: keys.as_ref().map(|_| names::NAME_KEYS_VERSION),
+            name_key: keys.as_ref().map(|k| k.folded.clone()),
+            visual_key: keys.map(|k| k.visual),
             description: c.description.as_deref(),
             redirect_uris: c.redirect_uris.as_deref(),
             scopes: c.scopes.as_deref(),
@@ -478,4 +493,57 @@ pub async fn list(
     rows.into_iter()
         .map(|(row, hint)| row.into_domain(hint))
         .collect()
+}
+
+/// Computes the look-alike keys of applications that have none, or keys of
+/// an older definition (`names::NAME_KEYS_VERSION`), a batch at a time.
+/// Run at start-up; returns how many rows it keyed. Two live applications
+/// that looked the same before keys existed both stay: the second keeps no
+/// keys (new look-alikes of the first are still refused), and is reported.
+#[tracing::instrument(name = "db.applications.backfill_name_keys", skip_all, fields(db.system = "postgresql"))]
+pub async fn backfill_name_keys(conn: &mut AsyncPgConnection) -> StoreResult<usize> {
+    const BATCH: i64 = 500;
+    let mut keyed = 0;
+    let mut after = String::new();
+    loop {
+        let pending: Vec<(String, String)> = applications::table
+            .filter(
+                applications::name_keys_version
+                    .is_null()
+                    .or(applications::name_keys_version.lt(names::NAME_KEYS_VERSION)),
+            )
+            .filter(applications::id.gt(&after))
+            .order(applications::id.asc())
+            .select((applications::id, applications::name))
+            .limit(BATCH)
+            .load(conn)
+            .await?;
+        let Some((last, _)) = pending.last() else {
+            return Ok(keyed);
+        };
+        after = last.clone();
+        for (id, name) in pending {
+            let keys = names::keys(&name);
+            let row = applications::table.filter(applications::id.eq(&id));
+            let set = diesel::update(row)
+                .set((
+                    applications::name_key.eq(&keys.folded),
+                    applications::visual_key.eq(&keys.visual),
+                    applications::name_keys_version.eq(names::NAME_KEYS_VERSION),
+                ))
+                .execute(conn)
+                .await;
+            match set.map_err(StoreError::from) {
+                Ok(_) => keyed += 1,
+                Err(StoreError::UniqueViolation(_)) => {
+                    tracing::warn!(app_id = %id, "application looks the same as another live one of its organization; left without name keys");
+                    diesel::update(row)
+                        .set(applications::name_keys_version.eq(names::NAME_KEYS_VERSION))
+                        .execute(conn)
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }

@@ -22,8 +22,13 @@ pub use db::{
 };
 pub use memberships::Memberships;
 
-/// Constraint that keeps names unique among an org's live applications.
-pub const NAME_UNIQUE_CONSTRAINT: &str = "applications_org_name_live";
+/// Constraints that keep names unique among an org's live applications:
+/// exact (case-insensitive), and by either look-alike key.
+pub const NAME_UNIQUE_CONSTRAINTS: &[&str] = &[
+    "applications_org_name_live",
+    "applications_org_name_key_live",
+    "applications_org_visual_key_live",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

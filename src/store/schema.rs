@@ -28,6 +28,9 @@ diesel::table! {
         update_time -> Timestamptz,
         delete_time -> Nullable<Timestamptz>,
         revision -> Int8,
+        name_key -> Nullable<Text>,
+        visual_key -> Nullable<Text>,
+        name_keys_version -> Nullable<Int2>,
     }
 }
 

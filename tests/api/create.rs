@@ -546,3 +546,101 @@ async fn sixteen_racing_creates_with_one_name_make_one_app() {
     let secrets = app.count("SELECT count(*) AS n FROM client_secrets").await;
     assert_eq!(secrets, 1, "a losing create left a secret behind");
 }
+
+/// The attack review's look-alikes: each pair looks the same on a consent or
+/// admin screen, so the second of each is refused, as a taken name or as an
+/// invisible or mixed-script one.
+#[tokio::test]
+async fn names_that_look_the_same_cannot_coexist() {
+    let app = app_with_owner().await;
+    let mut c = app.client().await;
+    let pairs = [
+        ("Café", "Cafe\u{0301}", Code::AlreadyExists),
+        ("Billing", "Ｂｉｌｌｉｎｇ", Code::AlreadyExists),
+        ("Reports", "Rep\u{200B}orts", Code::InvalidArgument),
+        ("Invoice", "ınvoıce", Code::AlreadyExists),
+        ("Straße", "STRASSE", Code::AlreadyExists),
+        ("Payments", "\u{0420}ayments", Code::InvalidArgument),
+        ("PayPal", "PayPaI", Code::AlreadyExists),
+    ];
+    for (first, second, refusal) in pairs {
+        c.create_application(app.req(web_app(first), "owner", ORG))
+            .await
+            .unwrap_or_else(|e| panic!("{first}: {e:?}"));
+        let err = c
+            .create_application(app.req(web_app(second), "owner", ORG))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), refusal, "{second:?} next to {first:?}: {err:?}");
+    }
+    // Names are stored composed: what comes back is NFC.
+    let composed = c
+        .create_application(app.req(web_app("Ame\u{0301}lie"), "owner", ORG))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(composed.name, "Amélie");
+    // Renaming into a look-alike, or undeleting one, is refused alike.
+    let other = app
+        .create_app("owner", ORG, "Other")
+        .await
+        .application
+        .unwrap();
+    let err = app
+        .update(
+            "owner",
+            ORG,
+            pb::Application {
+                name: "BILLING".into(),
+                ..other.clone()
+            },
+            &["name"],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    app.delete("owner", ORG, &other.id).await.unwrap();
+    app.create_app("owner", ORG, "OTHER").await;
+    let err = app.undelete("owner", ORG, &other.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+    // Another organization has names of its own.
+    app.set_member("org-other", "owner", Role::Owner).await;
+    app.create_app("owner", "org-other", "Ｂｉｌｌｉｎｇ").await;
+}
+
+/// Applications from before look-alike keys get them at start-up, so a
+/// look-alike of an old name is refused too.
+#[tokio::test]
+async fn old_names_get_their_keys_at_start_up() {
+    use diesel_async::RunQueryDsl as _;
+    let app = app_with_owner().await;
+    let old = app
+        .create_app("owner", ORG, "Legacy")
+        .await
+        .application
+        .unwrap();
+    let mut conn = app.db_conn().await;
+    diesel::sql_query(
+        "UPDATE applications SET name_key = NULL, visual_key = NULL, name_keys_version = NULL",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let replica = app.replica().await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM applications WHERE name_keys_version IS NULL")
+            .await,
+        0
+    );
+    let err = replica
+        .client()
+        .await
+        .create_application(replica.req(web_app("LEGACY"), "owner", ORG))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert!(replica.get("owner", ORG, &old.id).await.is_ok());
+}
