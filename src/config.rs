@@ -63,6 +63,10 @@ pub struct JwtArgs {
     /// Required `aud` of tokens, when set.
     #[arg(long, env = "OAUTH_APPS_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Longest a bearer token may live (from its `iat`, and from now); 0
+    /// turns the bound off.
+    #[arg(long, env = "OAUTH_APPS_JWT_MAX_LIFETIME", value_parser = humantime::parse_duration, default_value = "24h")]
+    pub jwt_max_lifetime: Duration,
 }
 
 impl fmt::Debug for JwtArgs {
@@ -75,6 +79,7 @@ impl fmt::Debug for JwtArgs {
             .field("jwks_file", &self.jwks_file)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_max_lifetime", &self.jwt_max_lifetime)
             .finish()
     }
 }
@@ -86,24 +91,25 @@ impl JwtArgs {
             Some(s) if !s.is_empty() => Some(self.secret()?),
             _ => None,
         };
-        crate::auth::TokenVerifier::new(
+        Ok(crate::auth::TokenVerifier::new(
             secret,
             self.jwks_file.as_deref(),
             self.jwt_issuer.as_deref(),
             self.jwt_audience.as_deref(),
-        )
+        )?
+        .with_max_lifetime((!self.jwt_max_lifetime.is_zero()).then_some(self.jwt_max_lifetime)))
     }
 
     pub fn secret(&self) -> anyhow::Result<&[u8]> {
         match self.jwt_secret.as_deref() {
             Some(s) if !s.is_empty() => {
-                if s.len() < MIN_HS256_SECRET_BYTES {
-                    // RFC 7518 §3.2 wants at least 256 bits; refusing would
-                    // break existing deployments, so warn loudly.
-                    tracing::warn!(
-                        "OAUTH_APPS_JWT_SECRET is shorter than {MIN_HS256_SECRET_BYTES} bytes: tokens can be forged by brute force"
-                    );
-                }
+                // RFC 7518 section 3.2: an HS256 key of fewer than 256 bits
+                // can be brute-forced from one token.
+                anyhow::ensure!(
+                    s.len() >= MIN_HS256_SECRET_BYTES,
+                    "OAUTH_APPS_JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes (has {}): a shorter HS256 key can be brute-forced; `openssl rand -hex 32` makes one",
+                    s.len()
+                );
                 Ok(s.as_bytes())
             }
             _ => {
@@ -235,6 +241,7 @@ impl Config {
                 jwks_file: None,
                 jwt_issuer: None,
                 jwt_audience: None,
+                jwt_max_lifetime: Duration::from_secs(24 * 3600),
             },
             scopes: ScopeCatalog::default(),
             mutations_per_minute: 600,
@@ -307,6 +314,8 @@ mod tests {
         assert!(!printed.contains("super-secret-value"));
         assert!(!printed.contains("db-password"));
         assert!(printed.contains("postgres://u:redacted@x/y"));
-        assert_eq!(c.jwt.secret().unwrap(), b"super-secret-value");
+        assert!(c.jwt.secret().is_err(), "an 18-byte HS256 key is refused");
+        let c = Config::new("postgres://x/y", "s".repeat(32));
+        assert_eq!(c.jwt.secret().unwrap(), "s".repeat(32).as_bytes());
     }
 }

@@ -30,9 +30,18 @@ pub enum TokenError {
     WrongIssuerOrAudience,
     #[error("the token has no subject")]
     NoSubject,
+    #[error("the token's subject is not a usable user id (1 to 256 bytes, no control characters)")]
+    BadSubject,
+    #[error("the token names critical header extensions this service does not support")]
+    CriticalExtension,
+    #[error("the token lives longer than this service accepts")]
+    LivesTooLong,
     #[error("the token is malformed")]
     Malformed,
 }
+
+/// Longest `sub` accepted: the longest user id a membership may have.
+pub const MAX_SUBJECT_BYTES: usize = 256;
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +62,10 @@ impl Caller {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    /// Checked by the decoder; read again here for the lifetime bound.
+    exp: f64,
+    #[serde(default)]
+    iat: Option<f64>,
     /// Space-separated (RFC 8693 `scope`), or an array of scopes as some
     /// issuers write it.
     #[serde(default)]
@@ -87,6 +100,8 @@ pub struct TokenVerifier {
     issuer: Option<String>,
     audience: Option<String>,
     validations: Vec<(Algorithm, Validation)>,
+    /// Longest a token may live (from `iat`, and from now); `None`: no bound.
+    max_lifetime: Option<Duration>,
 }
 
 const ACCEPTED: [Algorithm; 4] = [
@@ -193,7 +208,14 @@ impl TokenVerifier {
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
+            max_lifetime: None,
         }
+    }
+
+    /// Refuses tokens that live longer than `max` (none: no bound).
+    pub fn with_max_lifetime(mut self, max: Option<Duration>) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// Builds a verifier from an optional HS256 secret and an optional JWKS
@@ -234,6 +256,7 @@ impl TokenVerifier {
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
+            max_lifetime: None,
         })
     }
 
@@ -313,6 +336,11 @@ impl TokenVerifier {
             K::InvalidAlgorithmName | K::InvalidAlgorithm => TokenError::BadSignature,
             _ => TokenError::Malformed,
         })?;
+        // RFC 7515 section 4.1.11: extensions marked critical must be
+        // understood, and we understand none.
+        if header.crit.is_some() {
+            return Err(TokenError::CriticalExtension);
+        }
         let key = self
             .key_for(header.alg, header.kid.as_deref())
             .ok_or(TokenError::BadSignature)?;
@@ -333,9 +361,26 @@ impl TokenVerifier {
         if claims.sub.trim().is_empty() {
             return Err(TokenError::NoSubject);
         }
+        if claims.sub.len() > MAX_SUBJECT_BYTES || claims.sub.chars().any(char::is_control) {
+            return Err(TokenError::BadSubject);
+        }
+        if let Some(max) = self.max_lifetime {
+            let max = max.as_secs_f64();
+            let now = jsonwebtoken::get_current_timestamp() as f64;
+            let issued = claims.iat.unwrap_or(now).min(now);
+            if claims.exp - issued > max + LEEWAY_SECS as f64 {
+                return Err(TokenError::LivesTooLong);
+            }
+        }
         let scopes = match claims.scope {
             None | Some(serde_json::Value::Null) => Vec::new(),
-            Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            // RFC 6749 section 3.3: scopes are separated by spaces (0x20),
+            // and nothing else: no other whitespace splits a scope in two.
+            Some(serde_json::Value::String(s)) => s
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             Some(serde_json::Value::Array(items)) => items
                 .into_iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
@@ -509,6 +554,77 @@ mod tests {
         assert_eq!(verifier().verify(&hs512), Err(TokenError::BadSignature));
 
         assert_eq!(verifier().verify("not-a-jwt"), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn scopes_split_on_spaces_only() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let with_scope = |scope: &str| {
+            encode(
+                &Header::new(Algorithm::HS256),
+                &serde_json::json!({"sub": "svc", "exp": now + 60, "scope": scope}),
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap()
+        };
+        for sneaky in [
+            "x\u{00a0}oauthapps:verify",
+            "x\toauthapps:verify",
+            "x\noauthapps:verify",
+            "x\u{2003}oauthapps:verify",
+        ] {
+            let c = verifier().verify(&with_scope(sneaky)).unwrap();
+            assert!(!c.has_scope("oauthapps:verify"), "{sneaky:?}");
+        }
+        let c = verifier()
+            .verify(&with_scope("a  oauthapps:verify"))
+            .unwrap();
+        assert!(c.has_scope("oauthapps:verify"));
+        assert_eq!(c.scopes, ["a", "oauthapps:verify"]);
+    }
+
+    #[test]
+    fn critical_extensions_bad_subjects_and_long_lives_are_refused() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let sign = |header: Header, claims: serde_json::Value| {
+            encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+        };
+        let mut crit = Header::new(Algorithm::HS256);
+        crit.crit = Some(vec!["exp".into()]);
+        assert_eq!(
+            verifier().verify(&sign(
+                crit,
+                serde_json::json!({"sub": "a", "exp": now + 60})
+            )),
+            Err(TokenError::CriticalExtension)
+        );
+        for sub in ["nul\u{0}byte", "line\nbreak", &"x".repeat(257)] {
+            let t = sign(
+                Header::new(Algorithm::HS256),
+                serde_json::json!({"sub": sub, "exp": now + 60}),
+            );
+            assert_eq!(
+                verifier().verify(&t),
+                Err(TokenError::BadSubject),
+                "{sub:?}"
+            );
+        }
+        let day = Duration::from_secs(24 * 3600);
+        let bounded = verifier().with_max_lifetime(Some(day));
+        let forever = sign(
+            Header::new(Algorithm::HS256),
+            serde_json::json!({"sub": "a", "exp": now + 100 * 365 * 24 * 3600}),
+        );
+        assert_eq!(bounded.verify(&forever), Err(TokenError::LivesTooLong));
+        assert!(verifier().verify(&forever).is_ok(), "no bound configured");
+        let long_ago = sign(
+            Header::new(Algorithm::HS256),
+            serde_json::json!({"sub": "a", "iat": now - 3 * 24 * 3600, "exp": now + 60}),
+        );
+        assert_eq!(bounded.verify(&long_ago), Err(TokenError::LivesTooLong));
+        let hour =
+            TokenIssuer::hs256(SECRET, None, None).mint("a", None, Duration::from_secs(3600));
+        assert!(bounded.verify(&hour).is_ok());
     }
 
     #[test]

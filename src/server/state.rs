@@ -93,6 +93,9 @@ impl AppState {
     /// Prepares the database (creating and migrating it when needed) and
     /// everything the service needs to answer calls.
     pub async fn prepare(config: &Config) -> anyhow::Result<Self> {
+        // Settings first: a bad one fails at once, not after the database.
+        let verifier = Arc::new(config.jwt.verifier()?);
+        let tls = read_tls(config)?;
         let url = &config.database.database_url;
         // A database that is still starting (or briefly away) is waited for.
         let started = std::time::Instant::now();
@@ -138,8 +141,6 @@ impl AppState {
         };
         let page_tokens = PageTokenKey::new(shared_key(PAGE_TOKEN_KEY_SETTING).await?);
         let checksum_key = ChecksumKey::new(shared_key(CHECKSUM_KEY_SETTING).await?);
-        let verifier = Arc::new(config.jwt.verifier()?);
-        let tls = read_tls(config)?;
         let cores = config.hash_concurrency();
         let lane = || Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
         let (minting, verifying) = (lane(), lane());

@@ -64,6 +64,26 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
             )
             .unwrap(),
         ),
+        (
+            "critical extension",
+            encode(
+                &Header {
+                    crit: Some(vec!["x-unknown".into()]),
+                    ..Header::new(Algorithm::HS256)
+                },
+                &serde_json::json!({"sub": "owner", "exp": now + 600}),
+                &key,
+            )
+            .unwrap(),
+        ),
+        (
+            "NUL in sub",
+            hs(serde_json::json!({"sub": "own\u{0}er", "exp": now + 600})),
+        ),
+        (
+            "lives a century",
+            hs(serde_json::json!({"sub": "owner", "exp": now + 100 * 365 * 24 * 3600})),
+        ),
     ]
 }
 
@@ -233,6 +253,11 @@ async fn service_methods_refuse_bad_tokens() {
         "scope prefix",
         app.token_with_scope("token-endpoint", "oauthapps:verify2 oauthapps"),
     ));
+    // Only a plain space separates scopes.
+    tokens.push((
+        "scope behind a no-break space",
+        app.token_with_scope("token-endpoint", "x\u{a0}oauthapps:verify"),
+    ));
     for (what, token) in tokens {
         let verify = c
             .verify_client_credentials(with_auth(
@@ -255,7 +280,7 @@ async fn service_methods_refuse_bad_tokens() {
             ))
             .await
             .unwrap_err();
-        let expected = if what.starts_with("no scope") || what.starts_with("scope prefix") {
+        let expected = if what.starts_with("no scope") || what.starts_with("scope ") {
             Code::PermissionDenied
         } else {
             Code::Unauthenticated

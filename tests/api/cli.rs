@@ -121,3 +121,21 @@ async fn members_and_tokens_from_the_command_line_drive_the_service() {
         .unwrap();
     assert!(!ok && err.contains("OAUTH_APPS_JWT_SECRET"), "{err}");
 }
+
+/// An HS256 key short enough to brute-force from one token is refused at
+/// start, by the server and by `token` alike.
+#[test]
+fn a_short_jwt_secret_is_refused() {
+    for args in [&["serve"][..], &["token", "--sub", "alice"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+            .args(args)
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+            .env("OAUTH_APPS_JWT_SECRET", "x")
+            .env("OAUTH_APPS_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("at least 32 bytes"), "{args:?}: {err}");
+    }
+}
