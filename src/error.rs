@@ -171,6 +171,9 @@ impl From<HashError> for ApiError {
     }
 }
 
+/// Field violations sent back at most: the details travel in a header.
+pub const MAX_REPORTED_VIOLATIONS: usize = 50;
+
 fn owner_only_message(why: &OwnerOnly) -> String {
     match why {
         OwnerOnly::PrivilegedApp => "only an OWNER may change a privileged application \
@@ -198,13 +201,16 @@ impl From<ApiError> for Status {
                 let details = ErrorDetails::with_bad_request(
                     violations
                         .into_iter()
+                        .take(MAX_REPORTED_VIOLATIONS)
                         .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
                         .collect::<Vec<_>>(),
                 );
-                let message = if n == 1 {
-                    "the request has an invalid field (see BadRequest details)".to_owned()
-                } else {
-                    format!("the request has {n} invalid fields (see BadRequest details)")
+                let message = match n {
+                    1 => "the request has an invalid field (see BadRequest details)".to_owned(),
+                    n if n > MAX_REPORTED_VIOLATIONS => format!(
+                        "the request has {n} invalid fields; the first {MAX_REPORTED_VIOLATIONS} are in the BadRequest details"
+                    ),
+                    n => format!("the request has {n} invalid fields (see BadRequest details)"),
                 };
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
@@ -276,5 +282,27 @@ impl From<ApiError> for Status {
                 Status::internal("internal error")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_are_capped_and_the_message_says_so() {
+        let many = (0..200)
+            .map(|i| FieldViolation::new(format!("f[{i}]"), "bad"))
+            .collect();
+        let status = Status::from(ApiError::Invalid(many));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let reported = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(reported.len(), MAX_REPORTED_VIOLATIONS);
+        assert!(
+            status.message().contains("200 invalid fields"),
+            "{}",
+            status.message()
+        );
+        assert!(status.message().contains("first 50"));
     }
 }

@@ -322,19 +322,41 @@ async fn audit(org: &str, app: Option<&str>, limit: i64, db: &DatabaseArgs) -> a
             "{}\t{}\t{}\t{}",
             e.create_time
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            e.actor,
-            e.action,
-            e.application_id
+            printable(&e.actor),
+            printable(&e.action),
+            printable(&e.application_id)
         );
         if !e.changed_fields.is_empty() {
-            line.push_str(&format!("\tfields={}", e.changed_fields.join(",")));
+            line.push_str(&format!(
+                "\tfields={}",
+                printable(&e.changed_fields.join(","))
+            ));
         }
         if !e.details.is_empty() {
-            line.push_str(&format!("\t{}", e.details));
+            line.push_str(&format!("\t{}", printable(&e.details)));
         }
         println!("{line}");
     }
     Ok(())
+}
+
+/// A value as one field of one line: control characters (a newline, a tab,
+/// an escape sequence) are written as escapes, so a stored id cannot forge
+/// lines or columns, or drive the terminal.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 async fn members(command: MembersCommand) -> anyhow::Result<()> {
@@ -352,6 +374,10 @@ async fn members(command: MembersCommand) -> anyhow::Result<()> {
                 !org.trim().is_empty() && !user.trim().is_empty(),
                 "--org and --user must not be empty"
             );
+            anyhow::ensure!(
+                !org.chars().chain(user.chars()).any(char::is_control),
+                "--org and --user must not contain control characters (newlines, tabs...)"
+            );
             store::memberships::set(&mut conn, &org, &user, role).await?;
             println!("{user} is now {} of {org}", role.as_db().to_uppercase());
         }
@@ -368,7 +394,7 @@ async fn members(command: MembersCommand) -> anyhow::Result<()> {
                 eprintln!("{org} has no members");
             }
             for m in members {
-                println!("{}\t{}", m.user_id, m.role.to_uppercase());
+                println!("{}\t{}", printable(&m.user_id), m.role.to_uppercase());
             }
         }
     }

@@ -171,6 +171,18 @@ pub fn validate_scopes(
     if scopes.is_empty() {
         out.push(FieldViolation::new(field, "at least one scope is required"));
     }
+    // More than the catalog holds cannot be valid: said once, not per item.
+    let most = catalog.scopes().len();
+    if scopes.len() > most {
+        out.push(FieldViolation::new(
+            field,
+            format!(
+                "at most {most} scopes (the catalog's size) are allowed (has {})",
+                scopes.len()
+            ),
+        ));
+        return;
+    }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, scope) in scopes.iter().enumerate() {
         let path = format!("{field}[{i}]");
@@ -218,6 +230,7 @@ pub fn validate_redirect_uris(
         ));
     }
     if uris.len() > REDIRECT_URIS_MAX {
+        // Said once, not per item: 30,000 empty URIs are one problem.
         out.push(FieldViolation::new(
             field,
             format!(
@@ -225,6 +238,7 @@ pub fn validate_redirect_uris(
                 uris.len()
             ),
         ));
+        return;
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, uri) in uris.iter().enumerate() {
@@ -241,6 +255,17 @@ pub fn validate_redirect_uris(
             out.push(FieldViolation::new(path, problem));
         }
     }
+}
+
+/// `%00`-`%1F` or `%7F`, in either case.
+fn has_encoded_control(uri: &str) -> bool {
+    uri.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .is_some_and(|b| b < 0x20 || b == 0x7f)
+    })
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -319,8 +344,8 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
     if FORBIDDEN_SCHEMES.contains(&scheme) {
         return Err(format!("the {scheme}: scheme is not allowed"));
     }
-    if uri.to_ascii_lowercase().contains("%00") {
-        return Err("must not contain an encoded NUL (%00)".into());
+    if has_encoded_control(uri) {
+        return Err("must not contain percent-encoded control characters (%00 to %1F, %7F)".into());
     }
     // The query is the application's own business; the authority and path
     // are what gets matched and resolved.
@@ -331,6 +356,12 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
     let lower = before_query.to_ascii_lowercase();
     if ["%2e", "%2f", "%5c"].iter().any(|p| lower.contains(p)) {
         return Err("must not percent-encode '.', '/' or '\\' in the host or path".into());
+    }
+    if lower.contains("%25") {
+        return Err(
+            "must not percent-encode '%' in the host or path (double encoding, such as %252e)"
+                .into(),
+        );
     }
     let parsed = Url::parse(uri).map_err(|e| format!("is not a valid absolute URI ({e})"))?;
 
@@ -345,11 +376,14 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
     if path.contains("//") {
         return Err("must not contain empty path segments ('//')".into());
     }
-    if path
+    // Segments as a server would see them once decoded, so `..%3b` is the
+    // `..;` it stands for.
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    if decoded
         .split('/')
         .any(|seg| seg == "." || seg == ".." || seg.starts_with(".;") || seg.starts_with("..;"))
     {
-        return Err("must not contain dot segments ('.' or '..')".into());
+        return Err("must not contain dot segments ('.' or '..', plain or encoded)".into());
     }
     if let Some(authority) = authority {
         if authority.contains('@') || !parsed.username().is_empty() || parsed.password().is_some() {
@@ -543,6 +577,9 @@ mod tests {
         "http://[::1]:5000/cb",
         "https://app.example/cb?return_to=%2Fhome",
         "https://app.example/cb?fields=*",
+        "https://app.example/cb;jsessionid=1",
+        "https://app.example/a%20b",
+        "https://app.example/cb?q=%25",
         "https://app.example:8443/cb",
         "https://example.com./cb",
     ];
@@ -607,6 +644,17 @@ mod tests {
         "http://127.0.0.1:0080/",
         "https://-bad.example/",
         "https://app.example/cb?x=%00",
+        "https://example.com/a/..%3b/b",
+        "https://example.com/a/..%3B/b",
+        "https://example.com/a/.%3b/b",
+        "https://example.com/a/%252e%252e/b",
+        "https://example.com/a/%252E%252E/b",
+        "https://example.com/a%0a/b",
+        "https://example.com/a%0D%0Aset-cookie:x/b",
+        "https://example.com/cb?next=%0a",
+        "https://example.com/a%7f",
+        "https://example.com/a%09b",
+        "https://exa%25mple.com/cb",
     ];
 
     #[test]
@@ -764,12 +812,29 @@ mod tests {
         /// parameters (`..;/`), are refused.
         #[test]
         fn traversal_is_refused(
-            dot in prop::sample::select(vec!["..", ".", "%2e%2e", "%2E%2e", ".%2E", "%2e", "..;", "..;x", ".;"]),
+            dot in prop::sample::select(vec![
+                "..", ".", "%2e%2e", "%2E%2e", ".%2E", "%2e", "..;", "..;x", ".;",
+                "..%3b", "..%3B", ".%3b", "%252e%252e", "%252E.", "..%3bx",
+            ]),
             before in "[a-z]{1,6}",
             after in "[a-z]{1,6}",
         ) {
             let uri = format!("https://app.example/{before}/{dot}/{after}");
             prop_assert!(check_redirect_uri(AppType::Web, &uri).is_err(), "{} accepted", uri);
+        }
+
+        /// A percent-encoded control character anywhere is refused.
+        #[test]
+        fn encoded_controls_are_refused(byte in prop::sample::select((0u8..0x20).chain([0x7f]).collect::<Vec<_>>()), upper in any::<bool>(), pos in 0usize..3) {
+            let enc = if upper { format!("%{byte:02X}") } else { format!("%{byte:02x}") };
+            let uri = match pos {
+                0 => format!("https://app.example/a{enc}b"),
+                1 => format!("https://app.example/cb?x={enc}"),
+                _ => format!("com.example.app:/a{enc}"),
+            };
+            for t in [AppType::Web, AppType::Native] {
+                prop_assert!(check_redirect_uri(t, &uri).is_err(), "{} accepted", uri);
+            }
         }
 
         /// Any uppercase letter in the host is refused (matching is exact).

@@ -139,3 +139,47 @@ fn a_short_jwt_secret_is_refused() {
         assert!(err.contains("at least 32 bytes"), "{args:?}: {err}");
     }
 }
+
+/// The attack review's forged audit line: ids holding a newline and tabs
+/// are printed escaped, one record a line; the CLI refuses to store them.
+#[tokio::test]
+async fn control_characters_never_reach_the_terminal_raw() {
+    use diesel_async::RunQueryDsl as _;
+    let app = TestApp::spawn().await;
+    let url = app.db.url.clone();
+    let forged = "mallory\n2026-01-01T00:00:00.000Z\talice\tdelete\tapp_x";
+    let (ok, _, err) = oauth_apps(
+        &[
+            "members", "set", "--org", "acme", "--user", forged, "--role", "member",
+        ],
+        &url,
+    );
+    assert!(!ok && err.contains("control characters"), "{err}");
+    // Stored some other way (by an older version, by hand): still escaped.
+    let mut conn = app.db_conn().await;
+    diesel::sql_query(
+        "INSERT INTO memberships (organization_id, user_id, role) VALUES ('acme', $1, 'member')",
+    )
+    .bind::<diesel::sql_types::Text, _>(forged)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO audit_events (organization_id, application_id, actor, action) \
+         VALUES ('acme', 'app_1', $1, 'update')",
+    )
+    .bind::<diesel::sql_types::Text, _>(forged)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for args in [
+        &["members", "list", "--org", "acme"][..],
+        &["audit", "--org", "acme"][..],
+    ] {
+        let (ok, out, err) = oauth_apps(args, &url);
+        assert!(ok, "{err}");
+        assert_eq!(out.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(out.contains("mallory\\n2026"), "{args:?}: {out:?}");
+        assert!(!out.contains("\talice\t"), "{args:?}: {out:?}");
+    }
+}

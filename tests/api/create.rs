@@ -644,3 +644,40 @@ async fn old_names_get_their_keys_at_start_up() {
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(replica.get("owner", ORG, &old.id).await.is_ok());
 }
+
+/// The attack review's 30,000 empty redirect URIs: one violation, a small
+/// error, not one per item (which made a 1.8 MB header).
+#[tokio::test]
+async fn over_long_lists_are_refused_as_one_violation() {
+    let app = app_with_owner().await;
+    let mut c = app.client().await;
+    let cases = [
+        (
+            pb::CreateApplicationRequest {
+                redirect_uris: vec![String::new(); 30_000],
+                ..web_app("Huge")
+            },
+            "redirect_uris",
+        ),
+        (
+            pb::CreateApplicationRequest {
+                scopes: vec!["nope".to_owned(); 5_000],
+                ..web_app("Huge")
+            },
+            "scopes",
+        ),
+    ];
+    for (req, field) in cases {
+        let err = c
+            .create_application(app.req(req, "owner", ORG))
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&err), [field]);
+        assert!(
+            err.details().len() < 1024,
+            "{} bytes of details",
+            err.details().len()
+        );
+    }
+    assert_eq!(count_apps(&app).await, 0);
+}
