@@ -450,18 +450,18 @@ async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
         .await
         .unwrap();
     let t = token("alice", None);
-    let mut calls = Vec::new();
+    let mut calls = tokio::task::JoinSet::new();
     for i in 0..10 {
         let mut c = OAuthApplicationsClient::new(channel.clone());
         let req = with_auth(web_app(&format!("inflight {i}")), Some(&t), Some("org-t"));
-        calls.push(tokio::spawn(async move {
+        calls.spawn(async move {
             let result = c.create_application(req).await;
             (result, std::time::Instant::now())
-        }));
+        });
     }
     // The server is at work once the first create is done; with one hash at
     // a time, the other nine are then in flight.
-    let first = calls.remove(0).await.unwrap();
+    let first = calls.join_next().await.unwrap().unwrap();
     assert!(first.0.is_ok(), "{:?}", first.0);
     let signalled = std::time::Instant::now();
     let status = tokio::task::spawn_blocking(move || {
@@ -469,9 +469,9 @@ async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
         (status, server)
     });
     let mut after_signal = 0;
-    for (i, call) in calls.into_iter().enumerate() {
-        let (result, finished) = call.await.unwrap();
-        assert!(result.is_ok(), "in-flight call {i} was cut off: {result:?}");
+    while let Some(call) = calls.join_next().await {
+        let (result, finished) = call.unwrap();
+        assert!(result.is_ok(), "an in-flight call was cut off: {result:?}");
         after_signal += usize::from(finished > signalled);
     }
     assert!(after_signal > 0, "no call was still in flight at SIGTERM");
