@@ -122,6 +122,7 @@ impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
             .ok_or_else(|| ApiError::invalid("application", "is required"))?;
         Ok(Self {
             id: app_id(&a.id, "application.id")?,
+            application_etag: a.etag,
             paths: r.update_mask.map(|m| m.paths).unwrap_or_default(),
             values: UpdateValues {
                 name: a.name,

@@ -171,6 +171,9 @@ pub struct UpdateInput {
     pub values: UpdateValues,
     /// The request's etag; empty when not given.
     pub etag: String,
+    /// The etag inside the request's `application`; empty when not given.
+    /// AIP-154 honours it like the request's own.
+    pub application_etag: String,
 }
 
 /// The mask's fields, and a violation for every path that is not updatable.
@@ -247,13 +250,25 @@ pub fn plan_update(
             &mut violations,
         );
     }
+    let expected = match (input.etag.as_str(), input.application_etag.as_str()) {
+        ("", theirs) => theirs,
+        (ours, "") => ours,
+        (ours, theirs) if ours == theirs => ours,
+        _ => {
+            violations.push(FieldViolation::new(
+                "etag",
+                "differs from application.etag: send one of them, or the same in both",
+            ));
+            ""
+        }
+    };
     if !violations.is_empty() {
         return Err(Refusal::Invalid(violations));
     }
     if current.delete_time.is_some() {
         return Err(Refusal::Deleted);
     }
-    if !input.etag.is_empty() && input.etag != current.etag() {
+    if !expected.is_empty() && expected != current.etag() {
         return Err(Refusal::EtagMismatch);
     }
     fn changed<T: PartialEq + Clone>(named: bool, new: &T, old: &T) -> Option<T> {
@@ -421,6 +436,7 @@ mod tests {
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
             values,
             etag: String::new(),
+            application_etag: String::new(),
         }
     }
 
@@ -598,6 +614,36 @@ mod tests {
             match (&got, &want) {
                 (Refusal::Invalid(v), Refusal::Invalid(_)) => assert!(!v.is_empty()),
                 _ => assert_eq!(got, want, "{paths:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn etags_in_the_request_and_in_the_application_are_one_precondition() {
+        let current = app(false, &["read:user"]);
+        let now = current.etag();
+        let stale = "v1".to_owned();
+        // (request etag, application etag, outcome)
+        let cases: Vec<(&str, &str, Result<(), Refusal>)> = vec![
+            ("", "", Ok(())),
+            (&now, "", Ok(())),
+            ("", &now, Ok(())),
+            (&now, &now, Ok(())),
+            (&stale, "", Err(Refusal::EtagMismatch)),
+            ("", &stale, Err(Refusal::EtagMismatch)),
+            (&stale, &stale, Err(Refusal::EtagMismatch)),
+            (&now, &stale, Err(Refusal::Invalid(vec![]))),
+        ];
+        for (ours, theirs, want) in cases {
+            let mut input = update(&current, &["description"], UpdateValues::default());
+            input.etag = ours.into();
+            input.application_etag = theirs.into();
+            let got = plan_update(current.clone(), &input, &ScopeCatalog::default()).map(|_| ());
+            match (&got, &want) {
+                (Err(Refusal::Invalid(v)), Err(Refusal::Invalid(_))) => {
+                    assert_eq!(v[0].field, "etag")
+                }
+                _ => assert_eq!(got, want, "{ours:?} / {theirs:?}"),
             }
         }
     }

@@ -182,8 +182,6 @@ async fn stale_etags_are_aborted() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Aborted);
-    // Without an etag in the request, the update is unconditional (the
-    // application's own etag field is output only).
     let err = app
         .update(
             "owner",
@@ -197,7 +195,7 @@ async fn stale_etags_are_aborted() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::Aborted);
+    assert_eq!(err.code(), Code::InvalidArgument, "two different etags");
     assert_eq!(
         app.get("owner", ORG, &v1.id).await.unwrap().description,
         "a"
@@ -215,13 +213,30 @@ async fn stale_etags_are_aborted() {
         )
         .await
         .unwrap();
+    // A client that sends the resource back, as read, with its etag inside
+    // (AIP-154): a stale one is refused, so concurrent edits cannot
+    // overwrite each other.
+    let err = app
+        .update(
+            "owner",
+            ORG,
+            pb::Application {
+                description: "d".into(),
+                ..v2.clone()
+            },
+            &["description"],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "stale etag inside application");
     let v4 = app
         .update(
             "owner",
             ORG,
             pb::Application {
                 description: "d".into(),
-                ..v1.clone()
+                ..v3.clone()
             },
             &["description"],
             "",
@@ -229,7 +244,23 @@ async fn stale_etags_are_aborted() {
         .await
         .unwrap();
     assert_eq!(v4.description, "d");
-    assert_ne!(v4.etag, v3.etag);
+    // Without any etag, the update is unconditional.
+    let v5 = app
+        .update(
+            "owner",
+            ORG,
+            pb::Application {
+                description: "e".into(),
+                etag: String::new(),
+                ..v1.clone()
+            },
+            &["description"],
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(v5.description, "e");
+    assert_ne!(v5.etag, v4.etag);
 }
 
 #[tokio::test]
@@ -351,6 +382,8 @@ async fn update_keeps_the_owner_only_rules_and_name_uniqueness() {
             ORG,
             pb::Application {
                 name: "b".into(),
+                // `a` is stale by now: an update without an etag is unconditional.
+                etag: String::new(),
                 ..a.clone()
             },
             &["name"],

@@ -213,25 +213,26 @@ async fn a_second_replica_sees_rotation_deactivation_and_deletion_at_once() {
     assert!(b.verify(&app_msg.client_id, &new).await.valid);
 
     let current = a.get("owner", ORG, &app_msg.id).await.unwrap();
-    a.update(
-        "owner",
-        ORG,
-        pb::Application {
-            active: false,
-            ..current.clone()
-        },
-        &["active"],
-        "",
-    )
-    .await
-    .unwrap();
+    let inactive = a
+        .update(
+            "owner",
+            ORG,
+            pb::Application {
+                active: false,
+                ..current.clone()
+            },
+            &["active"],
+            "",
+        )
+        .await
+        .unwrap();
     assert!(!b.verify(&app_msg.client_id, &new).await.valid);
     a.update(
         "owner",
         ORG,
         pb::Application {
             active: true,
-            ..current
+            ..inactive
         },
         &["active"],
         "",
