@@ -189,7 +189,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             limit,
             db,
         } => audit(&org, app.as_deref(), limit, &db).await,
-        Command::Token(args) => {
+        Command::Token(mut args) => {
+            if let Some(dir) = dev::env_dir()
+                && args.jwt.jwt_secret.as_deref().is_none_or(str::is_empty)
+            {
+                args.jwt.jwt_secret = Some(dev::jwt_secret(&dir)?);
+            }
             let jwt = &args.jwt;
             let issuer = TokenIssuer::hs256(
                 jwt.secret()?,
@@ -221,6 +226,7 @@ async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let DevArgs { dir, mut config } = args;
+    let dir_shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
     let env = tokio::task::spawn_blocking(move || dev::prepare(&dir)).await??;
     config.database.database_url = env.cluster.url(dev::DEV_DATABASE);
     if config.jwt.jwt_secret.as_deref().is_none_or(str::is_empty) {
@@ -239,7 +245,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .mint(dev::DEMO_OWNER, None, Duration::from_secs(24 * 3600));
         println!(
             "{}",
-            dev::banner(listener.local_addr()?, &token, &env.cluster)
+            dev::banner(listener.local_addr()?, &token, &env.cluster, &dir_shown)
         );
         run_until_signalled(listener, state, config.shutdown_grace).await
     }
@@ -301,11 +307,17 @@ async fn shutdown_signal() {
     }
 }
 
+/// The database of `members` and `audit`: `DATABASE_URL` when set, else the
+/// cluster of `oauth-apps dev` when `OAUTH_APPS_DEV_DIR` names its folder.
 async fn connect(db: &DatabaseArgs) -> anyhow::Result<diesel_async::AsyncPgConnection> {
     use diesel_async::AsyncConnection as _;
-    store::ensure_database(&db.database_url).await?;
-    store::run_migrations(&db.database_url).await?;
-    diesel_async::AsyncPgConnection::establish(&db.database_url)
+    let url = match dev::env_dir() {
+        Some(dir) if std::env::var_os("DATABASE_URL").is_none() => dev::database_url(&dir)?,
+        _ => db.database_url.clone(),
+    };
+    store::ensure_database(&url).await?;
+    store::run_migrations(&url).await?;
+    diesel_async::AsyncPgConnection::establish(&url)
         .await
         .context("connecting to the database")
 }

@@ -16,6 +16,11 @@ use oauth_apps::{
 };
 use pgcluster::{LocalCluster, free_port};
 
+/// Names the folder of `oauth-apps dev` for the other commands: `members`
+/// and `audit` then use its cluster (unless `DATABASE_URL` is set), and
+/// `token` its token secret (unless `OAUTH_APPS_JWT_SECRET` is set).
+pub const DEV_DIR_ENV: &str = "OAUTH_APPS_DEV_DIR";
+
 pub const DEMO_ORG: &str = "demo";
 pub const DEMO_OWNER: &str = "demo-owner";
 pub const DEV_DATABASE: &str = "oauth_apps";
@@ -49,6 +54,38 @@ fn persisted(file: &Path, make: impl FnOnce() -> anyhow::Result<String>) -> anyh
         .and_then(|mut f| f.write_all(v.as_bytes()))
         .with_context(|| format!("writing {}", file.display()))?;
     Ok(v)
+}
+
+/// The folder `OAUTH_APPS_DEV_DIR` names, if it does.
+pub fn env_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os(DEV_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+}
+
+fn read(dir: &Path, file: &str) -> anyhow::Result<String> {
+    let path = dir.join(file);
+    let v = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} ({DEV_DIR_ENV} names a folder that `oauth-apps dev` made)",
+            path.display()
+        )
+    })?;
+    Ok(v.trim().to_owned())
+}
+
+/// The URL of the dev folder's database (its cluster must be running).
+pub fn database_url(dir: &Path) -> anyhow::Result<String> {
+    let port: u16 = read(dir, "port")?
+        .parse()
+        .context("the port file of the dev folder is corrupt")?;
+    let cluster = LocalCluster::new(dir.join("pgdata"), port, read(dir, "pg-password")?)?;
+    Ok(cluster.url(DEV_DATABASE))
+}
+
+/// The dev folder's token secret.
+pub fn jwt_secret(dir: &Path) -> anyhow::Result<String> {
+    read(dir, "jwt-secret")
 }
 
 /// Creates (first run) or reuses the folder's cluster and starts it.
@@ -97,7 +134,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// What `dev` prints once the service listens.
-pub fn banner(addr: std::net::SocketAddr, token: &str, cluster: &LocalCluster) -> String {
+pub fn banner(
+    addr: std::net::SocketAddr,
+    token: &str,
+    cluster: &LocalCluster,
+    dir: &Path,
+) -> String {
+    // A fresh name each run, so the ready-made create works every time.
+    let name = format!("My app {}", random_base62(4));
     format!(
         r#"oauth-apps dev is ready on {addr}
   PostgreSQL: {db} (data in {data}; kept for the next run)
@@ -107,13 +151,20 @@ export TOKEN={token}
 
 buf curl --protocol grpc --http2-prior-knowledge \
   -H "authorization: Bearer $TOKEN" -H "x-organization-id: {DEMO_ORG}" \
-  -d '{{"name": "My app", "redirect_uris": ["https://app.example.com/callback"], "scopes": ["read:user"]}}' \
+  -d '{{"name": "{name}", "redirect_uris": ["https://app.example.com/callback"], "scopes": ["read:user"]}}' \
   http://{addr}/oauthapps.v1.OAuthApplications/CreateApplication
 
 grpcurl -plaintext -H "authorization: Bearer $TOKEN" -H "x-organization-id: {DEMO_ORG}" \
   -d '{{"page_size": 10}}' {addr} oauthapps.v1.OAuthApplications/ListApplications
+
+The other commands use this cluster and token secret once you
+export {DEV_DIR_ENV}={dir}
+oauth-apps members set --org {DEMO_ORG} --user alice --role admin
+oauth-apps token --sub alice
+oauth-apps audit --org {DEMO_ORG}
 "#,
         db = oauth_apps::config::redact_url(&cluster.url(DEV_DATABASE)),
         data = cluster.data_dir().display(),
+        dir = dir.display(),
     )
 }

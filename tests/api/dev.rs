@@ -55,6 +55,40 @@ async fn dev_mode_runs_a_private_cluster_that_survives_restarts() {
         !banner.contains(&std::fs::read_to_string(dir.join("pg-password")).unwrap()),
         "password printed"
     );
+    // The banner's environment drives the other commands against this
+    // cluster, with no DATABASE_URL or token secret of their own.
+    let dev_dir = first.wait_for_line("export OAUTH_APPS_DEV_DIR=");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OAUTH_APPS_DEV_DIR", &dev_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    cli(&[
+        "members", "set", "--org", "demo", "--user", "alice", "--role", "admin",
+    ]);
+    let alice = cli(&["token", "--sub", "alice"]);
+    let listed = c
+        .list_applications(with_auth(
+            pb::ListApplicationsRequest::default(),
+            Some(alice.trim()),
+            Some("demo"),
+        ))
+        .await
+        .expect("a token from `oauth-apps token` works against dev");
+    assert_eq!(listed.into_inner().applications.len(), 1);
+    let audit = cli(&["audit", "--org", "demo"]);
+    assert!(audit.contains("demo-owner\tcreate"), "{audit}");
+    let first_name = banner_app_name(&banner);
     assert!(first.terminate().success(), "{}", first.logs());
     drop(c);
 
@@ -75,6 +109,14 @@ async fn dev_mode_runs_a_private_cluster_that_survives_restarts() {
         .into_inner();
     assert_eq!(list.applications, vec![created]);
     assert!(!token2.is_empty());
+    // The ready-made create of the second banner names a new app.
+    assert_ne!(banner_app_name(&second.logs()), first_name);
     assert!(second.terminate().success());
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The app name in a banner's ready-made CreateApplication.
+fn banner_app_name(banner: &str) -> String {
+    let start = banner.find(r#"{"name": ""#).expect("create command") + 10;
+    banner[start..].split('"').next().unwrap().to_owned()
 }
