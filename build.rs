@@ -8,12 +8,16 @@ use protox::prost::Message as _;
 
 const PROTO: &str = "proto/oauthapps/v1/oauth_applications.proto";
 
-/// Messages that carry a client secret: their `Debug` is written by hand in
-/// `src/api/proto.rs` so that the secret is redacted.
+/// Messages that carry a client secret, a client assertion or key material
+/// (a `jwks` as a caller sent it may hold private keys): their `Debug` is
+/// written by hand in `src/api/proto.rs` so that those are redacted.
 const SECRET_BEARING: &[&str] = &[
+    ".oauthapps.v1.Application",
+    ".oauthapps.v1.CreateApplicationRequest",
     ".oauthapps.v1.CreateApplicationResponse",
     ".oauthapps.v1.RotateClientSecretResponse",
     ".oauthapps.v1.VerifyClientCredentialsRequest",
+    ".oauthapps.v1.VerifyClientAssertionRequest",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

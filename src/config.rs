@@ -6,7 +6,9 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use crate::domain::ScopeCatalog;
+use crate::domain::{
+    Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy,
+};
 
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -136,6 +138,26 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_SCOPES", value_parser = parse_scopes, default_value = crate::domain::validation::DEFAULT_SCOPE_LIST)]
     pub scopes: ScopeCatalog,
 
+    /// NATIVE apps may register `http://localhost` redirect URIs (RFC 8252
+    /// 8.3 calls them NOT RECOMMENDED; command-line tools use them), and
+    /// MatchRedirectUri treats `localhost` like a loopback literal.
+    #[arg(long, env = "OAUTH_APPS_REDIRECT_ALLOW_LOCALHOST", default_value_t = false, action = clap::ArgAction::Set)]
+    pub redirect_allow_localhost: bool,
+
+    /// Private-use schemes NATIVE apps may use although they have no dot,
+    /// space separated (such as "cursor vscode").
+    #[arg(long, env = "OAUTH_APPS_NATIVE_SCHEMES", value_parser = parse_native_schemes, default_value = "")]
+    pub native_schemes: NativeSchemes,
+
+    /// The authorization server's issuer identifier: the one `aud` a client
+    /// assertion may carry. Unset: VerifyClientAssertion is FAILED_PRECONDITION.
+    #[arg(long, env = "OAUTH_APPS_ASSERTION_AUDIENCE")]
+    pub assertion_audience: Option<String>,
+
+    /// How far ahead a client assertion's `exp` may be.
+    #[arg(long, env = "OAUTH_APPS_ASSERTION_MAX_LIFETIME", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub assertion_max_lifetime: Duration,
+
     /// Mutating calls per caller per minute; 0 turns the limit off.
     #[arg(long, env = "OAUTH_APPS_MUTATIONS_PER_MINUTE", default_value_t = 600)]
     pub mutations_per_minute: u32,
@@ -228,6 +250,14 @@ fn parse_scopes(s: &str) -> Result<ScopeCatalog, String> {
     ScopeCatalog::parse(s)
 }
 
+/// The private-use schemes of `OAUTH_APPS_NATIVE_SCHEMES`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NativeSchemes(pub Vec<String>);
+
+fn parse_native_schemes(s: &str) -> Result<NativeSchemes, String> {
+    RedirectPolicy::parse_native_schemes(s).map(NativeSchemes)
+}
+
 impl Config {
     /// The defaults, for a given database and token secret (tests, tools).
     pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
@@ -244,6 +274,10 @@ impl Config {
                 jwt_max_lifetime: Duration::from_secs(24 * 3600),
             },
             scopes: ScopeCatalog::default(),
+            redirect_allow_localhost: false,
+            native_schemes: NativeSchemes::default(),
+            assertion_audience: None,
+            assertion_max_lifetime: Duration::from_secs(300),
             mutations_per_minute: 600,
             failed_verify_per_minute: 30,
             uncached_verify_per_caller: 16,
@@ -263,6 +297,28 @@ impl Config {
             tls_client_ca: None,
             shutdown_grace: Duration::from_secs(30),
         }
+    }
+
+    /// The rules' configuration.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            scopes: self.scopes.clone(),
+            redirects: RedirectPolicy {
+                allow_localhost: self.redirect_allow_localhost,
+                native_schemes: self.native_schemes.0.clone(),
+            },
+        }
+    }
+
+    /// How client assertions are checked, when an issuer identifier is set.
+    pub fn assertion_policy(&self) -> Option<AssertionPolicy> {
+        self.assertion_audience
+            .as_deref()
+            .filter(|a| !a.trim().is_empty())
+            .map(|audience| AssertionPolicy {
+                audience: audience.to_owned(),
+                max_lifetime: self.assertion_max_lifetime,
+            })
     }
 
     pub fn hash_concurrency(&self) -> usize {

@@ -56,6 +56,9 @@ pub enum ApiError {
     Deleted,
     #[error("no client secret")]
     NoSecret,
+    /// VerifyClientAssertion without an issuer identifier configured.
+    #[error("assertions not configured")]
+    AssertionsNotConfigured,
     /// Hashing capacity is saturated.
     #[error("busy")]
     Busy { retry_after: Duration },
@@ -251,7 +254,12 @@ impl From<ApiError> for Status {
                 Status::failed_precondition("the application is deleted; undelete it first")
             }
             ApiError::NoSecret => Status::failed_precondition(
-                "public applications (NATIVE, USER_AGENT_BASED) have no client secret",
+                "this application has no client secret: public applications (NATIVE, \
+                 USER_AGENT_BASED) and PRIVATE_KEY_JWT ones authenticate otherwise",
+            ),
+            ApiError::AssertionsNotConfigured => Status::failed_precondition(
+                "client assertions cannot be verified: the service has no issuer identifier \
+                 (OAUTH_APPS_ASSERTION_AUDIENCE) to check their audience against",
             ),
             ApiError::Busy { retry_after } => retry(
                 Code::ResourceExhausted,

@@ -7,11 +7,11 @@ use prost_types::Timestamp;
 use super::proto::v1 as pb;
 use crate::{
     domain::{
-        AppId, AppType, Application, ClientSecret, FieldViolation,
+        AppId, AppType, Application, AuthMethod, ClientSecret, FieldViolation, GrantType,
         rules::{self, CreateInput, ListInput, Requested, UpdateInput, UpdateValues},
     },
     error::ApiError,
-    ops::{Created, Page, Rotated},
+    ops::{Created, Page, RedirectMatch, Rotated},
 };
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -38,6 +38,47 @@ pub fn app_type_from_proto(value: i32) -> Requested<AppType> {
         pb::ApplicationType::UserAgentBased => Ok(AppType::UserAgentBased),
         pb::ApplicationType::Service => Ok(AppType::Service),
     }
+}
+
+pub fn grant_type_to_proto(g: GrantType) -> pb::GrantType {
+    match g {
+        GrantType::AuthorizationCode => pb::GrantType::AuthorizationCode,
+        GrantType::RefreshToken => pb::GrantType::RefreshToken,
+        GrantType::ClientCredentials => pb::GrantType::ClientCredentials,
+        GrantType::DeviceCode => pb::GrantType::DeviceCode,
+    }
+}
+
+/// A requested grant; unspecified (0) and unknown values come back as the
+/// number, for the rules to refuse.
+pub fn grant_type_from_proto(value: i32) -> Requested<GrantType> {
+    match pb::GrantType::try_from(value).map_err(|_| value)? {
+        pb::GrantType::Unspecified => Err(value),
+        pb::GrantType::AuthorizationCode => Ok(GrantType::AuthorizationCode),
+        pb::GrantType::RefreshToken => Ok(GrantType::RefreshToken),
+        pb::GrantType::ClientCredentials => Ok(GrantType::ClientCredentials),
+        pb::GrantType::DeviceCode => Ok(GrantType::DeviceCode),
+    }
+}
+
+pub fn auth_method_to_proto(m: AuthMethod) -> pb::TokenEndpointAuthMethod {
+    match m {
+        AuthMethod::ClientSecretBasic => pb::TokenEndpointAuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost => pb::TokenEndpointAuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt => pb::TokenEndpointAuthMethod::PrivateKeyJwt,
+        AuthMethod::None => pb::TokenEndpointAuthMethod::None,
+    }
+}
+
+/// The requested method; unspecified is `None` (the type's default).
+pub fn auth_method_from_proto(value: i32) -> Requested<Option<AuthMethod>> {
+    Ok(match pb::TokenEndpointAuthMethod::try_from(value).map_err(|_| value)? {
+        pb::TokenEndpointAuthMethod::Unspecified => None,
+        pb::TokenEndpointAuthMethod::ClientSecretBasic => Some(AuthMethod::ClientSecretBasic),
+        pb::TokenEndpointAuthMethod::ClientSecretPost => Some(AuthMethod::ClientSecretPost),
+        pb::TokenEndpointAuthMethod::PrivateKeyJwt => Some(AuthMethod::PrivateKeyJwt),
+        pb::TokenEndpointAuthMethod::None => Some(AuthMethod::None),
+    })
 }
 
 /// An application id from a request: empty is a bad request, any other id
@@ -68,6 +109,18 @@ pub fn application(app: Application) -> pb::Application {
         update_time: Some(timestamp(app.update_time)),
         delete_time: app.delete_time.map(timestamp),
         etag,
+        grant_types: app
+            .grant_types
+            .into_iter()
+            .map(|g| grant_type_to_proto(g).into())
+            .collect(),
+        token_endpoint_auth_method: auth_method_to_proto(app.auth_method).into(),
+        jwks: app.jwks.unwrap_or_default(),
+        client_uri: app.client_uri,
+        logo_uri: app.logo_uri,
+        policy_uri: app.policy_uri,
+        tos_uri: app.tos_uri,
+        contacts: app.contacts,
     }
 }
 
@@ -81,6 +134,14 @@ impl From<pb::CreateApplicationRequest> for CreateInput {
             scopes: r.scopes,
             active: r.active.unwrap_or(true),
             first_party: r.first_party,
+            grant_types: r.grant_types.into_iter().map(grant_type_from_proto).collect(),
+            auth_method: auth_method_from_proto(r.token_endpoint_auth_method),
+            jwks: r.jwks,
+            client_uri: r.client_uri,
+            logo_uri: r.logo_uri,
+            policy_uri: r.policy_uri,
+            tos_uri: r.tos_uri,
+            contacts: r.contacts,
         }
     }
 }
@@ -131,6 +192,13 @@ impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
                 scopes: a.scopes,
                 active: a.active,
                 first_party: a.first_party,
+                grant_types: a.grant_types.into_iter().map(grant_type_from_proto).collect(),
+                jwks: a.jwks,
+                client_uri: a.client_uri,
+                logo_uri: a.logo_uri,
+                policy_uri: a.policy_uri,
+                tos_uri: a.tos_uri,
+                contacts: a.contacts,
             },
             etag: r.etag,
         })
@@ -187,4 +255,23 @@ pub fn client_id(id: String) -> Result<String, ApiError> {
         return Err(ApiError::invalid("client_id", "is required"));
     }
     Ok(id)
+}
+
+impl From<RedirectMatch> for pb::MatchRedirectUriResponse {
+    fn from(m: RedirectMatch) -> Self {
+        Self {
+            matched: m.redirect_uri.is_some(),
+            redirect_uri: m.redirect_uri.unwrap_or_default(),
+            application: Some(application(m.app)),
+        }
+    }
+}
+
+impl From<Option<Application>> for pb::VerifyClientAssertionResponse {
+    fn from(app: Option<Application>) -> Self {
+        Self {
+            valid: app.is_some(),
+            application: app.map(application),
+        }
+    }
 }

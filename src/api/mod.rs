@@ -152,4 +152,34 @@ impl OAuthApplications for Api {
             application: Some(convert::application(app)),
         }))
     }
+
+    async fn match_redirect_uri(
+        &self,
+        req: Request<pb::MatchRedirectUriRequest>,
+    ) -> RpcResult<pb::MatchRedirectUriResponse> {
+        let (permit, _, msg) = call::<ServicePermit, _>(req)?;
+        let client_id = convert::client_id(msg.client_id)?;
+        let answer = self
+            .ops
+            .match_redirect_uri(&permit, &client_id, &msg.redirect_uri)
+            .await?;
+        Ok(Response::new(answer.into()))
+    }
+
+    async fn verify_client_assertion(
+        &self,
+        req: Request<pb::VerifyClientAssertionRequest>,
+    ) -> RpcResult<pb::VerifyClientAssertionResponse> {
+        let (permit, _, msg) = call::<ServicePermit, _>(req)?;
+        let valid = self
+            .ops
+            .verify_client_assertion(
+                &permit,
+                &msg.client_assertion_type,
+                &msg.client_assertion,
+                &msg.client_id,
+            )
+            .await?;
+        Ok(Response::new(valid.into()))
+    }
 }

@@ -49,6 +49,8 @@ pub const METHODS: &[(&str, Access)] = &[
     ("RotateClientSecret", Access::Write),
     ("VerifyClientCredentials", Access::Service(VERIFY_SCOPE)),
     ("LookupClient", Access::Service(VERIFY_SCOPE)),
+    ("MatchRedirectUri", Access::Service(VERIFY_SCOPE)),
+    ("VerifyClientAssertion", Access::Service(VERIFY_SCOPE)),
 ];
 
 /// What `method` (the name after the service path) demands; `None` for a

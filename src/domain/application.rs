@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AppId, AppType, validation::is_owner_only_scope};
+use super::{AppId, AppType, AuthMethod, GrantType, validation::is_owner_only_scope};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Application {
@@ -25,6 +25,15 @@ pub struct Application {
     pub delete_time: Option<DateTime<Utc>>,
     /// Bumped by every mutation.
     pub revision: i64,
+    pub grant_types: Vec<GrantType>,
+    pub auth_method: AuthMethod,
+    /// Public keys (a JWK Set) of a PRIVATE_KEY_JWT application.
+    pub jwks: Option<String>,
+    pub client_uri: String,
+    pub logo_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub contacts: Vec<String>,
 }
 
 impl Application {
@@ -51,7 +60,7 @@ fn is_privileged(first_party: bool, scopes: &[String]) -> bool {
     first_party || scopes.iter().any(|s| is_owner_only_scope(s))
 }
 
-/// What CreateApplication asks for, before validation.
+/// A new application, validated.
 #[derive(Clone, Debug)]
 pub struct NewApplication {
     pub name: String,
@@ -61,6 +70,14 @@ pub struct NewApplication {
     pub scopes: Vec<String>,
     pub active: bool,
     pub first_party: bool,
+    pub grant_types: Vec<GrantType>,
+    pub auth_method: AuthMethod,
+    pub jwks: Option<String>,
+    pub client_uri: String,
+    pub logo_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub contacts: Vec<String>,
 }
 
 /// New values for the fields an update names; `None` leaves a field alone.
@@ -74,6 +91,13 @@ pub struct AppChanges {
     pub scopes: Option<Vec<String>>,
     pub active: Option<bool>,
     pub first_party: Option<bool>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub jwks: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub contacts: Option<Vec<String>>,
     /// `Some(None)` undeletes, `Some(Some(now))` deletes.
     pub delete_time: Option<Option<DateTime<Utc>>>,
 }
@@ -88,6 +112,13 @@ impl AppChanges {
             (self.scopes.is_some(), "scopes"),
             (self.active.is_some(), "active"),
             (self.first_party.is_some(), "first_party"),
+            (self.grant_types.is_some(), "grant_types"),
+            (self.jwks.is_some(), "jwks"),
+            (self.client_uri.is_some(), "client_uri"),
+            (self.logo_uri.is_some(), "logo_uri"),
+            (self.policy_uri.is_some(), "policy_uri"),
+            (self.tos_uri.is_some(), "tos_uri"),
+            (self.contacts.is_some(), "contacts"),
             (self.delete_time.is_some(), "delete_time"),
         ];
         named

@@ -3,9 +3,12 @@
 
 pub mod access;
 pub mod application;
+pub mod assertion;
 pub mod ids;
+pub mod metadata;
 pub mod names;
 pub mod page_token;
+pub mod redirect;
 pub mod rules;
 pub mod secret;
 pub mod types;
@@ -14,7 +17,7 @@ pub mod validation;
 pub use access::{Checked, Classified, Ordinary, OwnerOnly, Privileged};
 pub use application::{AppChanges, Application, NewApplication};
 pub use ids::{AppId, ClientId};
-pub use rules::Refusal;
+pub use rules::{Policy, Refusal};
 pub use secret::{ChecksumKey, ClientSecret, SecretHash};
-pub use types::{AppType, Role};
+pub use types::{AppType, AuthMethod, GrantType, Role};
 pub use validation::{FieldViolation, ScopeCatalog};

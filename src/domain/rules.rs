@@ -7,11 +7,21 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AppChanges, AppId, AppType, Application, FieldViolation, NewApplication, ScopeCatalog,
+    AppChanges, AppId, AppType, Application, AuthMethod, FieldViolation, GrantType,
+    NewApplication, ScopeCatalog,
     access::{Classified, OwnerOnly},
-    names,
-    validation::{self, is_owner_only_scope},
+    metadata, names,
+    validation::{self, RedirectPolicy, is_owner_only_scope},
 };
+
+/// What the operator configured that the rules depend on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The scopes applications may be granted.
+    pub scopes: ScopeCatalog,
+    /// What redirect URIs development tools may register beyond the rules.
+    pub redirects: RedirectPolicy,
+}
 
 /// A request the rules refuse, with what the caller can do about it.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +62,17 @@ pub struct CreateInput {
     pub scopes: Vec<String>,
     pub active: bool,
     pub first_party: bool,
+    /// Empty: the type's defaults.
+    pub grant_types: Vec<Requested<GrantType>>,
+    /// `None`: unspecified, the type's default.
+    pub auth_method: Requested<Option<AuthMethod>>,
+    /// Empty when not given.
+    pub jwks: String,
+    pub client_uri: String,
+    pub logo_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub contacts: Vec<String>,
 }
 
 /// Fields recorded for a new application in the audit trail.
@@ -63,7 +84,30 @@ pub const CREATE_AUDIT_FIELDS: &[&str] = &[
     "scopes",
     "active",
     "first_party",
+    "grant_types",
+    "token_endpoint_auth_method",
+    "jwks",
+    "client_uri",
+    "logo_uri",
+    "policy_uri",
+    "tos_uri",
+    "contacts",
 ];
+
+/// The URLs of RFC 7591 shown to users, by field name.
+fn user_urls<'a>(
+    client: &'a str,
+    logo: &'a str,
+    policy: &'a str,
+    tos: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("client_uri", client),
+        ("logo_uri", logo),
+        ("policy_uri", policy),
+        ("tos_uri", tos),
+    ]
+}
 
 /// Why an OWNER must make a write that leaves an app with `first_party` and
 /// `scopes`, starting from `before` (`None` for a new app): the app was
@@ -89,7 +133,7 @@ fn owner_only(
 /// Validates a new application (every violation at once) and classifies it.
 pub fn check_new(
     mut input: CreateInput,
-    catalog: &ScopeCatalog,
+    policy: &Policy,
 ) -> Result<Classified<NewApplication>, Refusal> {
     input.name = names::normalize(&input.name);
     let mut violations = Vec::new();
@@ -101,16 +145,56 @@ pub fn check_new(
     }
     validation::validate_name(&input.name, "name", &mut violations);
     validation::validate_description(&input.description, "description", &mut violations);
+    validation::validate_scopes(&input.scopes, &policy.scopes, "scopes", &mut violations);
+    for (field, url) in user_urls(
+        &input.client_uri,
+        &input.logo_uri,
+        &input.policy_uri,
+        &input.tos_uri,
+    ) {
+        metadata::check_https_url(url, field, &mut violations);
+    }
+    metadata::check_contacts(&input.contacts, "contacts", &mut violations);
+    let mut grant_types = Vec::new();
+    let mut auth_method = None;
     if let Ok(t) = input.app_type {
         validation::validate_redirect_uris(
             t,
             &input.redirect_uris,
+            &policy.redirects,
             "redirect_uris",
             &mut violations,
         );
+        grant_types = if input.grant_types.is_empty() {
+            let defaults = metadata::default_grant_types(t, !input.redirect_uris.is_empty());
+            metadata::check_grant_rules(
+                t,
+                &defaults,
+                input.redirect_uris.len(),
+                "grant_types",
+                &mut violations,
+            );
+            defaults
+        } else {
+            metadata::check_grant_types(
+                t,
+                &input.grant_types,
+                input.redirect_uris.len(),
+                "grant_types",
+                &mut violations,
+            )
+        };
+        auth_method = metadata::check_auth_method(
+            t,
+            input.auth_method,
+            "token_endpoint_auth_method",
+            &mut violations,
+        );
+        metadata::check_jwks(auth_method, &input.jwks, "jwks", &mut violations);
     }
-    validation::validate_scopes(&input.scopes, catalog, "scopes", &mut violations);
-    let (Ok(app_type), true) = (input.app_type, violations.is_empty()) else {
+    let (Ok(app_type), Some(auth_method), true) =
+        (input.app_type, auth_method, violations.is_empty())
+    else {
         return Err(Refusal::Invalid(violations));
     };
     let why = owner_only(None, input.first_party, &input.scopes);
@@ -122,6 +206,14 @@ pub fn check_new(
         scopes: input.scopes,
         active: input.active,
         first_party: input.first_party,
+        grant_types,
+        auth_method,
+        jwks: (!input.jwks.is_empty()).then_some(input.jwks),
+        client_uri: input.client_uri,
+        logo_uri: input.logo_uri,
+        policy_uri: input.policy_uri,
+        tos_uri: input.tos_uri,
+        contacts: input.contacts,
     };
     Ok(Classified::new(new, why))
 }
@@ -135,6 +227,13 @@ pub const UPDATABLE: &[&str] = &[
     "scopes",
     "active",
     "first_party",
+    "grant_types",
+    "jwks",
+    "client_uri",
+    "logo_uri",
+    "policy_uri",
+    "tos_uri",
+    "contacts",
 ];
 
 /// Fields of Application that exist but never change through an update.
@@ -142,6 +241,7 @@ pub const IMMUTABLE: &[&str] = &[
     "id",
     "organization_id",
     "type",
+    "token_endpoint_auth_method",
     "client_id",
     "client_secret_hint",
     "created_by",
@@ -161,6 +261,13 @@ pub struct UpdateValues {
     pub scopes: Vec<String>,
     pub active: bool,
     pub first_party: bool,
+    pub grant_types: Vec<Requested<GrantType>>,
+    pub jwks: String,
+    pub client_uri: String,
+    pub logo_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub contacts: Vec<String>,
 }
 
 /// UpdateApplication's request, as the API received it.
@@ -222,34 +329,84 @@ pub struct AppUpdate {
 pub fn plan_update(
     current: Application,
     input: &UpdateInput,
-    catalog: &ScopeCatalog,
+    policy: &Policy,
 ) -> Result<Classified<AppUpdate>, Refusal> {
     let (fields, mut violations) = parse_update_mask(&input.paths);
     let v = &UpdateValues {
         name: names::normalize(&input.values.name),
         ..input.values.clone()
     };
-    if fields.contains("name") {
+    let named = |f: &str| fields.contains(f);
+    if named("name") {
         validation::validate_name(&v.name, "application.name", &mut violations);
     }
-    if fields.contains("description") {
+    if named("description") {
         validation::validate_description(
             &v.description,
             "application.description",
             &mut violations,
         );
     }
-    if fields.contains("scopes") {
-        validation::validate_scopes(&v.scopes, catalog, "application.scopes", &mut violations);
+    if named("scopes") {
+        validation::validate_scopes(
+            &v.scopes,
+            &policy.scopes,
+            "application.scopes",
+            &mut violations,
+        );
     }
-    if fields.contains("redirect_uris") {
+    if named("redirect_uris") {
         validation::validate_redirect_uris(
             current.app_type,
             &v.redirect_uris,
+            &policy.redirects,
             "application.redirect_uris",
             &mut violations,
         );
     }
+    for (field, url) in user_urls(&v.client_uri, &v.logo_uri, &v.policy_uri, &v.tos_uri) {
+        if named(field) {
+            metadata::check_https_url(url, &format!("application.{field}"), &mut violations);
+        }
+    }
+    if named("contacts") {
+        metadata::check_contacts(&v.contacts, "application.contacts", &mut violations);
+    }
+    if named("jwks") {
+        metadata::check_jwks(
+            Some(current.auth_method),
+            &v.jwks,
+            "application.jwks",
+            &mut violations,
+        );
+    }
+    // The grants must fit the redirect URIs the app ends up with, whichever
+    // of the two the request changes.
+    let redirect_uris = if named("redirect_uris") {
+        v.redirect_uris.len()
+    } else {
+        current.redirect_uris.len()
+    };
+    let grant_types = if named("grant_types") {
+        metadata::check_grant_types(
+            current.app_type,
+            &v.grant_types,
+            redirect_uris,
+            "application.grant_types",
+            &mut violations,
+        )
+    } else {
+        if named("redirect_uris") {
+            metadata::check_grant_rules(
+                current.app_type,
+                &current.grant_types,
+                redirect_uris,
+                "application.grant_types",
+                &mut violations,
+            );
+        }
+        current.grant_types.clone()
+    };
     let expected = match (input.etag.as_str(), input.application_etag.as_str()) {
         ("", theirs) => theirs,
         (ours, "") => ours,
@@ -274,25 +431,25 @@ pub fn plan_update(
     fn changed<T: PartialEq + Clone>(named: bool, new: &T, old: &T) -> Option<T> {
         (named && new != old).then(|| new.clone())
     }
+    let current_jwks = current.jwks.clone().unwrap_or_default();
     let changes = AppChanges {
-        name: changed(fields.contains("name"), &v.name, &current.name),
-        description: changed(
-            fields.contains("description"),
-            &v.description,
-            &current.description,
-        ),
+        name: changed(named("name"), &v.name, &current.name),
+        description: changed(named("description"), &v.description, &current.description),
         redirect_uris: changed(
-            fields.contains("redirect_uris"),
+            named("redirect_uris"),
             &v.redirect_uris,
             &current.redirect_uris,
         ),
-        scopes: changed(fields.contains("scopes"), &v.scopes, &current.scopes),
-        active: changed(fields.contains("active"), &v.active, &current.active),
-        first_party: changed(
-            fields.contains("first_party"),
-            &v.first_party,
-            &current.first_party,
-        ),
+        scopes: changed(named("scopes"), &v.scopes, &current.scopes),
+        active: changed(named("active"), &v.active, &current.active),
+        first_party: changed(named("first_party"), &v.first_party, &current.first_party),
+        grant_types: changed(named("grant_types"), &grant_types, &current.grant_types),
+        jwks: changed(named("jwks"), &v.jwks, &current_jwks),
+        client_uri: changed(named("client_uri"), &v.client_uri, &current.client_uri),
+        logo_uri: changed(named("logo_uri"), &v.logo_uri, &current.logo_uri),
+        policy_uri: changed(named("policy_uri"), &v.policy_uri, &current.policy_uri),
+        tos_uri: changed(named("tos_uri"), &v.tos_uri, &current.tos_uri),
+        contacts: changed(named("contacts"), &v.contacts, &current.contacts),
         delete_time: None,
     };
     let first_party = changes.first_party.unwrap_or(current.first_party);
@@ -352,7 +509,7 @@ pub fn plan_rotation(
     if app.delete_time.is_some() {
         return Err(Refusal::Deleted);
     }
-    if !app.app_type.is_confidential() {
+    if !app.auth_method.uses_secret() {
         return Err(Refusal::NoSecret);
     }
     let why = app.is_privileged().then_some(OwnerOnly::PrivilegedApp);
@@ -415,6 +572,14 @@ mod tests {
             update_time: Utc::now(),
             delete_time: None,
             revision: 3,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            auth_method: AuthMethod::ClientSecretBasic,
+            jwks: None,
+            client_uri: String::new(),
+            logo_uri: String::new(),
+            policy_uri: String::new(),
+            tos_uri: String::new(),
+            contacts: vec![],
         }
     }
 
@@ -427,6 +592,14 @@ mod tests {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             active: true,
             first_party,
+            grant_types: vec![],
+            auth_method: Ok(None),
+            jwks: String::new(),
+            client_uri: String::new(),
+            logo_uri: String::new(),
+            policy_uri: String::new(),
+            tos_uri: String::new(),
+            contacts: vec![],
         }
     }
 
@@ -442,7 +615,7 @@ mod tests {
 
     #[test]
     fn new_apps_need_an_owner_exactly_when_privileged() {
-        let catalog = ScopeCatalog::default();
+        let catalog = Policy::default();
         let cases: &[(bool, &[&str], Option<OwnerOnly>)] = &[
             (false, &["read:user"], None),
             (true, &["read:user"], Some(OwnerOnly::SetsFirstParty)),
@@ -468,7 +641,7 @@ mod tests {
         let mut bad = input(false, &[]);
         bad.app_type = Err(42);
         bad.name = " ".into();
-        let Err(Refusal::Invalid(v)) = check_new(bad, &ScopeCatalog::default()) else {
+        let Err(Refusal::Invalid(v)) = check_new(bad, &Policy::default()) else {
             panic!("refused");
         };
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
@@ -477,7 +650,7 @@ mod tests {
 
     #[test]
     fn updates_need_an_owner_for_privileged_apps_and_escalations() {
-        let catalog = ScopeCatalog::default();
+        let catalog = Policy::default();
         let values = |first_party, scopes: &[&str]| UpdateValues {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             first_party,
@@ -559,7 +732,7 @@ mod tests {
                 &["name", "description", "scopes", "active"],
                 values,
             ),
-            &ScopeCatalog::default(),
+            &Policy::default(),
         )
         .unwrap();
         let changes = &plan.get().changes;
@@ -570,7 +743,7 @@ mod tests {
 
     #[test]
     fn update_refusals_come_in_order_violations_deleted_etag() {
-        let catalog = ScopeCatalog::default();
+        let catalog = Policy::default();
         let mut deleted = app(false, &["read:user"]);
         deleted.delete_time = Some(Utc::now());
         let bad_name = UpdateValues {
@@ -638,7 +811,7 @@ mod tests {
             let mut input = update(&current, &["description"], UpdateValues::default());
             input.etag = ours.into();
             input.application_etag = theirs.into();
-            let got = plan_update(current.clone(), &input, &ScopeCatalog::default()).map(|_| ());
+            let got = plan_update(current.clone(), &input, &Policy::default()).map(|_| ());
             match (&got, &want) {
                 (Err(Refusal::Invalid(v)), Err(Refusal::Invalid(_))) => {
                     assert_eq!(v[0].field, "etag")
@@ -699,6 +872,9 @@ mod tests {
     fn rotation_needs_a_live_confidential_app() {
         let mut public = app(false, &["read:user"]);
         public.app_type = AppType::Native;
+        public.auth_method = AuthMethod::None;
+        let mut keyed = app(false, &["read:user"]);
+        keyed.auth_method = AuthMethod::PrivateKeyJwt;
         let mut deleted = app(false, &["read:user"]);
         deleted.delete_time = Some(Utc::now());
         let cases: Vec<(Application, Result<Option<OwnerOnly>, Refusal>)> = vec![
@@ -708,6 +884,7 @@ mod tests {
                 Ok(Some(OwnerOnly::PrivilegedApp)),
             ),
             (public, Err(Refusal::NoSecret)),
+            (keyed, Err(Refusal::NoSecret)),
             (deleted, Err(Refusal::Deleted)),
         ];
         for (a, want) in cases {

@@ -28,6 +28,74 @@ impl AppType {
     }
 }
 
+/// A grant an application may use at the token endpoint (RFC 7591 section
+/// 2). The implicit and password grants do not exist here (RFC 9700 2.1.2,
+/// 2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+    DeviceCode,
+}
+
+impl GrantType {
+    pub fn as_db(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+
+    /// `GRANT_TYPE_...`, as the contract names it in messages.
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "AUTHORIZATION_CODE",
+            Self::RefreshToken => "REFRESH_TOKEN",
+            Self::ClientCredentials => "CLIENT_CREDENTIALS",
+            Self::DeviceCode => "DEVICE_CODE",
+        }
+    }
+}
+
+/// How an application authenticates at the token endpoint (RFC 7591
+/// section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_db(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+
+    /// Whether the application holds a client secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
+    /// The default of a type: a secret in Basic for confidential ones, none
+    /// for public ones.
+    pub fn default_for(t: AppType) -> Self {
+        if t.is_confidential() {
+            Self::ClientSecretBasic
+        } else {
+            Self::None
+        }
+    }
+}
+
 /// A member's role in an organization. Ordered: `Owner > Admin > Member`.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, IntoStaticStr, EnumString, Display,
@@ -94,6 +162,29 @@ mod tests {
             assert_eq!(AppType::from_db(stored), Some(t));
         }
         assert_eq!(AppType::from_db("Web"), None, "stored names are exact");
+    }
+
+    #[test]
+    fn grant_types_and_auth_methods_round_trip_their_stored_form() {
+        for (g, stored) in [
+            (GrantType::AuthorizationCode, "authorization_code"),
+            (GrantType::RefreshToken, "refresh_token"),
+            (GrantType::ClientCredentials, "client_credentials"),
+            (GrantType::DeviceCode, "device_code"),
+        ] {
+            assert_eq!(g.as_db(), stored);
+            assert_eq!(GrantType::from_db(stored), Some(g));
+        }
+        for (m, stored, secret) in [
+            (AuthMethod::ClientSecretBasic, "client_secret_basic", true),
+            (AuthMethod::ClientSecretPost, "client_secret_post", true),
+            (AuthMethod::PrivateKeyJwt, "private_key_jwt", false),
+            (AuthMethod::None, "none", false),
+        ] {
+            assert_eq!(m.as_db(), stored);
+            assert_eq!(AuthMethod::from_db(stored), Some(m));
+            assert_eq!(m.uses_secret(), secret);
+        }
     }
 
     #[test]

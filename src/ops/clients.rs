@@ -20,14 +20,29 @@
 //!   the right secret out. (A secret from before checksums has only its
 //!   hint to go on, so its attempts spend the budget before the hash.)
 
+use chrono::{DateTime, Utc};
+
 use super::Ops;
 use crate::{
     auth::ServicePermit,
-    domain::{Application, ClientSecret, ids::CLIENT_ID_CHARS},
+    domain::{
+        Application, AuthMethod, ClientSecret,
+        assertion::{self, ASSERTION_TYPE, AssertionPolicy, AssertionRefusal},
+        ids::CLIENT_ID_CHARS,
+        redirect,
+    },
     error::ApiError,
     store::{self, applications::LiveSecret},
     telemetry::rpc::record_app,
 };
+
+/// MatchRedirectUri's answer.
+#[derive(Debug)]
+pub struct RedirectMatch {
+    pub app: Application,
+    /// Where the authorization server may redirect; `None`: nowhere.
+    pub redirect_uri: Option<String>,
+}
 
 /// Longer inputs are not hashed as given (they cannot be ours anyway).
 const MAX_CLIENT_ID_LEN: usize = 256;
@@ -145,12 +160,139 @@ impl Ops {
     }
 }
 
+impl Ops {
+    /// Whether the authorization endpoint may redirect to `redirect_uri`
+    /// for this client (see `domain::redirect`); NOT_FOUND for a client
+    /// that is unknown, inactive or deleted.
+    pub async fn match_redirect_uri(
+        &self,
+        permit: &ServicePermit,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> Result<RedirectMatch, ApiError> {
+        let app = self.lookup_client(permit, client_id).await?;
+        let to = redirect::matched(
+            &app.redirect_uris,
+            redirect_uri,
+            self.policy.redirects.allow_localhost,
+        )
+        .map(str::to_owned);
+        if to.is_none() {
+            tracing::info!(client_id, "redirect_uri not registered");
+        }
+        Ok(RedirectMatch {
+            app,
+            redirect_uri: to,
+        })
+    }
+
+    /// The application when `client_assertion` is a valid private_key_jwt
+    /// assertion, seen for the first time; `None` otherwise. Failures spend
+    /// the client's budget (shared with failed secrets); a valid assertion
+    /// verifies whatever the budget.
+    pub async fn verify_client_assertion(
+        &self,
+        permit: &ServicePermit,
+        assertion_type: &str,
+        client_assertion: &str,
+        client_id: &str,
+    ) -> Result<Option<Application>, ApiError> {
+        if assertion_type != ASSERTION_TYPE {
+            return Err(ApiError::invalid(
+                "client_assertion_type",
+                format!("must be {ASSERTION_TYPE}"),
+            ));
+        }
+        let Some(policy) = &self.assertions else {
+            return Err(ApiError::AssertionsNotConfigured);
+        };
+        match self
+            .check_assertion(permit, client_assertion, client_id, policy)
+            .await?
+        {
+            Ok(app) => Ok(Some(app)),
+            Err((reason, budget)) => {
+                let shown = if looks_like_client_id(&budget) {
+                    budget.as_str()
+                } else {
+                    "<unrecognized>"
+                };
+                tracing::info!(client_id = shown, %reason, "client assertion refused");
+                self.spend_failure(&budget)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The application, or why not and whose budget pays for it.
+    async fn check_assertion(
+        &self,
+        permit: &ServicePermit,
+        client_assertion: &str,
+        client_id: &str,
+        policy: &AssertionPolicy,
+    ) -> Result<Result<Application, (AssertionRefusal, String)>, ApiError> {
+        let fallback = if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+            "<unrecognized>".to_owned()
+        } else {
+            client_id.to_owned()
+        };
+        let claimed = match assertion::claimed_client(client_assertion) {
+            Ok(c) if c.len() <= MAX_CLIENT_ID_LEN => c,
+            Ok(_) => return Ok(Err((AssertionRefusal::NoSuchClient, fallback))),
+            Err(r) => return Ok(Err((r, fallback))),
+        };
+        if !client_id.is_empty() && client_id != claimed {
+            return Ok(Err((AssertionRefusal::ClientIdMismatch, claimed)));
+        }
+        let found = self
+            .db
+            .read(async |conn| {
+                store::applications::find_by_client_id(conn, permit, &claimed).await
+            })
+            .await?;
+        let app = match found {
+            Some((app, _)) if app.is_usable() && app.auth_method == AuthMethod::PrivateKeyJwt => {
+                app
+            }
+            _ => return Ok(Err((AssertionRefusal::NoSuchClient, claimed))),
+        };
+        record_app(app.id.as_str());
+        let jwks = app.jwks.as_deref().unwrap_or_default();
+        let accepted = match assertion::check(
+            client_assertion,
+            &claimed,
+            jwks,
+            policy,
+            Utc::now().timestamp(),
+        ) {
+            Ok(a) => a,
+            Err(r) => return Ok(Err((r, claimed))),
+        };
+        let until = DateTime::<Utc>::from_timestamp(accepted.valid_until, 0)
+            .ok_or_else(|| ApiError::Internal("assertion expiry out of range".into()))?;
+        let fresh = self
+            .db
+            .read(async |conn| {
+                store::assertions::spend_jti(conn, permit, &claimed, &accepted.jti, until).await
+            })
+            .await?;
+        if !fresh {
+            return Ok(Err((AssertionRefusal::Replayed, claimed)));
+        }
+        Ok(Ok(app))
+    }
+}
+
+/// Ids shaped like ours (26 base62 characters).
+fn looks_like_client_id(s: &str) -> bool {
+    s.len() == CLIENT_ID_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Logs a refusal. Only ids shaped like ours are logged: anything else may
 /// be a secret pasted into the wrong field, or an attempt to forge log lines.
 fn refused(client_id: &str) {
-    let shaped_like_ours =
-        client_id.len() == CLIENT_ID_CHARS && client_id.bytes().all(|b| b.is_ascii_alphanumeric());
-    let shown = if shaped_like_ours {
+    let shown = if looks_like_client_id(client_id) {
         client_id
     } else {
         "<unrecognized>"

@@ -37,7 +37,7 @@ impl Ops {
         self.db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &input.id).await?;
-                let plan = rules::plan_update(current, &input, &self.scopes)?;
+                let plan = rules::plan_update(current, &input, &self.policy)?;
                 let updated = match &plan {
                     Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
                     Classified::Privileged(u, why) => {

@@ -12,11 +12,12 @@ mod lifecycle;
 use std::sync::Arc;
 
 pub use applications::{Created, Page};
+pub use clients::RedirectMatch;
 pub use lifecycle::Rotated;
 
 use crate::{
     credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
-    domain::{ChecksumKey, ScopeCatalog, page_token::PageTokenKey},
+    domain::{ChecksumKey, Policy, assertion::AssertionPolicy, page_token::PageTokenKey},
     store::Db,
 };
 
@@ -24,7 +25,11 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct Ops {
     pub db: Db,
-    pub scopes: Arc<ScopeCatalog>,
+    /// The scope catalog and the redirect policy the rules apply.
+    pub policy: Arc<Policy>,
+    /// How client assertions are checked; `None` when no issuer identifier
+    /// is configured (VerifyClientAssertion is then FAILED_PRECONDITION).
+    pub assertions: Option<AssertionPolicy>,
     /// argon2 for new secrets (creates, rotations): capacity of its own, so
     /// no flood of verifications can starve it.
     pub minting: Hasher,

@@ -155,8 +155,8 @@ async fn probe_database(
 }
 
 /// Housekeeping: deletes previous secrets past their grace (they already
-/// fail verification; this removes their hashes) and forgets idle
-/// rate-limit keys.
+/// fail verification; this removes their hashes) and the jtis of assertions
+/// that can no longer be accepted, and forgets idle rate-limit keys.
 async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -175,6 +175,16 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "purged expired previous secrets"),
             Err(e) => tracing::warn!(error = %e, "purging expired secrets failed"),
+        }
+        let purged = state
+            .ops
+            .db
+            .read(async |conn| crate::store::assertions::purge_expired(conn).await)
+            .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "purged the jtis of expired assertions"),
+            Err(e) => tracing::warn!(error = %e, "purging expired assertion jtis failed"),
         }
     }
 }

@@ -160,7 +160,8 @@ impl AppState {
         Ok(Self {
             ops: Ops {
                 db: db.clone(),
-                scopes: Arc::new(config.scopes.clone()),
+                policy: Arc::new(config.policy()),
+                assertions: config.assertion_policy(),
                 minting,
                 verifying,
                 checksum_key,

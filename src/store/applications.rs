@@ -22,7 +22,8 @@ use super::{
 use crate::{
     auth::{Authorizes, OrgScope, ReadPermit, ServicePermit, WritePermit},
     domain::{
-        AppChanges, AppId, AppType, Application, Checked, ClientId, NewApplication, SecretHash,
+        AppChanges, AppId, AppType, Application, AuthMethod, Checked, ClientId, GrantType,
+        NewApplication, SecretHash,
         names,
         rules::{AppUpdate, Rotation},
     },
@@ -51,15 +52,34 @@ pub struct AppRow {
     pub update_time: DateTime<Utc>,
     pub delete_time: Option<DateTime<Utc>>,
     pub revision: i64,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub jwks: Option<String>,
+    pub client_uri: String,
+    pub logo_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub contacts: Vec<String>,
+}
+
+/// A stored value the schema's CHECK should have kept out.
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Query(diesel::result::Error::DeserializationError(
+        format!("unknown {what} {value:?}").into(),
+    ))
 }
 
 impl AppRow {
     fn into_domain(self, secret_hint: Option<String>) -> StoreResult<Application> {
-        let app_type = AppType::from_db(&self.app_type).ok_or_else(|| {
-            StoreError::Query(diesel::result::Error::DeserializationError(
-                format!("unknown app_type {:?}", self.app_type).into(),
-            ))
-        })?;
+        let app_type =
+            AppType::from_db(&self.app_type).ok_or_else(|| corrupt("app_type", &self.app_type))?;
+        let auth_method = AuthMethod::from_db(&self.token_endpoint_auth_method)
+            .ok_or_else(|| corrupt("auth method", &self.token_endpoint_auth_method))?;
+        let grant_types = self
+            .grant_types
+            .iter()
+            .map(|g| GrantType::from_db(g).ok_or_else(|| corrupt("grant type", g)))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Application {
             id: AppId::from_trusted(self.id),
             organization_id: self.organization_id,
@@ -79,6 +99,14 @@ impl AppRow {
             update_time: self.update_time,
             delete_time: self.delete_time,
             revision: self.revision,
+            grant_types,
+            auth_method,
+            jwks: self.jwks,
+            client_uri: self.client_uri,
+            logo_uri: self.logo_uri,
+            policy_uri: self.policy_uri,
+            tos_uri: self.tos_uri,
+            contacts: self.contacts,
         })
     }
 }
@@ -100,6 +128,14 @@ struct NewAppRow<'a> {
     active: bool,
     first_party: bool,
     created_by: &'a str,
+    grant_types: Vec<&'static str>,
+    token_endpoint_auth_method: &'static str,
+    jwks: Option<&'a str>,
+    client_uri: &'a str,
+    logo_uri: &'a str,
+    policy_uri: &'a str,
+    tos_uri: &'a str,
+    contacts: &'a [String],
 }
 
 #[derive(Insertable)]
@@ -160,6 +196,14 @@ pub async fn insert<K>(
         active: new.active,
         first_party: new.first_party,
         created_by: permit.subject(),
+        grant_types: new.grant_types.iter().map(|g| g.as_db()).collect(),
+        token_endpoint_auth_method: new.auth_method.as_db(),
+        jwks: new.jwks.as_deref(),
+        client_uri: &new.client_uri,
+        logo_uri: &new.logo_uri,
+        policy_uri: &new.policy_uri,
+        tos_uri: &new.tos_uri,
+        contacts: &new.contacts,
     };
     let app: AppRow = diesel::insert_into(applications::table)
         .values(&row)
@@ -228,6 +272,13 @@ struct AppChangeset<'a> {
     scopes: Option<&'a [String]>,
     active: Option<bool>,
     first_party: Option<bool>,
+    grant_types: Option<Vec<&'static str>>,
+    jwks: Option<&'a str>,
+    client_uri: Option<&'a str>,
+    logo_uri: Option<&'a str>,
+    policy_uri: Option<&'a str>,
+    tos_uri: Option<&'a str>,
+    contacts: Option<&'a [String]>,
     delete_time: Option<Option<DateTime<Utc>>>,
 }
 
@@ -244,6 +295,16 @@ impl<'a> From<&'a AppChanges> for AppChangeset<'a> {
             scopes: c.scopes.as_deref(),
             active: c.active,
             first_party: c.first_party,
+            grant_types: c
+                .grant_types
+                .as_ref()
+                .map(|g| g.iter().map(|g| g.as_db()).collect()),
+            jwks: c.jwks.as_deref(),
+            client_uri: c.client_uri.as_deref(),
+            logo_uri: c.logo_uri.as_deref(),
+            policy_uri: c.policy_uri.as_deref(),
+            tos_uri: c.tos_uri.as_deref(),
+            contacts: c.contacts.as_deref(),
             delete_time: c.delete_time,
         }
     }

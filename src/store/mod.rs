@@ -7,6 +7,7 @@
 //! organization is never seen.
 
 pub mod applications;
+pub mod assertions;
 pub mod audit;
 pub mod db;
 pub mod memberships;

@@ -31,6 +31,14 @@ diesel::table! {
         name_key -> Nullable<Text>,
         visual_key -> Nullable<Text>,
         name_keys_version -> Nullable<Int2>,
+        grant_types -> Array<Text>,
+        token_endpoint_auth_method -> Text,
+        jwks -> Nullable<Text>,
+        client_uri -> Text,
+        logo_uri -> Text,
+        policy_uri -> Text,
+        tos_uri -> Text,
+        contacts -> Array<Text>,
     }
 }
 
@@ -47,6 +55,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expire_time -> Timestamptz,
+    }
+}
+
+diesel::table! {
     service_settings (name) {
         name -> Text,
         value -> Bytea,
@@ -58,7 +74,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     applications,
     client_secrets,
-    service_settings
+    service_settings,
+    assertion_jtis
 );
 
 diesel::table! {

@@ -370,6 +370,7 @@ pub fn web_app(name: &str) -> pb::CreateApplicationRequest {
         scopes: vec!["read:user".to_owned()],
         active: None,
         first_party: false,
+        ..Default::default()
     }
 }
 

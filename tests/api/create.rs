@@ -234,6 +234,7 @@ async fn every_violation_is_reported_at_once_and_nothing_is_written() {
         scopes: vec!["read:user".into(), "bogus".into(), "read:user".into()],
         active: None,
         first_party: false,
+        ..Default::default()
     };
     let err = c
         .create_application(app.req(req, "owner", ORG))

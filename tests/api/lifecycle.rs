@@ -743,7 +743,7 @@ async fn every_mutation_leaves_an_audit_event_without_secrets() {
             (
                 "owner",
                 "create",
-                "name,description,type,redirect_uris,scopes,active,first_party"
+                "name,description,type,redirect_uris,scopes,active,first_party,grant_types,token_endpoint_auth_method,jwks,client_uri,logo_uri,policy_uri,tos_uri,contacts"
             ),
             ("admin", "update", "name,description"),
             ("admin", "rotate_secret", "client_secret"),

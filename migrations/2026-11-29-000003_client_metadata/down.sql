@@ -1,0 +1,10 @@
+DROP TABLE assertion_jtis;
+ALTER TABLE applications
+    DROP COLUMN contacts,
+    DROP COLUMN tos_uri,
+    DROP COLUMN policy_uri,
+    DROP COLUMN logo_uri,
+    DROP COLUMN client_uri,
+    DROP COLUMN jwks,
+    DROP COLUMN token_endpoint_auth_method,
+    DROP COLUMN grant_types;
