@@ -6,9 +6,7 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use crate::domain::{
-    Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy,
-};
+use crate::domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy};
 
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;

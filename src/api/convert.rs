@@ -72,13 +72,15 @@ pub fn auth_method_to_proto(m: AuthMethod) -> pb::TokenEndpointAuthMethod {
 
 /// The requested method; unspecified is `None` (the type's default).
 pub fn auth_method_from_proto(value: i32) -> Requested<Option<AuthMethod>> {
-    Ok(match pb::TokenEndpointAuthMethod::try_from(value).map_err(|_| value)? {
-        pb::TokenEndpointAuthMethod::Unspecified => None,
-        pb::TokenEndpointAuthMethod::ClientSecretBasic => Some(AuthMethod::ClientSecretBasic),
-        pb::TokenEndpointAuthMethod::ClientSecretPost => Some(AuthMethod::ClientSecretPost),
-        pb::TokenEndpointAuthMethod::PrivateKeyJwt => Some(AuthMethod::PrivateKeyJwt),
-        pb::TokenEndpointAuthMethod::None => Some(AuthMethod::None),
-    })
+    Ok(
+        match pb::TokenEndpointAuthMethod::try_from(value).map_err(|_| value)? {
+            pb::TokenEndpointAuthMethod::Unspecified => None,
+            pb::TokenEndpointAuthMethod::ClientSecretBasic => Some(AuthMethod::ClientSecretBasic),
+            pb::TokenEndpointAuthMethod::ClientSecretPost => Some(AuthMethod::ClientSecretPost),
+            pb::TokenEndpointAuthMethod::PrivateKeyJwt => Some(AuthMethod::PrivateKeyJwt),
+            pb::TokenEndpointAuthMethod::None => Some(AuthMethod::None),
+        },
+    )
 }
 
 /// An application id from a request: empty is a bad request, any other id
@@ -134,7 +136,11 @@ impl From<pb::CreateApplicationRequest> for CreateInput {
             scopes: r.scopes,
             active: r.active.unwrap_or(true),
             first_party: r.first_party,
-            grant_types: r.grant_types.into_iter().map(grant_type_from_proto).collect(),
+            grant_types: r
+                .grant_types
+                .into_iter()
+                .map(grant_type_from_proto)
+                .collect(),
             auth_method: auth_method_from_proto(r.token_endpoint_auth_method),
             jwks: r.jwks,
             client_uri: r.client_uri,
@@ -192,7 +198,11 @@ impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
                 scopes: a.scopes,
                 active: a.active,
                 first_party: a.first_party,
-                grant_types: a.grant_types.into_iter().map(grant_type_from_proto).collect(),
+                grant_types: a
+                    .grant_types
+                    .into_iter()
+                    .map(grant_type_from_proto)
+                    .collect(),
                 jwks: a.jwks,
                 client_uri: a.client_uri,
                 logo_uri: a.logo_uri,

@@ -57,7 +57,10 @@ mod redacted_debug {
                 .field("delete_time", &self.delete_time)
                 .field("etag", &self.etag)
                 .field("grant_types", &self.grant_types)
-                .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+                .field(
+                    "token_endpoint_auth_method",
+                    &self.token_endpoint_auth_method,
+                )
                 .field("jwks", &keys(&self.jwks))
                 .field("client_uri", &self.client_uri)
                 .field("logo_uri", &self.logo_uri)
@@ -79,7 +82,10 @@ mod redacted_debug {
                 .field("active", &self.active)
                 .field("first_party", &self.first_party)
                 .field("grant_types", &self.grant_types)
-                .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+                .field(
+                    "token_endpoint_auth_method",
+                    &self.token_endpoint_auth_method,
+                )
                 .field("jwks", &keys(&self.jwks))
                 .field("client_uri", &self.client_uri)
                 .field("logo_uri", &self.logo_uri)

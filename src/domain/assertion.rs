@@ -169,11 +169,9 @@ pub fn check(
     if !ACCEPTED_ALGS.contains(&header.alg) {
         return Err(R::Algorithm);
     }
-    if header
-        .typ
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("JWT") && !t.eq_ignore_ascii_case("client-authentication+jwt"))
-    {
+    if header.typ.as_deref().is_some_and(|t| {
+        !t.eq_ignore_ascii_case("JWT") && !t.eq_ignore_ascii_case("client-authentication+jwt")
+    }) {
         return Err(R::Type);
     }
     if header.crit.is_some() {
@@ -214,7 +212,12 @@ pub fn check(
         Some(Value::Array(_)) => return Err(R::AudienceArray),
         _ => return Err(R::Audience),
     }
-    let time = |c: &str| claims.get(c).and_then(Value::as_f64).map(|t| t.floor() as i64);
+    let time = |c: &str| {
+        claims
+            .get(c)
+            .and_then(Value::as_f64)
+            .map(|t| t.floor() as i64)
+    };
     let exp = time("exp").ok_or(R::NoExpiry)?;
     if exp + SKEW_SECS < now {
         return Err(R::Expired);
@@ -254,7 +257,10 @@ mod tests {
     const ED_JWK: &str = include_str!("../../tests/fixtures/jwks/ed25519.jwk.json");
 
     fn jwks(keys: &[&str]) -> String {
-        let keys: Vec<Value> = keys.iter().map(|k| serde_json::from_str(k).unwrap()).collect();
+        let keys: Vec<Value> = keys
+            .iter()
+            .map(|k| serde_json::from_str(k).unwrap())
+            .collect();
         serde_json::json!({ "keys": keys }).to_string()
     }
 
@@ -275,7 +281,10 @@ mod tests {
     }
 
     fn kid_of(jwk: &str) -> String {
-        serde_json::from_str::<Value>(jwk).unwrap()["kid"].as_str().unwrap().to_owned()
+        serde_json::from_str::<Value>(jwk).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn sign(alg: Algorithm, pem: &str, kid: Option<String>, claims: &Value) -> String {
@@ -326,9 +335,15 @@ mod tests {
             );
             // Without a kid, any key that fits will do.
             let a = sign(alg, pem, None, &claims());
-            assert!(check(&a, CLIENT, &keys, &policy(), now()).is_ok(), "{alg:?}");
+            assert!(
+                check(&a, CLIENT, &keys, &policy(), now()).is_ok(),
+                "{alg:?}"
+            );
         }
-        assert_eq!(claimed_client(&sign(Algorithm::ES256, EC_PEM, None, &claims())), Ok(CLIENT.into()));
+        assert_eq!(
+            claimed_client(&sign(Algorithm::ES256, EC_PEM, None, &claims())),
+            Ok(CLIENT.into())
+        );
     }
 
     #[test]
@@ -361,7 +376,11 @@ mod tests {
                 forge(&serde_json::json!({"alg": "none"}), &claims(), ""),
                 R::Algorithm,
             ),
-            ("HS256 with the public key", hs256_with_public_key, R::Algorithm),
+            (
+                "HS256 with the public key",
+                hs256_with_public_key,
+                R::Algorithm,
+            ),
             (
                 "RS384",
                 encode(
@@ -372,21 +391,51 @@ mod tests {
                 .unwrap(),
                 R::Algorithm,
             ),
-            ("typ", {
-                let mut h = Header::new(Algorithm::RS256);
-                h.typ = Some("at+jwt".into());
-                encode(&h, &claims(), &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap()).unwrap()
-            }, R::Type),
-            ("crit", {
-                let mut h = Header::new(Algorithm::RS256);
-                h.crit = Some(vec!["x".into()]);
-                encode(&h, &claims(), &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap()).unwrap()
-            }, R::Critical),
-            ("iss other", with(&|c| c["iss"] = "other".into()), R::IssuerSubject),
-            ("sub other", with(&|c| c["sub"] = "other".into()), R::IssuerSubject),
-            ("no iss", with(&|c| {
-                c.as_object_mut().unwrap().remove("iss");
-            }), R::IssuerSubject),
+            (
+                "typ",
+                {
+                    let mut h = Header::new(Algorithm::RS256);
+                    h.typ = Some("at+jwt".into());
+                    encode(
+                        &h,
+                        &claims(),
+                        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+                    )
+                    .unwrap()
+                },
+                R::Type,
+            ),
+            (
+                "crit",
+                {
+                    let mut h = Header::new(Algorithm::RS256);
+                    h.crit = Some(vec!["x".into()]);
+                    encode(
+                        &h,
+                        &claims(),
+                        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+                    )
+                    .unwrap()
+                },
+                R::Critical,
+            ),
+            (
+                "iss other",
+                with(&|c| c["iss"] = "other".into()),
+                R::IssuerSubject,
+            ),
+            (
+                "sub other",
+                with(&|c| c["sub"] = "other".into()),
+                R::IssuerSubject,
+            ),
+            (
+                "no iss",
+                with(&|c| {
+                    c.as_object_mut().unwrap().remove("iss");
+                }),
+                R::IssuerSubject,
+            ),
             (
                 "unknown kid",
                 sign(Algorithm::RS256, RSA_PEM, Some("nope".into()), &claims()),
@@ -402,27 +451,67 @@ mod tests {
                 sign(Algorithm::ES256, EC_PEM, None, &claims()),
                 R::NoKey, // only the RSA key is registered below
             ),
-            ("aud other", with(&|c| c["aud"] = "https://evil.example".into()), R::Audience),
-            ("aud array holding it", with(&|c| c["aud"] = serde_json::json!([AUD])), R::AudienceArray),
-            ("no aud", with(&|c| {
-                c.as_object_mut().unwrap().remove("aud");
-            }), R::Audience),
-            ("no exp", with(&|c| {
-                c.as_object_mut().unwrap().remove("exp");
-            }), R::NoExpiry),
-            ("expired", with(&|c| c["exp"] = (now() - 31).into()), R::Expired),
-            ("lives too long", with(&|c| c["exp"] = (now() + 300 + 31).into()), R::TooLong),
-            ("nbf ahead", with(&|c| c["nbf"] = (now() + 31).into()), R::NotYetValid),
-            ("iat ahead", with(&|c| c["iat"] = (now() + 31).into()), R::IssuedInFuture),
-            ("no jti", with(&|c| {
-                c.as_object_mut().unwrap().remove("jti");
-            }), R::NoJti),
+            (
+                "aud other",
+                with(&|c| c["aud"] = "https://evil.example".into()),
+                R::Audience,
+            ),
+            (
+                "aud array holding it",
+                with(&|c| c["aud"] = serde_json::json!([AUD])),
+                R::AudienceArray,
+            ),
+            (
+                "no aud",
+                with(&|c| {
+                    c.as_object_mut().unwrap().remove("aud");
+                }),
+                R::Audience,
+            ),
+            (
+                "no exp",
+                with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+                R::NoExpiry,
+            ),
+            (
+                "expired",
+                with(&|c| c["exp"] = (now() - 31).into()),
+                R::Expired,
+            ),
+            (
+                "lives too long",
+                with(&|c| c["exp"] = (now() + 300 + 31).into()),
+                R::TooLong,
+            ),
+            (
+                "nbf ahead",
+                with(&|c| c["nbf"] = (now() + 31).into()),
+                R::NotYetValid,
+            ),
+            (
+                "iat ahead",
+                with(&|c| c["iat"] = (now() + 31).into()),
+                R::IssuedInFuture,
+            ),
+            (
+                "no jti",
+                with(&|c| {
+                    c.as_object_mut().unwrap().remove("jti");
+                }),
+                R::NoJti,
+            ),
             ("empty jti", with(&|c| c["jti"] = "".into()), R::NoJti),
             ("numeric jti", with(&|c| c["jti"] = 7.into()), R::NoJti),
         ];
         let rsa_only = jwks(&[RSA_JWK]);
         for (what, assertion, want) in cases {
-            assert_eq!(check(&assertion, CLIENT, &rsa_only, &policy(), now()), Err(want), "{what}");
+            assert_eq!(
+                check(&assertion, CLIENT, &rsa_only, &policy(), now()),
+                Err(want),
+                "{what}"
+            );
         }
         // A tampered payload fails the signature.
         let good = with(&|_| {});

@@ -156,16 +156,25 @@ pub fn check_jwks_content(jwks: &str, field: &str, out: &mut Vec<FieldViolation>
     if jwks.len() > JWKS_MAX_BYTES {
         out.push(FieldViolation::new(
             field,
-            format!("must be at most {JWKS_MAX_BYTES} bytes (has {})", jwks.len()),
+            format!(
+                "must be at most {JWKS_MAX_BYTES} bytes (has {})",
+                jwks.len()
+            ),
         ));
         return;
     }
     let Ok(set) = serde_json::from_str::<serde_json::Value>(jwks) else {
-        out.push(FieldViolation::new(field, "is not JSON (a JWK Set: {\"keys\": [...]})"));
+        out.push(FieldViolation::new(
+            field,
+            "is not JSON (a JWK Set: {\"keys\": [...]})",
+        ));
         return;
     };
     let Some(keys) = set.get("keys").and_then(|k| k.as_array()) else {
-        out.push(FieldViolation::new(field, "is not a JWK Set: it needs a \"keys\" array"));
+        out.push(FieldViolation::new(
+            field,
+            "is not a JWK Set: it needs a \"keys\" array",
+        ));
         return;
     };
     if keys.is_empty() || keys.len() > JWKS_MAX_KEYS {
@@ -205,10 +214,7 @@ pub fn check_jwks_content(jwks: &str, field: &str, out: &mut Vec<FieldViolation>
                 None => refuse("kid must be a string".into()),
             }
         }
-        if key
-            .get("use")
-            .is_some_and(|u| u.as_str() != Some("sig"))
-        {
+        if key.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
             refuse("use must be \"sig\" (signing) when given".into());
         }
         let str_of = |m: &str| key.get(m).and_then(|v| v.as_str());
@@ -237,7 +243,10 @@ pub fn check_jwks_content(jwks: &str, field: &str, out: &mut Vec<FieldViolation>
         };
         if let Some(alg) = key.get("alg") {
             if !alg.as_str().is_some_and(|a| allowed_algs.contains(&a)) {
-                refuse(format!("alg must be one of {} for this key", allowed_algs.join(", ")));
+                refuse(format!(
+                    "alg must be one of {} for this key",
+                    allowed_algs.join(", ")
+                ));
             }
         }
         let usable = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(serde_json::Value::Object(
@@ -267,7 +276,10 @@ pub fn check_https_url(value: &str, field: &str, out: &mut Vec<FieldViolation>) 
         return;
     }
     let problem = if value.len() > URL_MAX_BYTES {
-        Some(format!("must be at most {URL_MAX_BYTES} bytes (has {})", value.len()))
+        Some(format!(
+            "must be at most {URL_MAX_BYTES} bytes (has {})",
+            value.len()
+        ))
     } else if value.contains('#') {
         Some("must not have a fragment (not even an empty #)".into())
     } else if !value.is_ascii() || value.bytes().any(|b| b.is_ascii_control() || b == b' ') {
@@ -328,9 +340,18 @@ mod tests {
 
     #[test]
     fn grant_defaults_follow_the_type() {
-        assert_eq!(default_grant_types(Native, true), [AuthorizationCode, RefreshToken]);
-        assert_eq!(default_grant_types(UserAgentBased, true), [AuthorizationCode, RefreshToken]);
-        assert_eq!(default_grant_types(Web, true), [AuthorizationCode, RefreshToken]);
+        assert_eq!(
+            default_grant_types(Native, true),
+            [AuthorizationCode, RefreshToken]
+        );
+        assert_eq!(
+            default_grant_types(UserAgentBased, true),
+            [AuthorizationCode, RefreshToken]
+        );
+        assert_eq!(
+            default_grant_types(Web, true),
+            [AuthorizationCode, RefreshToken]
+        );
         assert_eq!(default_grant_types(Web, false), [ClientCredentials]);
         assert_eq!(default_grant_types(Service, false), [ClientCredentials]);
     }
@@ -341,7 +362,17 @@ mod tests {
         let cases: &[(AppType, &[GrantType], usize, bool)] = &[
             (Web, &[AuthorizationCode, RefreshToken], 1, true),
             (Web, &[ClientCredentials], 0, true),
-            (Web, &[AuthorizationCode, ClientCredentials, DeviceCode, RefreshToken], 1, true),
+            (
+                Web,
+                &[
+                    AuthorizationCode,
+                    ClientCredentials,
+                    DeviceCode,
+                    RefreshToken,
+                ],
+                1,
+                true,
+            ),
             (Web, &[AuthorizationCode], 0, false),
             (Web, &[RefreshToken], 1, false),
             (Web, &[DeviceCode, RefreshToken], 0, true),
@@ -376,20 +407,45 @@ mod tests {
             &mut out,
         );
         assert_eq!(got, [AuthorizationCode]);
-        assert_eq!(fields(&out), ["grant_types[1]", "grant_types[2]", "grant_types[3]"]);
+        assert_eq!(
+            fields(&out),
+            ["grant_types[1]", "grant_types[2]", "grant_types[3]"]
+        );
     }
 
     #[test]
     fn auth_methods() {
         use AuthMethod as M;
-        let cases: &[(AppType, Requested<Option<M>>, Option<M>, bool)] = &[
+        // (type, requested, method, accepted)
+        type Case = (AppType, Requested<Option<M>>, Option<M>, bool);
+        let cases: &[Case] = &[
             (Web, Ok(None), Some(M::ClientSecretBasic), true),
-            (Service, Ok(Some(M::PrivateKeyJwt)), Some(M::PrivateKeyJwt), true),
-            (Web, Ok(Some(M::ClientSecretPost)), Some(M::ClientSecretPost), true),
+            (
+                Service,
+                Ok(Some(M::PrivateKeyJwt)),
+                Some(M::PrivateKeyJwt),
+                true,
+            ),
+            (
+                Web,
+                Ok(Some(M::ClientSecretPost)),
+                Some(M::ClientSecretPost),
+                true,
+            ),
             (Web, Ok(Some(M::None)), Some(M::None), false),
             (Native, Ok(None), Some(M::None), true),
-            (Native, Ok(Some(M::ClientSecretBasic)), Some(M::ClientSecretBasic), false),
-            (UserAgentBased, Ok(Some(M::PrivateKeyJwt)), Some(M::PrivateKeyJwt), false),
+            (
+                Native,
+                Ok(Some(M::ClientSecretBasic)),
+                Some(M::ClientSecretBasic),
+                false,
+            ),
+            (
+                UserAgentBased,
+                Ok(Some(M::PrivateKeyJwt)),
+                Some(M::PrivateKeyJwt),
+                false,
+            ),
             (Web, Err(7), None, false),
         ];
         for (t, asked, want, ok) in cases {
@@ -422,7 +478,10 @@ mod tests {
             check_jwks_content(s, "jwks", &mut out);
             out
         };
-        assert_eq!(check(&jwks(vec![rsa_key(256), ec.clone(), ed.clone()])), vec![]);
+        assert_eq!(
+            check(&jwks(vec![rsa_key(256), ec.clone(), ed.clone()])),
+            vec![]
+        );
         let mut private = ec.clone();
         private["d"] = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI".into();
         let mut dup = ed.clone();
@@ -438,15 +497,29 @@ mod tests {
             ("no keys", "{}".into()),
             ("empty", jwks(vec![])),
             ("eleven", jwks(vec![ed.clone(); 11])),
-            ("huge", format!("{{\"keys\": [], \"x\": \"{}\"}}", "a".repeat(JWKS_MAX_BYTES))),
+            (
+                "huge",
+                format!(
+                    "{{\"keys\": [], \"x\": \"{}\"}}",
+                    "a".repeat(JWKS_MAX_BYTES)
+                ),
+            ),
             ("private", jwks(vec![private.clone()])),
             ("dup kid", jwks(vec![ec.clone(), dup])),
             ("weak RSA", jwks(vec![rsa_key(128)])),
             ("P-384", jwks(vec![p384])),
-            ("oct", jwks(vec![serde_json::json!({"kty": "oct", "k": "c2VjcmV0"})])),
+            (
+                "oct",
+                jwks(vec![serde_json::json!({"kty": "oct", "k": "c2VjcmV0"})]),
+            ),
             ("enc", jwks(vec![enc])),
             ("wrong alg", jwks(vec![wrong_alg])),
-            ("garbage EC", jwks(vec![serde_json::json!({"kty": "EC", "crv": "P-256", "x": "!!", "y": "??"})])),
+            (
+                "garbage EC",
+                jwks(vec![
+                    serde_json::json!({"kty": "EC", "crv": "P-256", "x": "!!", "y": "??"}),
+                ]),
+            ),
         ];
         for (what, set) in bad {
             let out = check(&set);
@@ -463,7 +536,12 @@ mod tests {
     fn jwks_is_for_private_key_jwt_only() {
         let mut out = vec![];
         check_jwks(Some(AuthMethod::PrivateKeyJwt), "", "jwks", &mut out);
-        check_jwks(Some(AuthMethod::ClientSecretBasic), "{\"keys\":[]}", "jwks", &mut out);
+        check_jwks(
+            Some(AuthMethod::ClientSecretBasic),
+            "{\"keys\":[]}",
+            "jwks",
+            &mut out,
+        );
         assert_eq!(fields(&out), ["jwks", "jwks"]);
         let mut out = vec![];
         check_jwks(Some(AuthMethod::ClientSecretBasic), "", "jwks", &mut out);
@@ -472,7 +550,11 @@ mod tests {
 
     #[test]
     fn urls_shown_to_users() {
-        for ok in ["", "https://app.example", "https://app.example/privacy?lang=en"] {
+        for ok in [
+            "",
+            "https://app.example",
+            "https://app.example/privacy?lang=en",
+        ] {
             let mut out = vec![];
             check_https_url(ok, "client_uri", &mut out);
             assert!(out.is_empty(), "{ok}: {out:?}");
@@ -501,7 +583,11 @@ mod tests {
         let mut out = vec![];
         check_contacts(&list(&["ops@example.com", "a@b"]), "contacts", &mut out);
         assert!(out.is_empty());
-        check_contacts(&list(&["nobody", "@example.com", "ops@", "a b@c"]), "contacts", &mut out);
+        check_contacts(
+            &list(&["nobody", "@example.com", "ops@", "a b@c"]),
+            "contacts",
+            &mut out,
+        );
         assert_eq!(
             fields(&out),
             ["contacts[0]", "contacts[1]", "contacts[2]", "contacts[3]"]

@@ -102,34 +102,102 @@ mod tests {
     /// (registered, requested, matched)
     const CASES: &[(&[&str], &str, bool)] = &[
         (&["https://app.example/cb"], "https://app.example/cb", true),
-        (&["https://app.example/cb?x=1"], "https://app.example/cb?x=1", true),
-        (&["https://a.example/cb", "https://b.example/cb"], "https://b.example/cb", true),
+        (
+            &["https://app.example/cb?x=1"],
+            "https://app.example/cb?x=1",
+            true,
+        ),
+        (
+            &["https://a.example/cb", "https://b.example/cb"],
+            "https://b.example/cb",
+            true,
+        ),
         // Byte-for-byte: no folding, decoding, normalising.
         (&["https://app.example/cb"], "https://APP.example/cb", false),
         (&["https://app.example/cb"], "HTTPS://app.example/cb", false),
         (&["https://app.example/cb"], "https://app.example/CB", false),
-        (&["https://app.example/cb"], "https://app.example/c%62", false),
-        (&["https://app.example/cb"], "https://app.example/cb/", false),
-        (&["https://app.example/cb/"], "https://app.example/cb", false),
-        (&["https://app.example/cb"], "https://app.example:443/cb", false),
-        (&["https://app.example/cb"], "https://app.example/x/../cb", false),
-        (&["https://app.example/cb"], "https://app.example/cb?", false),
-        (&["https://app.example/cb"], "https://app.example/cb?x=1", false),
-        (&["https://app.example/cb?x=1"], "https://app.example/cb?x=1&y=2", false),
-        (&["https://app.example/cb"], "https://app.example/cb ", false),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/c%62",
+            false,
+        ),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/cb/",
+            false,
+        ),
+        (
+            &["https://app.example/cb/"],
+            "https://app.example/cb",
+            false,
+        ),
+        (
+            &["https://app.example/cb"],
+            "https://app.example:443/cb",
+            false,
+        ),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/x/../cb",
+            false,
+        ),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/cb?",
+            false,
+        ),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/cb?x=1",
+            false,
+        ),
+        (
+            &["https://app.example/cb?x=1"],
+            "https://app.example/cb?x=1&y=2",
+            false,
+        ),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/cb ",
+            false,
+        ),
         // Fragments never, not even an empty one, not even if registered.
-        (&["https://app.example/cb"], "https://app.example/cb#", false),
-        (&["https://app.example/cb#x"], "https://app.example/cb#x", false),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/cb#",
+            false,
+        ),
+        (
+            &["https://app.example/cb#x"],
+            "https://app.example/cb#x",
+            false,
+        ),
         // fosite CVE-2020-15233: loopback with an added query.
-        (&["http://127.0.0.1/cb"], "http://127.0.0.1/cb?evil=1", false),
-        (&["http://127.0.0.1:8080/cb"], "http://127.0.0.1:9000/cb?x", false),
+        (
+            &["http://127.0.0.1/cb"],
+            "http://127.0.0.1/cb?evil=1",
+            false,
+        ),
+        (
+            &["http://127.0.0.1:8080/cb"],
+            "http://127.0.0.1:9000/cb?x",
+            false,
+        ),
         // RFC 8252 7.3: any port on a registered loopback IP literal.
         (&["http://127.0.0.1/cb"], "http://127.0.0.1:51004/cb", true),
-        (&["http://127.0.0.1:8080/cb"], "http://127.0.0.1:51004/cb", true),
+        (
+            &["http://127.0.0.1:8080/cb"],
+            "http://127.0.0.1:51004/cb",
+            true,
+        ),
         (&["http://127.0.0.1:8080/cb"], "http://127.0.0.1/cb", true),
         (&["http://[::1]:8080/cb"], "http://[::1]:1/cb", true),
         (&["http://[::1]/cb"], "http://[::1]:65535/cb", true),
-        (&["http://127.0.0.1/cb?x=1"], "http://127.0.0.1:5000/cb?x=1", true),
+        (
+            &["http://127.0.0.1/cb?x=1"],
+            "http://127.0.0.1:5000/cb?x=1",
+            true,
+        ),
         // ...but only the port, written plainly.
         (&["http://127.0.0.1"], "http://127.0.0.1:5000/", false),
         (&["http://127.0.0.1/"], "http://127.0.0.1:5000", false),
@@ -142,8 +210,16 @@ mod tests {
         (&["http://127.0.0.1/cb"], "http://127.0.0.2:80/cb", false),
         (&["http://127.0.0.1/cb"], "http://[::1]:80/cb", false),
         (&["http://127.0.0.1/cb"], "https://127.0.0.1:80/cb", false),
-        (&["http://127.0.0.1/cb"], "http://127.0.0.1.evil.example:80/cb", false),
-        (&["http://127.0.0.1/cb"], "http://127.0.0.1:80@evil.example/cb", false),
+        (
+            &["http://127.0.0.1/cb"],
+            "http://127.0.0.1.evil.example:80/cb",
+            false,
+        ),
+        (
+            &["http://127.0.0.1/cb"],
+            "http://127.0.0.1:80@evil.example/cb",
+            false,
+        ),
         (&["https://127.0.0.1/cb"], "https://127.0.0.1:80/cb", false),
         // Keycloak CVE-2024-8883: localhost with user info, and localhost at all.
         (&["http://localhost/cb"], "http://localhost:80/cb", false),
@@ -155,7 +231,11 @@ mod tests {
         (&[], "https://app.example/cb", false),
         // Malformed requests are simply not matched.
         (&["https://app.example/cb"], "not a uri", false),
-        (&["https://app.example/cb"], "https://app.example/cb\n", false),
+        (
+            &["https://app.example/cb"],
+            "https://app.example/cb\n",
+            false,
+        ),
     ];
 
     #[test]
@@ -165,7 +245,11 @@ mod tests {
             let got = matched(&r, requested, false);
             assert_eq!(got.is_some(), *want, "{registered:?} vs {requested:?}");
             if let Some(to) = got {
-                let expect = if requested.is_empty() { registered[0] } else { requested };
+                let expect = if requested.is_empty() {
+                    registered[0]
+                } else {
+                    requested
+                };
                 assert_eq!(to, expect);
             }
         }

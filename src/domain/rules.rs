@@ -7,8 +7,8 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AppChanges, AppId, AppType, Application, AuthMethod, FieldViolation, GrantType,
-    NewApplication, ScopeCatalog,
+    AppChanges, AppId, AppType, Application, AuthMethod, FieldViolation, GrantType, NewApplication,
+    ScopeCatalog,
     access::{Classified, OwnerOnly},
     metadata, names,
     validation::{self, RedirectPolicy, is_owner_only_scope},

@@ -735,10 +735,20 @@ mod tests {
             "cursor://anysphere.cursor/callback",
             "vscode:/callback",
         ] {
-            assert!(check_redirect_uri(AppType::Native, uri).is_err(), "strict: {uri}");
-            assert_eq!(check_redirect_uri_under(AppType::Native, uri, &open), Ok(()), "{uri}");
+            assert!(
+                check_redirect_uri(AppType::Native, uri).is_err(),
+                "strict: {uri}"
+            );
+            assert_eq!(
+                check_redirect_uri_under(AppType::Native, uri, &open),
+                Ok(()),
+                "{uri}"
+            );
             // Only NATIVE apps: never a WEB or browser app.
-            assert!(check_redirect_uri_under(AppType::Web, uri, &open).is_err(), "web: {uri}");
+            assert!(
+                check_redirect_uri_under(AppType::Web, uri, &open).is_err(),
+                "web: {uri}"
+            );
             let ua = check_redirect_uri_under(AppType::UserAgentBased, uri, &open);
             assert!(ua.is_err(), "ua: {uri}");
         }
@@ -810,7 +820,13 @@ mod tests {
         assert_eq!(out[0].field, "redirect_uris");
 
         let mut out = vec![];
-        validate_redirect_uris(AppType::Service, &uris[..1], &strict, "redirect_uris", &mut out);
+        validate_redirect_uris(
+            AppType::Service,
+            &uris[..1],
+            &strict,
+            "redirect_uris",
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         let mut out = vec![];
         validate_redirect_uris(AppType::Service, &[], &strict, "redirect_uris", &mut out);

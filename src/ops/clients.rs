@@ -247,9 +247,7 @@ impl Ops {
         }
         let found = self
             .db
-            .read(async |conn| {
-                store::applications::find_by_client_id(conn, permit, &claimed).await
-            })
+            .read(async |conn| store::applications::find_by_client_id(conn, permit, &claimed).await)
             .await?;
         let app = match found {
             Some((app, _)) if app.is_usable() && app.auth_method == AuthMethod::PrivateKeyJwt => {

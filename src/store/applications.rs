@@ -23,8 +23,7 @@ use crate::{
     auth::{Authorizes, OrgScope, ReadPermit, ServicePermit, WritePermit},
     domain::{
         AppChanges, AppId, AppType, Application, AuthMethod, Checked, ClientId, GrantType,
-        NewApplication, SecretHash,
-        names,
+        NewApplication, SecretHash, names,
         rules::{AppUpdate, Rotation},
     },
 };

@@ -35,7 +35,9 @@ pub async fn spend_jti(
 /// Forgets the `jti`s of assertions that can no longer be accepted anyway.
 #[tracing::instrument(name = "db.assertions.purge_expired", skip_all, fields(db.system = "postgresql"))]
 pub async fn purge_expired(conn: &mut AsyncPgConnection) -> StoreResult<usize> {
-    Ok(diesel::delete(assertion_jtis::table.filter(assertion_jtis::expire_time.lt(diesel::dsl::now)))
-        .execute(conn)
-        .await?)
+    Ok(diesel::delete(
+        assertion_jtis::table.filter(assertion_jtis::expire_time.lt(diesel::dsl::now)),
+    )
+    .execute(conn)
+    .await?)
 }

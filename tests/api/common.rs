@@ -128,16 +128,34 @@ pub struct TestDb {
     owned: Option<String>,
 }
 
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "oauth_apps_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        oauth_apps::domain::ids::random_base62(6).to_lowercase()
+    )
+}
+
 impl TestDb {
+    /// An empty database, with no migration applied (dropped at the end).
+    pub async fn empty() -> Self {
+        let name = unique_name();
+        sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin().await)
+            .await
+            .expect("creating an empty database");
+        Self {
+            url: url_for(&name),
+            owned: Some(name),
+        }
+    }
+
+    /// A migrated database of its own, cloned from the template.
     pub async fn new() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let template = template().await;
-        let name = format!(
-            "oauth_apps_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            oauth_apps::domain::ids::random_base62(6).to_lowercase()
-        );
+        let name = unique_name();
         let mut conn = admin().await;
         let mut attempt = 0;
         loop {

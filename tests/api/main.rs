@@ -1,6 +1,7 @@
 //! Integration tests: the real server against a real PostgreSQL.
 
 mod auth;
+mod authz_server;
 mod cli;
 mod common;
 mod connections;
