@@ -1052,7 +1052,7 @@ async fn the_migration_gives_existing_apps_their_defaults() {
             let pending = conn
                 .pending_migrations(oauth_apps::store::MIGRATIONS)
                 .unwrap();
-            let next = pending.iter().next().expect("the metadata migration exists");
+            let next = <[_]>::first(&pending).expect("the metadata migration exists");
             if next.name().to_string().contains("client_metadata") {
                 return conn;
             }
