@@ -402,6 +402,7 @@ async fn run(opts: Opts) {
                     scopes: vec!["read:user".into(), "write:user".into()],
                     active: None,
                     first_party: false,
+                    ..Default::default()
                 },
                 &owner,
                 Some(ORG),
@@ -637,6 +638,7 @@ async fn run(opts: Opts) {
                     scopes: vec!["read:user".into()],
                     active: None,
                     first_party: false,
+                    ..Default::default()
                 },
                 &t,
                 Some(ORG),
