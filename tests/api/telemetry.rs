@@ -137,6 +137,7 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
             ("RUST_LOG", "trace"),
+            ("OAUTH_APPS_ASSERTION_AUDIENCE", "https://as.example"),
         ],
     );
     let mut client = OAuthApplicationsClient::connect(server.url())
@@ -180,6 +181,66 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .unwrap()
         .into_inner();
     assert!(!misplaced.valid);
+    // A key set holding a private key is refused without echoing it; an
+    // assertion (a credential while it lives) is never logged either.
+    let private_member = "c2VjcmV0LXByaXZhdGUta2V5LW1hdGVyaWFsLWZvci10ZXN0cw";
+    let mut leaked_key: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/jwks/ec.jwk.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    leaked_key["d"] = private_member.into();
+    let refused = client
+        .create_application(with_auth(
+            pb::CreateApplicationRequest {
+                r#type: pb::ApplicationType::Service.into(),
+                redirect_uris: vec![],
+                token_endpoint_auth_method: pb::TokenEndpointAuthMethod::PrivateKeyJwt.into(),
+                jwks: serde_json::json!({ "keys": [leaked_key] }).to_string(),
+                ..web_app("Keyed")
+            },
+            Some(&owner_token),
+            Some("org-t"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let assertion = {
+        let now = jsonwebtoken::get_current_timestamp();
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/jwks/ec.pem"
+        ))
+        .unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+            &serde_json::json!({"iss": app.client_id, "sub": app.client_id,
+                "aud": "https://as.example", "exp": now + 60, "jti": "leak-test"}),
+            &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let assertion_answer = client
+        .verify_client_assertion(with_auth(
+            pb::VerifyClientAssertionRequest {
+                client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                    .into(),
+                client_assertion: assertion.clone(),
+                client_id: String::new(),
+            },
+            Some(&verify_token),
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !assertion_answer.valid,
+        "a secret-based client never verifies by assertion"
+    );
     let denied = client
         .get_application(with_auth(
             pb::GetApplicationRequest { id: app.id.clone() },
@@ -261,12 +322,12 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "rpc")
         .collect();
-    assert_eq!(rpc_lines.len(), 4, "{logs}");
+    assert_eq!(rpc_lines.len(), 6, "{logs}");
     assert_eq!(rpc_lines[0]["fields"]["method"], "CreateApplication");
     assert_eq!(rpc_lines[0]["fields"]["status"], "OK");
     assert!(rpc_lines[0]["fields"]["latency_ms"].as_f64().is_some());
     assert_eq!(rpc_lines[0]["span"]["caller"], "alice");
-    assert_eq!(rpc_lines[3]["fields"]["status"], "UNAUTHENTICATED");
+    assert_eq!(rpc_lines[5]["fields"]["status"], "UNAUTHENTICATED");
 
     // Nothing secret anywhere, in any encoding: not in logs (at trace
     // level), not in spans. The stored hash and the page-token key are read
@@ -301,6 +362,9 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         stored_hash.as_str(),
         hash_body.as_str(),
         page_key.as_str(),
+        private_member,
+        assertion.as_str(),
+        assertion.rsplit('.').next().unwrap(),
     ] {
         assert!(
             !leaks(&logs, secret),
