@@ -200,3 +200,53 @@ async fn page_tokens_work_on_another_replica() {
         .unwrap();
     assert_eq!(page.applications[0].name, "app 1");
 }
+
+/// Deep pages stay as cheap as the first: the cursor is a range of the
+/// index, not a filter over every row before it. The planner's choice is
+/// checked, not a timing.
+#[tokio::test]
+async fn the_list_cursor_is_an_index_condition() {
+    use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    let app = TestApp::spawn().await;
+    let mut conn = app.db_conn().await;
+    diesel::sql_query(
+        "INSERT INTO applications (id, organization_id, name, app_type, scopes, client_id, created_by, create_time, grant_types) \
+         SELECT 'app_' || lpad(i::text, 22, '0'), CASE WHEN i % 10 = 0 THEN 'big' ELSE 'org-' || (i % 97) END, \
+                'app ' || i, 'web', '{read:user}', 'client' || i, 'seed', \
+                now() - make_interval(secs => 50000 - i), '{client_credentials}' \
+         FROM generate_series(1, 50000) AS i",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("ANALYZE applications")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let cursor = oauth_apps::store::applications::Cursor {
+        create_time: chrono::Utc::now() - chrono::Duration::seconds(25_000),
+        id: format!("app_{:0>22}", 25_000),
+    };
+    let plan = conn
+        .transaction::<_, oauth_apps::store::StoreError, _>(async |conn| {
+            oauth_apps::store::applications::explain_list(conn, "big", &cursor).await
+        })
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    let index_cond = plan
+        .lines()
+        .find(|l| l.trim_start().starts_with("Index Cond:") && l.contains("organization_id"))
+        .unwrap_or_else(|| panic!("no index condition on the organization:\n{plan}"));
+    assert!(
+        index_cond.contains("ROW(applications.create_time, applications.id) >")
+            || index_cond.contains("(create_time, id) >"),
+        "the cursor is not part of the index condition:\n{plan}"
+    );
+    assert!(
+        !plan
+            .lines()
+            .any(|l| l.contains("Filter:") && l.contains("create_time")),
+        "the cursor is filtered row by row:\n{plan}"
+    );
+}
