@@ -86,17 +86,21 @@ impl fmt::Debug for JwtArgs {
 
 impl JwtArgs {
     /// The verifier these settings describe.
-    pub fn verifier(&self) -> anyhow::Result<crate::auth::TokenVerifier> {
+    pub async fn verifier(&self) -> anyhow::Result<crate::auth::TokenVerifier> {
         let secret = match self.jwt_secret.as_deref() {
             Some(s) if !s.is_empty() => Some(self.secret()?),
             _ => None,
         };
+        let keys = crate::auth::KeySources {
+            file: self.jwks_file.clone(),
+        };
         Ok(crate::auth::TokenVerifier::new(
             secret,
-            self.jwks_file.as_deref(),
+            &keys,
             self.jwt_issuer.as_deref(),
             self.jwt_audience.as_deref(),
-        )?
+        )
+        .await?
         .with_max_lifetime((!self.jwt_max_lifetime.is_zero()).then_some(self.jwt_max_lifetime)))
     }
 
