@@ -10,7 +10,7 @@ use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use super::jwks::{self, FileJwks, KeySet};
+use super::jwks::{self, FileJwks, KeySet, RemoteJwks, RemoteJwksSettings};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
@@ -85,15 +85,19 @@ struct MintClaims<'a> {
 }
 
 /// Checks bearer tokens: HS256 with the shared secret, and RS256, ES256 or
-/// EdDSA with the public keys of a JWKS file, picked by the token's `kid`.
+/// EdDSA with the public keys of a JWKS file and/or a JWKS URL, picked by the
+/// token's `kid`.
 ///
-/// Keys rotate without a restart: the JWKS file is re-read when it changes
-/// (checked every [`JWKS_RECHECK`](super::jwks::JWKS_RECHECK) by a background
-/// task), so a call never waits on the disk.
+/// Keys rotate without a restart: a JWKS file is re-read when it changes
+/// (checked every [`JWKS_RECHECK`](super::jwks::JWKS_RECHECK) by a background task), a JWKS URL is
+/// fetched again periodically and when a token names an unknown `kid` (see
+/// [`jwks`](super::jwks) for the guarantees). A call whose key is known never
+/// waits on a disk or the network.
 #[derive(Clone)]
 pub struct TokenVerifier {
     hs256: Option<DecodingKey>,
     file: Option<Arc<FileJwks>>,
+    remote: Option<Arc<RemoteJwks>>,
     issuer: Option<String>,
     audience: Option<String>,
     validations: Vec<(Algorithm, Validation)>,
@@ -101,11 +105,13 @@ pub struct TokenVerifier {
     max_lifetime: Option<Duration>,
 }
 
-/// Where asymmetric keys come from.
+/// Where asymmetric keys come from; either, both or neither.
 #[derive(Clone, Debug, Default)]
 pub struct KeySources {
     /// A JWKS file, re-read when it changes.
     pub file: Option<PathBuf>,
+    /// A JWKS at an HTTPS URL, cached and refreshed.
+    pub url: Option<RemoteJwksSettings>,
 }
 
 const ACCEPTED: [Algorithm; 4] = [
@@ -130,6 +136,7 @@ impl fmt::Debug for TokenVerifier {
                 "jwks_file",
                 &self.file.as_ref().map(|j| j.path().display().to_string()),
             )
+            .field("jwks_url", &self.remote.as_ref().map(|r| r.url()))
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +146,7 @@ impl TokenVerifier {
         Self {
             hs256: Some(DecodingKey::from_secret(secret)),
             file: None,
+            remote: None,
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
@@ -153,9 +161,10 @@ impl TokenVerifier {
     }
 
     /// Builds a verifier from an optional HS256 secret and optional key
-    /// sources; at least one is required. Needs a Tokio runtime: a JWKS file
-    /// is watched by a background task, which ends when the last clone of
-    /// the verifier is dropped. Async, as a source may need I/O to start.
+    /// sources; at least one is required. A JWKS URL is fetched before this
+    /// returns (see [`RemoteJwksSettings::startup_window`]). Needs a Tokio
+    /// runtime: the sources are kept fresh by background tasks, which end
+    /// when the last clone of the verifier is dropped.
     pub async fn new(
         secret: Option<&[u8]>,
         keys: &KeySources,
@@ -163,8 +172,8 @@ impl TokenVerifier {
         audience: Option<&str>,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            secret.is_some() || keys.file.is_some(),
-            "set OAUTH_APPS_JWT_SECRET (HS256) or OAUTH_APPS_JWKS_FILE (RS256, ES256, EdDSA) to check bearer tokens"
+            secret.is_some() || keys.file.is_some() || keys.url.is_some(),
+            "set OAUTH_APPS_JWT_SECRET (HS256), OAUTH_APPS_JWKS_FILE or OAUTH_APPS_JWKS_URL (RS256, ES256, EdDSA) to check bearer tokens"
         );
         let file = keys
             .file
@@ -172,9 +181,14 @@ impl TokenVerifier {
             .map(FileJwks::open)
             .transpose()?
             .map(Arc::new);
+        let remote = match &keys.url {
+            Some(settings) => Some(Arc::new(RemoteJwks::start(settings).await?)),
+            None => None,
+        };
         Ok(Self {
             hs256: secret.map(DecodingKey::from_secret),
             file,
+            remote,
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
@@ -185,6 +199,18 @@ impl TokenVerifier {
     /// How many times a changed JWKS file was read (usable or not).
     pub fn jwks_reloads(&self) -> u64 {
         self.file.as_ref().map_or(0, |f| f.reloads())
+    }
+
+    /// Fetches of the JWKS URL finished since start-up (after the first),
+    /// successful or not.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.remote.as_ref().map_or(0, |r| r.fetches())
+    }
+
+    /// Fetches of the JWKS URL since start-up that failed (the previous keys
+    /// were kept).
+    pub fn jwks_failed_fetches(&self) -> u64 {
+        self.remote.as_ref().map_or(0, |r| r.failed_fetches())
     }
 
     fn validation(&self, alg: Algorithm) -> std::borrow::Cow<'_, Validation> {
@@ -223,8 +249,11 @@ fn build_validation(alg: Algorithm, issuer: Option<&str>, audience: Option<&str>
 
 impl TokenVerifier {
     /// The current key sets of the asymmetric sources: pointer copies.
-    fn key_sets(&self) -> [Option<Arc<KeySet>>; 1] {
-        [self.file.as_ref().map(|f| f.keys())]
+    fn key_sets(&self) -> [Option<Arc<KeySet>>; 2] {
+        [
+            self.file.as_ref().map(|f| f.keys()),
+            self.remote.as_ref().map(|r| r.keys()),
+        ]
     }
 
     pub async fn verify(&self, token: &str) -> Result<Caller, TokenError> {
@@ -246,7 +275,23 @@ impl TokenVerifier {
             }
             Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA => {
                 let sets = self.key_sets();
-                let key = jwks::find(sets.iter().flatten().map(|s| &**s), header.alg, kid)
+                if let Some(key) = jwks::find(sets.iter().flatten().map(|s| &**s), header.alg, kid)
+                {
+                    return self.check(token, key, header.alg);
+                }
+                // A `kid` no source has: the issuer may have rotated. Only
+                // the URL source can learn keys on demand (a file is
+                // re-read when it changes anyway).
+                let (Some(kid), Some(remote)) = (kid, &self.remote) else {
+                    return Err(TokenError::BadSignature);
+                };
+                if jwks::knows_kid(sets.iter().flatten().map(|s| &**s), kid)
+                    || !remote.refresh_for_unknown_kid().await
+                {
+                    return Err(TokenError::BadSignature);
+                }
+                let sets = self.key_sets();
+                let key = jwks::find(sets.iter().flatten().map(|s| &**s), header.alg, Some(kid))
                     .ok_or(TokenError::BadSignature)?;
                 self.check(token, key, header.alg)
             }

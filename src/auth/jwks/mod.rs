@@ -1,15 +1,18 @@
-//! Token issuers' public keys: JWK Sets (RFC 7517), from a file.
+//! Token issuers' public keys: JWK Sets (RFC 7517) from a file or an HTTPS URL.
 //!
-//! Policy: key sets parse with [`KeySet::parse`] and are looked up with
-//! [`find`], one place for the rules that accept or skip a key. Verification never waits on I/O: a call takes the current set
+//! Policy: both sources parse with [`KeySet::parse`] and are looked up with
+//! [`find`], so a key is accepted or skipped by the same rules wherever it
+//! comes from. Verification never waits on I/O: a call takes the current set
 //! from a [`Snapshot`] (an `Arc` behind a lock held for a pointer copy), and
-//! only a background task reads the file and swaps in a new set.
+//! only background tasks read files or the network and swap in a new set.
 //! A source that turns unusable (unreadable, unreachable, not a JWK Set)
 //! keeps the last good set; a well-formed set replaces it, even one without
 //! a usable key, since that is how an issuer withdraws its keys.
 //! Key material is never logged: only `kid`s and counts.
 
+mod fetch;
 mod file;
+mod remote;
 
 use std::sync::{Arc, RwLock};
 
@@ -20,6 +23,11 @@ use jsonwebtoken::{
 
 pub(crate) use file::FileJwks;
 pub use file::JWKS_RECHECK;
+pub(crate) use remote::RemoteJwks;
+pub use remote::{
+    FAILURE_BACKOFF_BASE, FAILURE_BACKOFF_CAP, JWKS_STARTUP_WINDOW, MIN_REFRESH,
+    RemoteJwksSettings, UNKNOWN_KID_MIN_INTERVAL, UNKNOWN_KID_WAIT,
+};
 
 /// Members that only a private (or symmetric) key has (RFC 7518 section 6).
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
@@ -90,6 +98,10 @@ impl KeySet {
             .iter()
             .map(|k| k.kid.as_deref().unwrap_or("-"))
             .collect()
+    }
+
+    fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
 }
 
@@ -184,6 +196,12 @@ pub(crate) fn find<'a>(
     found.map(|k| &k.key)
 }
 
+/// Whether any key of `sets`, of any algorithm, has this `kid`: a token with
+/// a known `kid` never makes a source fetch its keys again.
+pub(crate) fn knows_kid<'a>(sets: impl IntoIterator<Item = &'a KeySet>, kid: &str) -> bool {
+    sets.into_iter().any(|s| s.has_kid(kid))
+}
+
 /// The current key set of a source, shared between the calls that read it
 /// and the one task that replaces it.
 #[derive(Default)]
@@ -252,6 +270,8 @@ mod tests {
         // A kid names one key of one algorithm.
         assert!(find([&s], Algorithm::RS256, Some("ec-1")).is_none());
         assert!(find([&s], Algorithm::RS256, Some("nope")).is_none());
+        assert!(knows_kid([&s], "ec-1"));
+        assert!(!knows_kid([&s], "nope"));
     }
 
     #[test]
