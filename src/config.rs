@@ -57,6 +57,20 @@ pub struct JwtArgs {
     /// re-read when it changes.
     #[arg(long, env = "OAUTH_APPS_JWKS_FILE")]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// HTTPS URL of a token issuer's JWKS (its `jwks_uri`): fetched at
+    /// start-up (which fails if it cannot be within 30 s), then again every
+    /// OAUTH_APPS_JWKS_REFRESH and when a token names an unknown `kid`; a
+    /// failed fetch keeps the last good keys. No `http`, no user info.
+    #[arg(long, env = "OAUTH_APPS_JWKS_URL")]
+    pub jwks_url: Option<url::Url>,
+    /// PEM CA certificate(s) trusted for OAUTH_APPS_JWKS_URL besides the
+    /// public web roots (for an issuer behind a private CA).
+    #[arg(long, env = "OAUTH_APPS_JWKS_CA_FILE", requires = "jwks_url")]
+    pub jwks_ca_file: Option<std::path::PathBuf>,
+    /// How often OAUTH_APPS_JWKS_URL is fetched again (at least 1s); after a
+    /// failure, sooner, with back-off.
+    #[arg(long, env = "OAUTH_APPS_JWKS_REFRESH", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub jwks_refresh: Duration,
     /// Required `iss` of tokens, when set.
     #[arg(long, env = "OAUTH_APPS_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -77,6 +91,12 @@ impl fmt::Debug for JwtArgs {
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("jwks_file", &self.jwks_file)
+            .field(
+                "jwks_url",
+                &self.jwks_url.as_ref().map(|u| redact_url(u.as_str())),
+            )
+            .field("jwks_ca_file", &self.jwks_ca_file)
+            .field("jwks_refresh", &self.jwks_refresh)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_max_lifetime", &self.jwt_max_lifetime)
@@ -85,18 +105,41 @@ impl fmt::Debug for JwtArgs {
 }
 
 impl JwtArgs {
-    /// The verifier these settings describe.
-    pub fn verifier(&self) -> anyhow::Result<crate::auth::TokenVerifier> {
+    /// The verifier these settings describe; a JWKS URL is fetched first.
+    pub async fn verifier(&self) -> anyhow::Result<crate::auth::TokenVerifier> {
+        self.verifier_within(crate::auth::jwks::JWKS_STARTUP_WINDOW)
+            .await
+    }
+
+    /// [`Self::verifier`], giving a JWKS URL `startup_window` to answer (tests
+    /// and tools that should not wait the default 30 s).
+    pub async fn verifier_within(
+        &self,
+        startup_window: Duration,
+    ) -> anyhow::Result<crate::auth::TokenVerifier> {
         let secret = match self.jwt_secret.as_deref() {
             Some(s) if !s.is_empty() => Some(self.secret()?),
             _ => None,
         };
+        let keys = crate::auth::KeySources {
+            file: self.jwks_file.clone(),
+            url: self
+                .jwks_url
+                .clone()
+                .map(|url| crate::auth::jwks::RemoteJwksSettings {
+                    url,
+                    ca_file: self.jwks_ca_file.clone(),
+                    refresh: self.jwks_refresh,
+                    startup_window,
+                }),
+        };
         Ok(crate::auth::TokenVerifier::new(
             secret,
-            self.jwks_file.as_deref(),
+            &keys,
             self.jwt_issuer.as_deref(),
             self.jwt_audience.as_deref(),
-        )?
+        )
+        .await?
         .with_max_lifetime((!self.jwt_max_lifetime.is_zero()).then_some(self.jwt_max_lifetime)))
     }
 
@@ -267,6 +310,9 @@ impl Config {
             jwt: JwtArgs {
                 jwt_secret: Some(jwt_secret.into()),
                 jwks_file: None,
+                jwks_url: None,
+                jwks_ca_file: None,
+                jwks_refresh: Duration::from_secs(300),
                 jwt_issuer: None,
                 jwt_audience: None,
                 jwt_max_lifetime: Duration::from_secs(24 * 3600),

@@ -36,7 +36,7 @@ enum Command {
         command: MembersCommand,
     },
     /// Print a bearer token signed with OAUTH_APPS_JWT_SECRET (development, scripts).
-    Token(TokenArgs),
+    Token(Box<TokenArgs>),
     /// Run against a private PostgreSQL cluster in a project folder (created on
     /// first use, reused after), with a demo organization and a ready token.
     Dev(Box<DevArgs>),
@@ -137,6 +137,10 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
+    // Every TLS configuration of ours names its provider (ring); installing
+    // it as the process default too keeps any library that asks for the
+    // default from panicking. An error only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let log_format = match telemetry::LogFormat::from_env() {
         Ok(f) => f,

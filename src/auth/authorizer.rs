@@ -94,7 +94,11 @@ impl<R: RoleSource + Clone> Authorizer<R> {
     ) -> Result<Permit, AuthError<R::Error>> {
         let access = access_of(method).ok_or(AuthError::UnknownMethod)?;
         let token = bearer_token(headers).ok_or(AuthError::NoBearer)?;
-        let caller = self.verifier.verify(token).map_err(AuthError::BadToken)?;
+        let caller = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(AuthError::BadToken)?;
         crate::telemetry::rpc::record_caller(&caller.subject, None);
         let Some(min_role) = access.min_role() else {
             let Access::Service(scope) = access else {

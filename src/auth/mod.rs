@@ -12,6 +12,7 @@
 //! find no permit answer INTERNAL, never a default.
 
 pub mod authorizer;
+pub mod jwks;
 pub mod methods;
 pub mod permit;
 pub mod roles;
@@ -23,7 +24,7 @@ pub use permit::{
     Authorizes, OrgScope, OwnerPermit, OwnerRequired, ReadPermit, ServicePermit, WritePermit,
 };
 pub use roles::RoleCache;
-pub use token::{Caller, TokenError, TokenIssuer, TokenVerifier};
+pub use token::{Caller, KeySources, TokenError, TokenIssuer, TokenVerifier};
 
 /// Scope a token needs to call VerifyClientCredentials and LookupClient.
 pub const VERIFY_SCOPE: &str = "oauthapps:verify";

@@ -5,15 +5,12 @@
 //! always checked, `iss` and `aud` when configured. Errors never echo the
 //! token or the key.
 
-use std::{
-    fmt,
-    path::{Path, PathBuf},
-    sync::{Arc, RwLock},
-    time::{Duration, Instant, SystemTime},
-};
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+
+use super::jwks::{self, FileJwks, KeySet, RemoteJwks, RemoteJwksSettings};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
@@ -88,20 +85,33 @@ struct MintClaims<'a> {
 }
 
 /// Checks bearer tokens: HS256 with the shared secret, and RS256, ES256 or
-/// EdDSA with the public keys of a JWKS file, picked by the token's `kid`.
+/// EdDSA with the public keys of a JWKS file and/or a JWKS URL, picked by the
+/// token's `kid`.
 ///
-/// The JWKS file is re-read when it changes (checked at most once per
-/// [`JWKS_RECHECK`]), so keys rotate without a restart: add the new key,
-/// start signing with it, then remove the old one.
+/// Keys rotate without a restart: a JWKS file is re-read when it changes
+/// (checked every [`JWKS_RECHECK`](super::jwks::JWKS_RECHECK) by a background task), a JWKS URL is
+/// fetched again periodically and when a token names an unknown `kid` (see
+/// [`jwks`](super::jwks) for the guarantees). A call whose key is known never
+/// waits on a disk or the network.
 #[derive(Clone)]
 pub struct TokenVerifier {
     hs256: Option<DecodingKey>,
-    jwks: Option<Arc<JwksFile>>,
+    file: Option<Arc<FileJwks>>,
+    remote: Option<Arc<RemoteJwks>>,
     issuer: Option<String>,
     audience: Option<String>,
     validations: Vec<(Algorithm, Validation)>,
     /// Longest a token may live (from `iat`, and from now); `None`: no bound.
     max_lifetime: Option<Duration>,
+}
+
+/// Where asymmetric keys come from; either, both or neither.
+#[derive(Clone, Debug, Default)]
+pub struct KeySources {
+    /// A JWKS file, re-read when it changes.
+    pub file: Option<PathBuf>,
+    /// A JWKS at an HTTPS URL, cached and refreshed.
+    pub url: Option<RemoteJwksSettings>,
 }
 
 const ACCEPTED: [Algorithm; 4] = [
@@ -118,93 +128,25 @@ fn validations(issuer: Option<&str>, audience: Option<&str>) -> Vec<(Algorithm, 
         .collect()
 }
 
-/// How often a JWKS file is checked for changes.
-pub const JWKS_RECHECK: Duration = Duration::from_secs(1);
-
-struct JwksFile {
-    path: PathBuf,
-    state: RwLock<JwksState>,
-    /// Times a changed file was read, usable or not.
-    reloads: std::sync::atomic::AtomicU64,
-}
-
-struct JwksState {
-    keys: Vec<JwksKey>,
-    modified: Option<SystemTime>,
-    checked: Instant,
-}
-
-struct JwksKey {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-}
-
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenVerifier")
             .field("hs256", &self.hs256.is_some())
             .field(
-                "jwks",
-                &self.jwks.as_ref().map(|j| j.path.display().to_string()),
+                "jwks_file",
+                &self.file.as_ref().map(|j| j.path().display().to_string()),
             )
+            .field("jwks_url", &self.remote.as_ref().map(|r| r.url()))
             .finish_non_exhaustive()
     }
-}
-
-/// Reads a JWKS file: every signing key of a supported type, with the
-/// algorithm its type implies (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA).
-fn load_jwks(path: &Path) -> anyhow::Result<(Vec<JwksKey>, Option<SystemTime>)> {
-    use anyhow::Context as _;
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading JWKS file {}", path.display()))?;
-    let set: JwkSet = serde_json::from_str(&text)
-        .with_context(|| format!("parsing JWKS file {}", path.display()))?;
-    let mut keys = Vec::new();
-    for jwk in &set.keys {
-        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-            continue;
-        }
-        let alg = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-                Algorithm::ES256
-            }
-            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-                Algorithm::EdDSA
-            }
-            _ => continue,
-        };
-        // A key that names its algorithm is used for that one only.
-        if let Some(named) = &jwk.common.key_algorithm
-            && format!("{named:?}") != format!("{alg:?}")
-        {
-            tracing::warn!(kid = ?jwk.common.key_id, "JWKS key for an algorithm we do not accept; skipped");
-            continue;
-        }
-        // One unusable key is skipped: it must not keep a new file (and the
-        // removal of a compromised key in it) from taking effect.
-        match DecodingKey::from_jwk(jwk) {
-            Ok(key) => keys.push(JwksKey {
-                kid: jwk.common.key_id.clone(),
-                alg,
-                key,
-            }),
-            Err(e) => {
-                tracing::warn!(kid = ?jwk.common.key_id, error = %e, "unusable JWKS key skipped")
-            }
-        }
-    }
-    Ok((keys, modified))
 }
 
 impl TokenVerifier {
     pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Self {
         Self {
             hs256: Some(DecodingKey::from_secret(secret)),
-            jwks: None,
+            file: None,
+            remote: None,
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
@@ -218,41 +160,35 @@ impl TokenVerifier {
         self
     }
 
-    /// Builds a verifier from an optional HS256 secret and an optional JWKS
-    /// file; at least one is required.
-    pub fn new(
+    /// Builds a verifier from an optional HS256 secret and optional key
+    /// sources; at least one is required. A JWKS URL is fetched before this
+    /// returns (see [`RemoteJwksSettings::startup_window`]). Needs a Tokio
+    /// runtime: the sources are kept fresh by background tasks, which end
+    /// when the last clone of the verifier is dropped.
+    pub async fn new(
         secret: Option<&[u8]>,
-        jwks_file: Option<&Path>,
+        keys: &KeySources,
         issuer: Option<&str>,
         audience: Option<&str>,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            secret.is_some() || jwks_file.is_some(),
-            "set OAUTH_APPS_JWT_SECRET (HS256) or OAUTH_APPS_JWKS_FILE (RS256, ES256, EdDSA) to check bearer tokens"
+            secret.is_some() || keys.file.is_some() || keys.url.is_some(),
+            "set OAUTH_APPS_JWT_SECRET (HS256), OAUTH_APPS_JWKS_FILE or OAUTH_APPS_JWKS_URL (RS256, ES256, EdDSA) to check bearer tokens"
         );
-        let jwks = match jwks_file {
-            Some(path) => {
-                let (keys, modified) = load_jwks(path)?;
-                anyhow::ensure!(
-                    !keys.is_empty(),
-                    "JWKS file {} holds no RS256, ES256 or EdDSA signing key",
-                    path.display()
-                );
-                Some(Arc::new(JwksFile {
-                    path: path.to_owned(),
-                    state: RwLock::new(JwksState {
-                        keys,
-                        modified,
-                        checked: Instant::now(),
-                    }),
-                    reloads: Default::default(),
-                }))
-            }
+        let file = keys
+            .file
+            .as_deref()
+            .map(FileJwks::open)
+            .transpose()?
+            .map(Arc::new);
+        let remote = match &keys.url {
+            Some(settings) => Some(Arc::new(RemoteJwks::start(settings).await?)),
             None => None,
         };
         Ok(Self {
             hs256: secret.map(DecodingKey::from_secret),
-            jwks,
+            file,
+            remote,
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             validations: validations(issuer, audience),
@@ -262,9 +198,19 @@ impl TokenVerifier {
 
     /// How many times a changed JWKS file was read (usable or not).
     pub fn jwks_reloads(&self) -> u64 {
-        self.jwks
-            .as_ref()
-            .map_or(0, |j| j.reloads.load(std::sync::atomic::Ordering::Relaxed))
+        self.file.as_ref().map_or(0, |f| f.reloads())
+    }
+
+    /// Fetches of the JWKS URL finished since start-up (after the first),
+    /// successful or not.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.remote.as_ref().map_or(0, |r| r.fetches())
+    }
+
+    /// Fetches of the JWKS URL since start-up that failed (the previous keys
+    /// were kept).
+    pub fn jwks_failed_fetches(&self) -> u64 {
+        self.remote.as_ref().map_or(0, |r| r.failed_fetches())
     }
 
     fn validation(&self, alg: Algorithm) -> std::borrow::Cow<'_, Validation> {
@@ -302,35 +248,15 @@ fn build_validation(alg: Algorithm, issuer: Option<&str>, audience: Option<&str>
 }
 
 impl TokenVerifier {
-    /// The key for a token's algorithm and `kid`; `None` when we have none.
-    fn key_for(&self, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKey> {
-        match alg {
-            Algorithm::HS256 => self.hs256.clone(),
-            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA => {
-                let jwks = self.jwks.as_ref()?;
-                jwks.refresh_if_changed();
-                let state = jwks.state.read().unwrap_or_else(|p| p.into_inner());
-                let mut candidates = state.keys.iter().filter(|k| k.alg == alg);
-                let found = match kid {
-                    Some(kid) => candidates.find(|k| k.kid.as_deref() == Some(kid)),
-                    // Without a kid, only an unambiguous key will do.
-                    None => {
-                        let first = candidates.next();
-                        if candidates.next().is_some() {
-                            None
-                        } else {
-                            first
-                        }
-                    }
-                };
-                found.map(|k| k.key.clone())
-            }
-            // Every other algorithm, `none` included, is refused.
-            _ => None,
-        }
+    /// The current key sets of the asymmetric sources: pointer copies.
+    fn key_sets(&self) -> [Option<Arc<KeySet>>; 2] {
+        [
+            self.file.as_ref().map(|f| f.keys()),
+            self.remote.as_ref().map(|r| r.keys()),
+        ]
     }
 
-    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         use jsonwebtoken::errors::ErrorKind as K;
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             K::InvalidAlgorithmName | K::InvalidAlgorithm => TokenError::BadSignature,
@@ -341,21 +267,52 @@ impl TokenVerifier {
         if header.crit.is_some() {
             return Err(TokenError::CriticalExtension);
         }
-        let key = self
-            .key_for(header.alg, header.kid.as_deref())
-            .ok_or(TokenError::BadSignature)?;
-        let data =
-            decode::<Claims>(token, &key, &self.validation(header.alg)).map_err(|e| {
-                match e.kind() {
-                    K::ExpiredSignature => TokenError::Expired,
-                    K::ImmatureSignature => TokenError::NotYetValid,
-                    K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
-                        TokenError::BadSignature
-                    }
-                    K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
-                    K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
-                    _ => TokenError::Malformed,
+        let kid = header.kid.as_deref();
+        match header.alg {
+            Algorithm::HS256 => {
+                let key = self.hs256.as_ref().ok_or(TokenError::BadSignature)?;
+                self.check(token, key, header.alg)
+            }
+            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA => {
+                let sets = self.key_sets();
+                if let Some(key) = jwks::find(sets.iter().flatten().map(|s| &**s), header.alg, kid)
+                {
+                    return self.check(token, key, header.alg);
                 }
+                // A `kid` no source has: the issuer may have rotated. Only
+                // the URL source can learn keys on demand (a file is
+                // re-read when it changes anyway).
+                let (Some(kid), Some(remote)) = (kid, &self.remote) else {
+                    return Err(TokenError::BadSignature);
+                };
+                if jwks::knows_kid(sets.iter().flatten().map(|s| &**s), kid)
+                    || !remote.refresh_for_unknown_kid().await
+                {
+                    return Err(TokenError::BadSignature);
+                }
+                let sets = self.key_sets();
+                let key = jwks::find(sets.iter().flatten().map(|s| &**s), header.alg, Some(kid))
+                    .ok_or(TokenError::BadSignature)?;
+                self.check(token, key, header.alg)
+            }
+            // Every other algorithm, `none` included, is refused.
+            _ => Err(TokenError::BadSignature),
+        }
+    }
+
+    /// Signature and claims, with the key the token's header chose.
+    fn check(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Caller, TokenError> {
+        use jsonwebtoken::errors::ErrorKind as K;
+        let data =
+            decode::<Claims>(token, key, &self.validation(alg)).map_err(|e| match e.kind() {
+                K::ExpiredSignature => TokenError::Expired,
+                K::ImmatureSignature => TokenError::NotYetValid,
+                K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                    TokenError::BadSignature
+                }
+                K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
+                K::MissingRequiredClaim(c) if c == "sub" => TokenError::NoSubject,
+                _ => TokenError::Malformed,
             })?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
@@ -391,44 +348,6 @@ impl TokenVerifier {
             subject: claims.sub,
             scopes,
         })
-    }
-}
-
-impl JwksFile {
-    /// Re-reads the file when its modification time changed. A file that
-    /// turns unreadable or invalid keeps the last good keys (and says so).
-    fn refresh_if_changed(&self) {
-        {
-            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-            if state.checked.elapsed() < JWKS_RECHECK {
-                return;
-            }
-        }
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if state.checked.elapsed() < JWKS_RECHECK {
-            return;
-        }
-        state.checked = Instant::now();
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if modified == state.modified {
-            return;
-        }
-        self.reloads
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match load_jwks(&self.path) {
-            Ok((keys, modified)) => {
-                tracing::info!(path = %self.path.display(), keys = keys.len(), "JWKS reloaded");
-                state.keys = keys;
-                state.modified = modified;
-            }
-            // Unreadable or not JSON (say, caught mid-write): keep the last
-            // good keys and try again at the next check.
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "JWKS file unusable; keeping the previous keys");
-            }
-        }
     }
 }
 
@@ -491,28 +410,31 @@ mod tests {
         )
     }
 
-    #[test]
-    fn accepts_a_fresh_token_and_reads_scopes() {
+    #[tokio::test]
+    async fn accepts_a_fresh_token_and_reads_scopes() {
         let t = TokenIssuer::hs256(SECRET, None, None).mint(
             "alice",
             Some("oauthapps:verify other"),
             Duration::from_secs(60),
         );
-        let c = verifier().verify(&t).unwrap();
+        let c = verifier().verify(&t).await.unwrap();
         assert_eq!(c.subject, "alice");
         assert!(c.has_scope("oauthapps:verify"));
         assert!(!c.has_scope("oauthapps"));
     }
 
-    #[test]
-    fn refuses_bad_tokens() {
+    #[tokio::test]
+    async fn refuses_bad_tokens() {
         let now = jsonwebtoken::get_current_timestamp();
         let other = TokenIssuer::hs256(b"another-secret-of-at-least-32-bytes", None, None).mint(
             "alice",
             None,
             Duration::from_secs(60),
         );
-        assert_eq!(verifier().verify(&other), Err(TokenError::BadSignature));
+        assert_eq!(
+            verifier().verify(&other).await,
+            Err(TokenError::BadSignature)
+        );
 
         let expired = encode(
             &Header::new(Algorithm::HS256),
@@ -520,7 +442,7 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        assert_eq!(verifier().verify(&expired), Err(TokenError::Expired));
+        assert_eq!(verifier().verify(&expired).await, Err(TokenError::Expired));
 
         let future = encode(
             &Header::new(Algorithm::HS256),
@@ -528,7 +450,10 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        assert_eq!(verifier().verify(&future), Err(TokenError::NotYetValid));
+        assert_eq!(
+            verifier().verify(&future).await,
+            Err(TokenError::NotYetValid)
+        );
 
         let no_sub = encode(
             &Header::new(Algorithm::HS256),
@@ -536,14 +461,14 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        assert!(verifier().verify(&no_sub).is_err());
+        assert!(verifier().verify(&no_sub).await.is_err());
 
         let none = forge(
             r#"{"alg":"none","typ":"JWT"}"#,
             &serde_json::json!({"sub": "alice", "exp": now + 60}),
             "",
         );
-        assert!(verifier().verify(&none).is_err());
+        assert!(verifier().verify(&none).await.is_err());
 
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
@@ -551,13 +476,19 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        assert_eq!(verifier().verify(&hs512), Err(TokenError::BadSignature));
+        assert_eq!(
+            verifier().verify(&hs512).await,
+            Err(TokenError::BadSignature)
+        );
 
-        assert_eq!(verifier().verify("not-a-jwt"), Err(TokenError::Malformed));
+        assert_eq!(
+            verifier().verify("not-a-jwt").await,
+            Err(TokenError::Malformed)
+        );
     }
 
-    #[test]
-    fn scopes_split_on_spaces_only() {
+    #[tokio::test]
+    async fn scopes_split_on_spaces_only() {
         let now = jsonwebtoken::get_current_timestamp();
         let with_scope = |scope: &str| {
             encode(
@@ -573,18 +504,19 @@ mod tests {
             "x\noauthapps:verify",
             "x\u{2003}oauthapps:verify",
         ] {
-            let c = verifier().verify(&with_scope(sneaky)).unwrap();
+            let c = verifier().verify(&with_scope(sneaky)).await.unwrap();
             assert!(!c.has_scope("oauthapps:verify"), "{sneaky:?}");
         }
         let c = verifier()
             .verify(&with_scope("a  oauthapps:verify"))
+            .await
             .unwrap();
         assert!(c.has_scope("oauthapps:verify"));
         assert_eq!(c.scopes, ["a", "oauthapps:verify"]);
     }
 
-    #[test]
-    fn critical_extensions_bad_subjects_and_long_lives_are_refused() {
+    #[tokio::test]
+    async fn critical_extensions_bad_subjects_and_long_lives_are_refused() {
         let now = jsonwebtoken::get_current_timestamp();
         let sign = |header: Header, claims: serde_json::Value| {
             encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap()
@@ -592,10 +524,12 @@ mod tests {
         let mut crit = Header::new(Algorithm::HS256);
         crit.crit = Some(vec!["exp".into()]);
         assert_eq!(
-            verifier().verify(&sign(
-                crit,
-                serde_json::json!({"sub": "a", "exp": now + 60})
-            )),
+            verifier()
+                .verify(&sign(
+                    crit,
+                    serde_json::json!({"sub": "a", "exp": now + 60})
+                ))
+                .await,
             Err(TokenError::CriticalExtension)
         );
         for sub in ["nul\u{0}byte", "line\nbreak", &"x".repeat(257)] {
@@ -604,7 +538,7 @@ mod tests {
                 serde_json::json!({"sub": sub, "exp": now + 60}),
             );
             assert_eq!(
-                verifier().verify(&t),
+                verifier().verify(&t).await,
                 Err(TokenError::BadSubject),
                 "{sub:?}"
             );
@@ -615,35 +549,47 @@ mod tests {
             Header::new(Algorithm::HS256),
             serde_json::json!({"sub": "a", "exp": now + 100 * 365 * 24 * 3600}),
         );
-        assert_eq!(bounded.verify(&forever), Err(TokenError::LivesTooLong));
-        assert!(verifier().verify(&forever).is_ok(), "no bound configured");
+        assert_eq!(
+            bounded.verify(&forever).await,
+            Err(TokenError::LivesTooLong)
+        );
+        assert!(
+            verifier().verify(&forever).await.is_ok(),
+            "no bound configured"
+        );
         let long_ago = sign(
             Header::new(Algorithm::HS256),
             serde_json::json!({"sub": "a", "iat": now - 3 * 24 * 3600, "exp": now + 60}),
         );
-        assert_eq!(bounded.verify(&long_ago), Err(TokenError::LivesTooLong));
+        assert_eq!(
+            bounded.verify(&long_ago).await,
+            Err(TokenError::LivesTooLong)
+        );
         let hour =
             TokenIssuer::hs256(SECRET, None, None).mint("a", None, Duration::from_secs(3600));
-        assert!(bounded.verify(&hour).is_ok());
+        assert!(bounded.verify(&hour).await.is_ok());
     }
 
-    #[test]
-    fn checks_issuer_and_audience_when_configured() {
+    #[tokio::test]
+    async fn checks_issuer_and_audience_when_configured() {
         let v = TokenVerifier::hs256(SECRET, Some("https://issuer"), Some("oauth-apps"));
         let good = TokenIssuer::hs256(SECRET, Some("https://issuer"), Some("oauth-apps")).mint(
             "a",
             None,
             Duration::from_secs(60),
         );
-        assert!(v.verify(&good).is_ok());
+        assert!(v.verify(&good).await.is_ok());
         let wrong = TokenIssuer::hs256(SECRET, Some("https://other"), Some("oauth-apps")).mint(
             "a",
             None,
             Duration::from_secs(60),
         );
-        assert_eq!(v.verify(&wrong), Err(TokenError::WrongIssuerOrAudience));
+        assert_eq!(
+            v.verify(&wrong).await,
+            Err(TokenError::WrongIssuerOrAudience)
+        );
         let missing =
             TokenIssuer::hs256(SECRET, None, None).mint("a", None, Duration::from_secs(60));
-        assert!(v.verify(&missing).is_err());
+        assert!(v.verify(&missing).await.is_err());
     }
 }

@@ -94,7 +94,7 @@ impl AppState {
     /// everything the service needs to answer calls.
     pub async fn prepare(config: &Config) -> anyhow::Result<Self> {
         // Settings first: a bad one fails at once, not after the database.
-        let verifier = Arc::new(config.jwt.verifier()?);
+        let verifier = Arc::new(config.jwt.verifier().await?);
         let tls = read_tls(config)?;
         let url = &config.database.database_url;
         // A database that is still starting (or briefly away) is waited for.

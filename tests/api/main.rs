@@ -10,6 +10,7 @@ mod dev;
 mod failure;
 mod get_list;
 mod jwks;
+mod jwks_url;
 mod lifecycle;
 // The private-cluster helper is the binary's (`oauth-apps dev`), not the
 // library's: the tests compile the same file.
