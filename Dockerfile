@@ -1,10 +1,14 @@
 # syntax=docker/dockerfile:1
 # Build: no system protoc needed (protox compiles the protos in build.rs).
+# Cargo reads every target Cargo.toml declares, the `load` bench included,
+# so benches/ is copied too. CI (.ci/run) builds from exactly the files the
+# COPY lines of this stage name.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto
 COPY migrations ./migrations
+COPY benches ./benches
 COPY src ./src
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
