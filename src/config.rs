@@ -11,6 +11,9 @@ use crate::domain::ScopeCatalog;
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
+/// Where `serve` listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
 
 /// Where the database is.
@@ -123,7 +126,7 @@ impl JwtArgs {
 #[derive(Args, Clone, Debug)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "OAUTH_APPS_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "OAUTH_APPS_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     #[command(flatten)]
