@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod clients;
 mod common;
 mod connections;
 mod create;
