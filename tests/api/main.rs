@@ -20,4 +20,5 @@ mod process;
 mod service;
 mod telemetry;
 mod tls;
+mod tools;
 mod verify;
