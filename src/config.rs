@@ -164,7 +164,9 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
-    /// How long a call waits for a database connection before UNAVAILABLE.
+    /// How long a call waits for the database before UNAVAILABLE: for a
+    /// connection from the pool, and for each statement (it is also every
+    /// connection's PostgreSQL `statement_timeout`).
     #[arg(long, env = "OAUTH_APPS_DB_TIMEOUT", value_parser = humantime::parse_duration, default_value = "3s")]
     pub db_timeout: Duration,
 
