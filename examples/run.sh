@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 bin="${OAUTH_APPS_BIN:-target/debug/oauth-apps}"
 [ -x "$bin" ] || cargo build --locked --bin oauth-apps
 venv=target/ci-tools/py
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools, jwt, cryptography' 2>/dev/null; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     grpcio grpcio-tools PyJWT cryptography
 fi

@@ -11,6 +11,9 @@ use crate::domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, validation
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
+/// Where `serve` listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
 
 /// Where the database is.
@@ -166,7 +169,7 @@ impl JwtArgs {
 #[derive(Args, Clone, Debug)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "OAUTH_APPS_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "OAUTH_APPS_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     #[command(flatten)]
@@ -224,7 +227,9 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
-    /// How long a call waits for a database connection before UNAVAILABLE.
+    /// How long a call waits for the database before UNAVAILABLE: for a
+    /// connection from the pool, and for each statement (it is also every
+    /// connection's PostgreSQL `statement_timeout`).
     #[arg(long, env = "OAUTH_APPS_DB_TIMEOUT", value_parser = humantime::parse_duration, default_value = "3s")]
     pub db_timeout: Duration,
 

@@ -1,6 +1,8 @@
-//! The `oauth-apps` command: serve (the default), manage members, mint tokens.
+//! The `oauth-apps` command: serve (the default), manage members, mint
+//! tokens, check a running server's health.
 
 mod dev;
+mod health;
 
 use std::{process::ExitCode, time::Duration};
 
@@ -40,6 +42,9 @@ enum Command {
     /// Run against a private PostgreSQL cluster in a project folder (created on
     /// first use, reused after), with a demo organization and a ready token.
     Dev(Box<DevArgs>),
+    /// Ask a running server's gRPC health service; exit 0 only when it is
+    /// SERVING (a container HEALTHCHECK, scripts).
+    Health(health::HealthArgs),
     /// Print an organization's audit trail, oldest first.
     Audit {
         #[arg(long)]
@@ -142,6 +147,11 @@ fn main() -> ExitCode {
     // default from panicking. An error only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    if let Some(Command::Health(args)) = &cli.command {
+        // A probe runs every few seconds: no telemetry set-up, no exporter,
+        // one thread.
+        return health_check(args);
+    }
     let log_format = match telemetry::LogFormat::from_env() {
         Ok(f) => f,
         Err(e) => {
@@ -182,9 +192,25 @@ fn main() -> ExitCode {
     }
 }
 
+fn health_check(args: &health::HealthArgs) -> ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(health::run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
+        Command::Health(args) => health::run(&args).await,
         Command::Dev(args) => dev(*args).await,
         Command::Members { command } => members(command).await,
         Command::Audit {

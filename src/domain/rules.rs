@@ -284,13 +284,19 @@ pub struct UpdateInput {
 }
 
 /// The mask's fields, and a violation for every path that is not updatable.
+///
+/// Paths are snake_case field names, as on the wire. A JSON client writes
+/// the FieldMask as one lowerCamelCase string (`"redirectUris"`) and its
+/// protobuf library sends `redirect_uris`; the hints name both spellings for
+/// whoever reads them, and a camelCase path that still arrives (built by
+/// hand into the binary message) is pointed at its wire name.
 pub fn parse_update_mask(paths: &[String]) -> (BTreeSet<&'static str>, Vec<FieldViolation>) {
     let mut fields = BTreeSet::new();
     let mut violations = Vec::new();
     if paths.is_empty() {
         violations.push(FieldViolation::new(
             "update_mask",
-            format!("must name at least one of: {}", UPDATABLE.join(", ")),
+            format!("must name at least one of: {}", updatable_hint()),
         ));
     }
     for (i, path) in paths.iter().enumerate() {
@@ -302,17 +308,60 @@ pub fn parse_update_mask(paths: &[String]) -> (BTreeSet<&'static str>, Vec<Field
                 field,
                 format!("{path} cannot be changed"),
             ));
-        } else {
+        } else if let Some(wire) = UPDATABLE
+            .iter()
+            .chain(IMMUTABLE)
+            .find(|f| f.contains('_') && lower_camel(f) == *path)
+        {
             violations.push(FieldViolation::new(
                 field,
                 format!(
-                    "unknown field {path:?}; updatable: {}",
-                    UPDATABLE.join(", ")
+                    "unknown field {path:?}: mask paths are snake_case on the wire ({wire}); \
+                     a JSON FieldMask string writes {path} and the client library converts it"
                 ),
+            ));
+        } else {
+            violations.push(FieldViolation::new(
+                field,
+                format!("unknown field {path:?}; updatable: {}", updatable_hint()),
             ));
         }
     }
     (fields, violations)
+}
+
+/// The updatable paths, with the lowerCamelCase spelling JSON clients use
+/// where it differs: `redirect_uris (redirectUris in JSON)`.
+fn updatable_hint() -> String {
+    UPDATABLE
+        .iter()
+        .map(|f| {
+            let camel = lower_camel(f);
+            if camel == *f {
+                (*f).to_owned()
+            } else {
+                format!("{f} ({camel} in JSON)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The ProtoJSON name of a snake_case field: `redirect_uris` -> `redirectUris`.
+fn lower_camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A change to one application, of which the store applies `changes`
@@ -834,6 +883,52 @@ mod tests {
         assert!(violations[1].description.contains("unknown field"));
         let (_, violations) = parse_update_mask(&[]);
         assert_eq!(violations[0].field, "update_mask");
+    }
+
+    #[test]
+    fn mask_hints_name_the_json_spelling_too() {
+        let paths = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let (fields, violations) =
+            parse_update_mask(&paths(&["bogus", "redirectUris", "clientId"]));
+        assert!(fields.is_empty());
+        let [bogus, camel, immutable_camel] = &violations[..] else {
+            panic!("{violations:?}");
+        };
+        assert!(
+            bogus.description.contains(
+                "updatable: name, description, redirect_uris (redirectUris in JSON), scopes, \
+                 active, first_party (firstParty in JSON)"
+            ),
+            "{}",
+            bogus.description
+        );
+        assert!(
+            camel
+                .description
+                .contains("snake_case on the wire (redirect_uris)"),
+            "{}",
+            camel.description
+        );
+        assert!(
+            immutable_camel.description.contains("(client_id)"),
+            "{}",
+            immutable_camel.description
+        );
+        let (_, violations) = parse_update_mask(&[]);
+        assert!(
+            violations[0]
+                .description
+                .contains("first_party (firstParty in JSON)"),
+            "{}",
+            violations[0].description
+        );
+        for (snake, camel) in [
+            ("name", "name"),
+            ("redirect_uris", "redirectUris"),
+            ("client_secret_hint", "clientSecretHint"),
+        ] {
+            assert_eq!(lower_camel(snake), camel);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod auth_layer;
 pub mod connections;
 mod deadline;
 mod metadata;
+mod reflection;
 pub mod state;
 
 use std::{future::Future, time::Duration};
@@ -19,10 +20,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 pub use state::AppState;
 
 use crate::{
-    api::{
-        Api,
-        proto::{FILE_DESCRIPTOR_SET, OAuthApplicationsServer},
-    },
+    api::{Api, proto::OAuthApplicationsServer},
     telemetry::RpcTelemetryLayer,
 };
 
@@ -68,16 +66,7 @@ pub async fn serve(
         probe_stopped,
     ));
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let (reflection_v1, reflection_v1alpha) = reflection::services()?;
 
     let pool = state.pool.clone();
     let (minting, verifying) = (state.ops.minting.clone(), state.ops.verifying.clone());

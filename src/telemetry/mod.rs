@@ -19,6 +19,8 @@
 pub mod metrics;
 pub mod rpc;
 
+use std::io::IsTerminal as _;
+
 use anyhow::Context as _;
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_sdk::{
@@ -149,7 +151,12 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
             .with_error_records_to_exceptions(false)
     });
     let fmt_layer = match format {
-        LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
+        // Colours only for a person at a terminal: in a file or a log
+        // collector, escape codes are noise around every field.
+        LogFormat::Text => fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
             .with_current_span(true)

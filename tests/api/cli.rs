@@ -183,3 +183,115 @@ async fn control_characters_never_reach_the_terminal_raw() {
         assert!(!out.contains("\talice\t"), "{args:?}: {out:?}");
     }
 }
+
+/// Runs `oauth-apps health ARGS` with `env` (and no OAUTH_APPS_LISTEN or
+/// OAUTH_APPS_TLS_CERT but those in `env`), off the test's runtime.
+pub async fn health(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oauth-apps"));
+    command
+        .arg("health")
+        .args(args)
+        .env_remove("OAUTH_APPS_LISTEN")
+        .env_remove("OAUTH_APPS_TLS_CERT")
+        .envs(env.iter().copied());
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The image's HEALTHCHECK: by default it asks where `serve` listens, on
+/// loopback when that is 0.0.0.0, and prints the status.
+#[tokio::test]
+async fn health_is_serving_at_the_listen_address_and_at_addr() {
+    let app = TestApp::spawn().await;
+    let listen = format!("0.0.0.0:{}", app.addr.port());
+    let out = health(&[], &[("OAUTH_APPS_LISTEN", &listen)]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "SERVING\n");
+
+    let addr = app.addr.to_string();
+    let out = health(
+        &[
+            "--addr",
+            &addr,
+            "--service",
+            "oauthapps.v1.OAuthApplications",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "SERVING\n");
+
+    // A service the server does not know is no success.
+    let out = health(&["--addr", &addr, "--service", "nope.v1.Nope"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("NotFound"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Exit 1 with a one-line reason for anything but SERVING: a server that
+/// says NOT_SERVING, nothing listening, and a peer that never answers.
+#[tokio::test]
+async fn health_fails_unless_serving() {
+    use tonic_health::ServingStatus;
+
+    // A health service that says NOT_SERVING, as ours does while the
+    // database is down.
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let not_serving = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let out = health(&["--addr", &not_serving], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "NOT_SERVING\n");
+    assert!(
+        text(&out.stderr).contains(&format!("{not_serving} is NOT_SERVING")),
+        "{}",
+        text(&out.stderr)
+    );
+    server.abort();
+
+    // Nothing listening: the port of a listener that is gone.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = health(&["--addr", &gone], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("health check of {gone} failed")) && err.contains("refused"),
+        "{err}"
+    );
+
+    // Accepted by the kernel, never answered: the timeout ends it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = health(&["--addr", &silent_addr, "--timeout", "300ms"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no answer within 300ms"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(silent);
+}

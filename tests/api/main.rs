@@ -3,6 +3,7 @@
 mod auth;
 mod authz_server;
 mod cli;
+mod clients;
 mod common;
 mod connections;
 mod create;
@@ -21,4 +22,5 @@ mod process;
 mod service;
 mod telemetry;
 mod tls;
+mod tools;
 mod verify;

@@ -99,6 +99,70 @@ async fn reflection_v1alpha_serves_older_clients_and_error_details() {
     }
 }
 
+/// Error details are served under their googleapis file names, the names
+/// every client's own copy of googleapis has (tonic-types calls them
+/// `error_details.proto` and `status.proto`; under those names a client that
+/// also has the googleapis files would hold two definitions of each type).
+#[tokio::test]
+async fn reflection_serves_error_details_under_their_googleapis_names() {
+    use prost::Message as _;
+    let app = TestApp::spawn().await;
+    let mut client = ServerReflectionClient::new(app.channel().await);
+    let request = |r: MessageRequest| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(r),
+    };
+    let requests = vec![
+        request(MessageRequest::FileByFilename(
+            "google/rpc/error_details.proto".into(),
+        )),
+        request(MessageRequest::FileByFilename(
+            "google/rpc/status.proto".into(),
+        )),
+        request(MessageRequest::FileContainingSymbol(
+            "google.rpc.RetryInfo".into(),
+        )),
+        request(MessageRequest::FileContainingSymbol(
+            "google.rpc.BadRequest".into(),
+        )),
+    ];
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    for expected in [
+        "google/rpc/error_details.proto",
+        "google/rpc/status.proto",
+        "google/rpc/error_details.proto",
+        "google/rpc/error_details.proto",
+    ] {
+        let resp = responses.message().await.unwrap().unwrap();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = resp.message_response else {
+            panic!("{expected}: {resp:?}");
+        };
+        let names: Vec<String> = files
+            .file_descriptor_proto
+            .iter()
+            .map(|f| {
+                prost_types::FileDescriptorProto::decode(f.as_slice())
+                    .unwrap()
+                    .name()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some(expected),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().all(|n| n.contains('/')),
+            "a bare file name is served: {names:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn shutdown_stops_accepting_and_returns_cleanly() {
     let mut app = TestApp::spawn().await;

@@ -172,3 +172,58 @@ async fn mutual_tls_requires_a_client_certificate_from_the_configured_ca() {
         assert!(refused, "{what} was accepted");
     }
 }
+
+/// `oauth-apps health --ca` speaks TLS (and, with --cert/--key, mutual
+/// TLS); in plaintext it fails, with a hint when the server's own
+/// OAUTH_APPS_TLS_CERT is set (the container's HEALTHCHECK case).
+#[tokio::test]
+async fn health_checks_a_tls_server_with_its_ca() {
+    use crate::cli::health;
+
+    let pki = pki();
+    let dir = pki.dir.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert = path(&dir, "server.pem");
+        c.tls_key = path(&dir, "server.key");
+        c.tls_client_ca = path(&dir, "ca.pem");
+    })
+    .await;
+    std::fs::write(dir.join("client.pem"), &pki.client_cert).unwrap();
+    std::fs::write(dir.join("client.key"), &pki.client_key).unwrap();
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let addr = app.addr.to_string();
+
+    let out = health(
+        &[
+            "--addr",
+            &addr,
+            "--ca",
+            &file("ca.pem"),
+            "--cert",
+            &file("client.pem"),
+            "--key",
+            &file("client.key"),
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SERVING\n");
+
+    // Without a client certificate the server refuses the handshake.
+    let out = health(&["--addr", &addr, "--ca", &file("ca.pem")], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = health(
+        &["--addr", &addr, "--timeout", "2s"],
+        &[("OAUTH_APPS_TLS_CERT", &file("server.pem"))],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a TLS server needs --ca"), "{err}");
+}

@@ -1,0 +1,125 @@
+//! `oauth-apps health`: asks a running server's `grpc.health.v1.Health/Check`
+//! and succeeds only when the answer is SERVING, for a container's
+//! HEALTHCHECK and for scripts on hosts without grpcurl. Any other answer,
+//! no answer, or no answer in time is a failure with a one-line reason.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use clap::Args;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+#[derive(Args)]
+pub struct HealthArgs {
+    /// Server to ask, HOST:PORT. Default: the address `serve` listens on
+    /// (OAUTH_APPS_LISTEN), asked on loopback when it is 0.0.0.0 or [::].
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Where `serve` listens (the default of --addr).
+    #[arg(
+        long,
+        env = "OAUTH_APPS_LISTEN",
+        default_value = oauth_apps::config::DEFAULT_LISTEN,
+        hide = true
+    )]
+    listen: SocketAddr,
+    /// Service whose status to ask; empty: the server as a whole.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Longest wait for the answer, connecting included.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    timeout: Duration,
+    /// Speak TLS, trusting this PEM CA (for a server with OAUTH_APPS_TLS_CERT).
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// Name the server's certificate must carry; default: the host of --addr.
+    #[arg(long, requires = "ca")]
+    tls_domain: Option<String>,
+    /// Client certificate (PEM) for a server that requires one (mutual TLS).
+    #[arg(long, value_name = "PEM", requires_all = ["ca", "key"])]
+    cert: Option<PathBuf>,
+    /// Key of --cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+impl HealthArgs {
+    /// HOST:PORT to ask: --addr, or where `serve` listens, on loopback when
+    /// it listens on every interface (nothing answers at 0.0.0.0).
+    fn target(&self) -> String {
+        if let Some(addr) = &self.addr {
+            return addr.clone();
+        }
+        let ip = match self.listen.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        SocketAddr::new(ip, self.listen.port()).to_string()
+    }
+}
+
+/// Prints the status; an error unless it is SERVING.
+pub async fn run(args: &HealthArgs) -> anyhow::Result<()> {
+    let target = args.target();
+    let asked = tokio::time::timeout(args.timeout, check(args, &target)).await;
+    // The likeliest reason a check of a TLS server fails.
+    let hint = if args.ca.is_none() && std::env::var_os("OAUTH_APPS_TLS_CERT").is_some() {
+        " (OAUTH_APPS_TLS_CERT is set: a TLS server needs --ca)"
+    } else {
+        ""
+    };
+    let status = match asked {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => return Err(e.context(format!("health check of {target} failed{hint}"))),
+        Err(_) => anyhow::bail!(
+            "health check of {target}: no answer within {}{hint}",
+            humantime::format_duration(args.timeout)
+        ),
+    };
+    println!("{}", status.as_str_name());
+    anyhow::ensure!(
+        status == ServingStatus::Serving,
+        "{target} is {}",
+        status.as_str_name()
+    );
+    Ok(())
+}
+
+async fn check(args: &HealthArgs, target: &str) -> anyhow::Result<ServingStatus> {
+    let scheme = if args.ca.is_some() { "https" } else { "http" };
+    // No timeouts of tonic's own: the one around the whole check decides,
+    // so a slow peer always gets the same answer.
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{target}"))
+        .with_context(|| format!("{target:?} is not HOST:PORT"))?;
+    if let Some(ca) = &args.ca {
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        if let Some(domain) = &args.tls_domain {
+            tls = tls.domain_name(domain);
+        }
+        if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint.connect().await?;
+    let request = HealthCheckRequest {
+        service: args.service.clone(),
+    };
+    let response = HealthClient::new(channel)
+        .check(request)
+        .await
+        .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
+    Ok(response.into_inner().status())
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
