@@ -77,6 +77,15 @@ struct Opts {
     /// Calls in flight of the verification spray.
     #[arg(long, default_value_t = 250)]
     spray: usize,
+    /// The server binary to run (for profiling a build with frame pointers);
+    /// default: the release build of this tree.
+    #[arg(long)]
+    server_bin: Option<std::path::PathBuf>,
+    /// RUST_LOG of the servers. `info` (the default, as in production)
+    /// writes one log line per call (to /dev/null here) and enables the spans
+    /// that OTLP exports.
+    #[arg(long, default_value = "info")]
+    log: String,
     // `cargo bench` passes `--bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -142,10 +151,14 @@ impl Drop for Server {
 
 /// Starts the release binary and returns once it serves, with the time from
 /// process start to health SERVING.
-async fn start_server(database_url: &str, env: &[(&str, &str)]) -> (Server, Duration) {
+async fn start_server(opts: &Opts, database_url: &str, env: &[(&str, &str)]) -> (Server, Duration) {
     let port = free_port();
     let started = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oauth-apps"));
+    let bin = opts
+        .server_bin
+        .clone()
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_oauth-apps").into());
+    let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .env("DATABASE_URL", database_url)
         .env("OAUTH_APPS_JWT_SECRET", JWT_SECRET)
@@ -153,14 +166,15 @@ async fn start_server(database_url: &str, env: &[(&str, &str)]) -> (Server, Dura
         .env("OAUTH_APPS_MUTATIONS_PER_MINUTE", "0")
         .env("OAUTH_APPS_FAILED_VERIFY_PER_MINUTE", "0")
         .env("OAUTH_APPS_ASSERTION_AUDIENCE", AUDIENCE)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", &opts.log)
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("start oauth-apps");
+    eprintln!("  server pid {}", child.id());
     let url = format!("http://127.0.0.1:{port}");
     loop {
         if let Ok(ch) = Channel::from_shared(url.clone()).unwrap().connect().await {
@@ -751,7 +765,7 @@ async fn run(opts: Opts) {
 
     // One secret for every seeded app, minted with the database's checksum
     // key (start a server once so that the key exists).
-    let (first, _) = start_server(&database_url, &[]).await;
+    let (first, _) = start_server(&opts, &database_url, &[]).await;
     drop(first);
     #[derive(diesel::QueryableByName)]
     struct Key {
@@ -811,7 +825,7 @@ async fn run(opts: Opts) {
         }
         eprintln!("  seeded in {:.1} s", t.elapsed().as_secs_f64());
         drop(last_server.take());
-        let (server, _) = start_server(&database_url, &[]).await;
+        let (server, _) = start_server(&opts, &database_url, &[]).await;
         let hot_client = format!("client{:0>20}", 3);
         let reads = if ["get", "list", "verify"].iter().any(|w| opts.wants(w)) {
             Some(
@@ -1123,6 +1137,7 @@ async fn run(opts: Opts) {
     if opts.wants("otlp") {
         let (collector, endpoint) = collector::start().await;
         let (exporting, _) = start_server(
+            &opts,
             &database_url,
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
@@ -1182,7 +1197,7 @@ async fn run(opts: Opts) {
     let mut startups = Vec::new();
     drop(server);
     for _ in 0..3 {
-        let (s, t) = start_server(&database_url, &[]).await;
+        let (s, t) = start_server(&opts, &database_url, &[]).await;
         startups.push(t);
         drop(s);
     }

@@ -223,6 +223,11 @@ pub struct Config {
     )]
     pub uncached_verify_per_caller: usize,
 
+    /// MiB of applications (with their secrets' hashes) each replica keeps
+    /// for reads, dropped on every committed change; 0 turns it off.
+    #[arg(long, env = "OAUTH_APPS_CACHE_MIB", default_value_t = 64)]
+    pub cache_mib: u64,
+
     /// Largest number of database connections.
     #[arg(long, env = "OAUTH_APPS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -330,6 +335,7 @@ impl Config {
             mutations_per_minute: 600,
             failed_verify_per_minute: 30,
             uncached_verify_per_caller: 16,
+            cache_mib: 64,
             db_pool_size: 16,
             db_timeout: Duration::from_secs(3),
             hash_concurrency: 0,

@@ -1,5 +1,5 @@
 //! Caller roles, cached per replica and invalidated through PostgreSQL
-//! LISTEN/NOTIFY.
+//! LISTEN/NOTIFY (the listener is `store::notifications`).
 //!
 //! Why a cache cannot keep a removed member in: every committed change to
 //! `memberships` fires a notification (a trigger, so the CLI and psql count
@@ -26,16 +26,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
-use futures_util::StreamExt as _;
-
 use crate::domain::Role;
 
+/// Where every committed change to `memberships` is announced.
 pub const CHANNEL: &str = "oauth_apps_memberships";
 pub const ROLE_TTL: Duration = Duration::from_secs(30);
 const CAPACITY: usize = 100_000;
-/// How often the listener checks that its connection still answers.
-const LISTENER_PING: Duration = Duration::from_secs(5);
 
 /// Roles by organization, then user: lookups borrow the caller's strings
 /// instead of allocating a key on every call.
@@ -114,12 +110,8 @@ impl RoleCache {
         entries.insert(org, user, (role, Instant::now()));
     }
 
-    /// A notification: `org\nuser`, or `*` for everything (a probe of the
-    /// listener, `probe:...`, changes nothing).
+    /// A notification: `org\nuser`, or `*` for everything.
     pub fn invalidate(&self, payload: &str) {
-        if payload.starts_with("probe:") {
-            return;
-        }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         match payload.split_once('\n') {
@@ -130,7 +122,9 @@ impl RoleCache {
         }
     }
 
-    fn set_live(&self, live: bool) {
+    /// Whether the cache may answer: only while its notifications are known
+    /// to arrive. Either way, it starts empty.
+    pub fn set_live(&self, live: bool) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
@@ -140,77 +134,6 @@ impl RoleCache {
     pub fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
-}
-
-/// Keeps a LISTEN subscription open and applies its notifications to
-/// `cache`, reconnecting after failures, until `stop` changes.
-pub async fn listen(
-    database_url: String,
-    cache: std::sync::Arc<RoleCache>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let result = tokio::select! {
-            r = subscribe_and_follow(&database_url, &cache) => r,
-            _ = stop.changed() => {
-                cache.set_live(false);
-                return;
-            }
-        };
-        cache.set_live(false);
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "membership listener lost; roles are read from the database until it is back");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-async fn subscribe_and_follow(database_url: &str, cache: &RoleCache) -> anyhow::Result<()> {
-    let mut conn = AsyncPgConnection::establish(database_url).await?;
-    conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // Only a notification that comes back proves the path works (a
-    // transaction-pooling proxy, say, would swallow them): probe first, and
-    // again whenever the channel has been quiet.
-    probe(&mut conn, cache).await?;
-    cache.set_live(true);
-    tracing::debug!("membership listener subscribed");
-    loop {
-        let next = {
-            let mut stream = std::pin::pin!(conn.notifications_stream());
-            tokio::time::timeout(LISTENER_PING, stream.next()).await
-        };
-        match next {
-            Ok(Some(Ok(n))) => cache.invalidate(&n.payload),
-            Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(None) => anyhow::bail!("listener connection closed"),
-            Err(_) => probe(&mut conn, cache).await?,
-        }
-    }
-}
-
-/// Sends a notification to ourselves and waits for it (applying any real
-/// ones that arrive first). Fails when it does not come back in time.
-async fn probe(conn: &mut AsyncPgConnection, cache: &RoleCache) -> anyhow::Result<()> {
-    let token = format!("probe:{}", crate::domain::ids::random_base62(16));
-    let round_trip = async {
-        conn.batch_execute(&format!("NOTIFY {CHANNEL}, '{token}'"))
-            .await?;
-        let mut stream = std::pin::pin!(conn.notifications_stream());
-        while let Some(n) = stream.next().await {
-            let n = n?;
-            if n.payload == token {
-                return Ok(());
-            }
-            cache.invalidate(&n.payload);
-        }
-        anyhow::bail!("listener connection closed")
-    };
-    tokio::time::timeout(LISTENER_PING, round_trip)
-        .await
-        .map_err(|_| anyhow::anyhow!("the listener's own notification did not come back"))?
 }
 
 #[cfg(test)]
@@ -232,12 +155,6 @@ mod tests {
         c.invalidate("o\nu");
         assert_eq!(c.get("o", "u"), None);
         assert_eq!(c.get("o", "x"), Some(None));
-        c.invalidate("probe:abc");
-        assert_eq!(
-            c.get("o", "x"),
-            Some(None),
-            "a listener probe invalidates nothing"
-        );
         c.invalidate("*");
         assert_eq!(c.get("o", "x"), None);
         c.set_live(false);

@@ -102,11 +102,24 @@ impl Ops {
         permit: &ReadPermit,
         id: AppId,
     ) -> Result<Application, ApiError> {
+        use crate::auth::OrgScope as _;
         record_app(id.as_str());
-        Ok(self
+        if let Some(hit) = self.apps.by_id(id.as_str()) {
+            // Another organization's application is not found, cached or not.
+            return if hit.app.organization_id == permit.org() {
+                Ok(hit.app.clone())
+            } else {
+                Err(ApiError::NotFound)
+            };
+        }
+        let generation = self.apps.generation();
+        let found = self
             .db
-            .read(async |conn| store::applications::get(conn, permit, &id).await)
-            .await?)
+            .read(async |conn| store::applications::get_with_secrets(conn, permit, &id).await)
+            .await?;
+        let found = std::sync::Arc::new(found);
+        self.apps.fill(found.clone(), generation);
+        Ok(found.app.clone())
     }
 
     pub async fn list_applications(

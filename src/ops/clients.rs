@@ -20,6 +20,8 @@
 //!   the right secret out. (A secret from before checksums has only its
 //!   hint to go on, so its attempts spend the budget before the hash.)
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::Ops;
@@ -32,7 +34,10 @@ use crate::{
         redirect,
     },
     error::ApiError,
-    store::{self, applications::LiveSecret},
+    store::{
+        self,
+        applications::{AppWithSecrets, LiveSecret},
+    },
     telemetry::rpc::record_app,
 };
 
@@ -64,26 +69,24 @@ impl Ops {
         let found = if oversized {
             None
         } else {
-            self.db
-                .read(async |conn| {
-                    store::applications::find_by_client_id(conn, permit, client_id).await
-                })
-                .await?
+            self.client(permit, client_id).await?
         };
-        if let Some((app, _)) = &found {
-            record_app(app.id.as_str());
-        }
+        let now = Utc::now();
         let usable = found
-            .as_ref()
-            .filter(|(app, _)| app.is_usable() && presented.expose().len() <= MAX_SECRET_LEN);
+            .as_deref()
+            .filter(|f| f.app.is_usable() && presented.expose().len() <= MAX_SECRET_LEN)
+            .map(|f| {
+                let live: Vec<&LiveSecret> = f.secrets.iter().filter(|s| s.is_live(now)).collect();
+                (&f.app, live)
+            });
 
         // Fast path: this exact secret verified against this stored hash before.
-        if let Some((app, secrets)) = usable
+        if let Some((app, secrets)) = &usable
             && secrets
                 .iter()
                 .any(|s| self.verified.is_verified(s.hash.as_phc(), &presented))
         {
-            return Ok(Some(app.clone()));
+            return Ok(Some((*app).clone()));
         }
 
         let _slot = self.uncached.acquire(permit.subject()).await;
@@ -93,9 +96,11 @@ impl Ops {
         let hint = presented.hint();
         let ours = presented.has_checksum(&self.checksum_key);
         let candidates: Vec<&LiveSecret> = usable
+            .as_ref()
             .map(|(_, secrets)| {
                 secrets
                     .iter()
+                    .copied()
                     .filter(|s| s.hint == hint && (ours || !s.checksummed))
                     .collect()
             })
@@ -144,19 +149,36 @@ impl Ops {
         if client_id.len() > MAX_CLIENT_ID_LEN {
             return Err(ApiError::NotFound);
         }
+        match self.client(permit, client_id).await? {
+            Some(found) if found.app.is_usable() => Ok(found.app.clone()),
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    /// The application with this client_id and its secrets, in any state:
+    /// from this replica's cache, or read from the database and cached.
+    async fn client(
+        &self,
+        permit: &ServicePermit,
+        client_id: &str,
+    ) -> Result<Option<Arc<AppWithSecrets>>, ApiError> {
+        if let Some(hit) = self.apps.by_client_id(client_id) {
+            record_app(hit.app.id.as_str());
+            return Ok(Some(hit));
+        }
+        let generation = self.apps.generation();
         let found = self
             .db
             .read(async |conn| {
                 store::applications::find_by_client_id(conn, permit, client_id).await
             })
-            .await?;
-        match found {
-            Some((app, _)) if app.is_usable() => {
-                record_app(app.id.as_str());
-                Ok(app)
-            }
-            _ => Err(ApiError::NotFound),
+            .await?
+            .map(Arc::new);
+        if let Some(found) = &found {
+            record_app(found.app.id.as_str());
+            self.apps.fill(found.clone(), generation);
         }
+        Ok(found)
     }
 }
 
@@ -245,17 +267,14 @@ impl Ops {
         if !client_id.is_empty() && client_id != claimed {
             return Ok(Err((AssertionRefusal::ClientIdMismatch, claimed)));
         }
-        let found = self
-            .db
-            .read(async |conn| store::applications::find_by_client_id(conn, permit, &claimed).await)
-            .await?;
-        let app = match found {
-            Some((app, _)) if app.is_usable() && app.auth_method == AuthMethod::PrivateKeyJwt => {
-                app
+        let app = match self.client(permit, &claimed).await? {
+            Some(found)
+                if found.app.is_usable() && found.app.auth_method == AuthMethod::PrivateKeyJwt =>
+            {
+                found.app.clone()
             }
             _ => return Ok(Err((AssertionRefusal::NoSuchClient, claimed))),
         };
-        record_app(app.id.as_str());
         let jwks = app.jwks.as_deref().unwrap_or_default();
         let accepted = match assertion::check(
             client_assertion,

@@ -34,7 +34,8 @@ impl Ops {
         deadline: Option<Deadline>,
     ) -> Result<Application, ApiError> {
         record_app(input.id.as_str());
-        self.db
+        let updated = self
+            .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &input.id).await?;
                 let plan = rules::plan_update(current, &input, &self.policy)?;
@@ -56,9 +57,11 @@ impl Ops {
                     )
                     .await?;
                 }
-                Ok(updated)
+                Ok::<_, ApiError>(updated)
             })
-            .await
+            .await?;
+        self.apps.forget(updated.id.as_str(), &updated.client_id);
+        Ok(updated)
     }
 
     /// DeleteApplication (`deleted`) and UndeleteApplication (`!deleted`),
@@ -98,6 +101,10 @@ impl Ops {
         match result {
             // Only an undelete can collide: a live app took the name meanwhile.
             Err(ApiError::NameTaken) => Err(ApiError::NameTakenWhileDeleted),
+            Ok(app) => {
+                self.apps.forget(app.id.as_str(), &app.client_id);
+                Ok(app)
+            }
             other => other,
         }
     }
@@ -147,6 +154,7 @@ impl Ops {
                 Ok::<_, ApiError>(rotated)
             })
             .await?;
+        self.apps.forget(app.id.as_str(), &app.client_id);
         tracing::info!(app_id = %app.id, "client secret rotated");
         Ok(Rotated {
             app,

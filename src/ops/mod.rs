@@ -18,7 +18,7 @@ pub use lifecycle::Rotated;
 use crate::{
     credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
     domain::{ChecksumKey, Policy, assertion::AssertionPolicy, page_token::PageTokenKey},
-    store::Db,
+    store::{AppCache, Db},
 };
 
 /// What the operations share. Built once at start-up (`server::AppState`).
@@ -40,4 +40,7 @@ pub struct Ops {
     pub verified: Arc<VerifiedCache>,
     pub failed_verifications: Limiter,
     pub uncached: Arc<CallerSlots>,
+    /// Applications and their secrets, kept per replica for the reads
+    /// (never for mutations), correct by the database's notifications.
+    pub apps: Arc<AppCache>,
 }

@@ -60,9 +60,9 @@ pub async fn serve(
         probe_stopped.clone(),
     ));
     let sweeper = tokio::spawn(sweep(state.clone(), probe_stopped.clone()));
-    let listener_task = tokio::spawn(crate::auth::roles::listen(
+    let listener_task = tokio::spawn(crate::store::notifications::listen(
         state.database.database_url.clone(),
-        state.roles.clone(),
+        vec![state.roles.clone(), state.ops.apps.clone()],
         probe_stopped,
     ));
 

@@ -12,7 +12,7 @@ use crate::{
     credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
     domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
     ops::Ops,
-    store::{self, Db, Memberships, Pool},
+    store::{self, AppCache, Db, Memberships, Pool},
 };
 
 /// Name of the shared page-token key in `service_settings`.
@@ -168,6 +168,7 @@ impl AppState {
                 page_tokens,
                 verified: Arc::new(VerifiedCache::default()),
                 failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
+                apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
                 uncached: Arc::new(CallerSlots::new(
                     config.uncached_verify_per_caller,
                     config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,

@@ -425,72 +425,121 @@ pub async fn purge_expired_secrets(conn: &mut AsyncPgConnection) -> StoreResult<
     .await?)
 }
 
-/// A secret that may verify: the current one, or the previous one while its
-/// grace period lasts.
+/// A stored secret: the current one, or the previous one (which verifies
+/// only until it expires).
 #[derive(Clone, Debug)]
 pub struct LiveSecret {
     pub hash: SecretHash,
     pub hint: String,
     /// Minted with a checksum (every secret since checksums exist).
     pub checksummed: bool,
+    /// When a previous secret stops verifying; `None` for the current one.
+    pub expires: Option<DateTime<Utc>>,
 }
 
-/// Slot, PHC hash, hint and checksum flag of a stored secret.
-type SecretColumns = (String, String, String, bool);
+impl LiveSecret {
+    /// Whether it verifies at `now`: expiry is checked at use, so that a
+    /// copy held in a cache never outlives its grace.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_none_or(|t| t > now)
+    }
+}
 
-/// The application with this client_id, in any state and any organization,
-/// with its live secrets. One round trip.
-#[tracing::instrument(name = "db.applications.find_by_client_id", skip_all, fields(db.system = "postgresql"))]
-pub async fn find_by_client_id(
-    conn: &mut AsyncPgConnection,
-    _permit: &ServicePermit,
-    client_id: &str,
-) -> StoreResult<Option<(Application, Vec<LiveSecret>)>> {
-    let rows: Vec<(AppRow, Option<SecretColumns>)> = applications::table
-        .left_join(
-            client_secrets::table.on(client_secrets::application_id.eq(applications::id).and(
-                client_secrets::slot
-                    .eq(SLOT_CURRENT)
-                    .or(client_secrets::expire_time.gt(diesel::dsl::now)),
-            )),
-        )
-        .filter(applications::client_id.eq(client_id))
-        .select((
-            AppRow::as_select(),
-            (
-                client_secrets::slot,
-                client_secrets::secret_hash,
-                client_secrets::hint,
-                client_secrets::checksummed,
+/// An application with its stored secrets, current first: what the
+/// verification calls need, and what the replica-local cache holds.
+#[derive(Clone, Debug)]
+pub struct AppWithSecrets {
+    pub app: Application,
+    pub secrets: Vec<LiveSecret>,
+}
+
+/// Slot, PHC hash, hint, checksum flag and expiry of a stored secret.
+type SecretColumns = (String, String, String, bool, Option<DateTime<Utc>>);
+
+macro_rules! app_with_secrets {
+    () => {
+        applications::table
+            .left_join(
+                client_secrets::table.on(client_secrets::application_id.eq(applications::id)),
             )
-                .nullable(),
-        ))
-        .load(conn)
-        .await?;
+            .select((
+                AppRow::as_select(),
+                (
+                    client_secrets::slot,
+                    client_secrets::secret_hash,
+                    client_secrets::hint,
+                    client_secrets::checksummed,
+                    client_secrets::expire_time,
+                )
+                    .nullable(),
+            ))
+    };
+}
+
+/// One application's rows (one per stored secret, or one without) as one.
+fn gather(rows: Vec<(AppRow, Option<SecretColumns>)>) -> StoreResult<Option<AppWithSecrets>> {
     let mut app_row = None;
     let mut current_hint = None;
     let mut secrets = Vec::new();
     for (row, secret) in rows {
-        if let Some((slot, hash, hint, checksummed)) = secret {
-            let live = LiveSecret {
+        if let Some((slot, hash, hint, checksummed, expires)) = secret {
+            let stored = LiveSecret {
                 hash: SecretHash::from_stored(hash),
                 hint,
                 checksummed,
+                expires,
             };
             if slot == SLOT_CURRENT {
-                current_hint = Some(live.hint.clone());
+                current_hint = Some(stored.hint.clone());
                 // The current secret is tried first.
-                secrets.insert(0, live);
+                secrets.insert(0, stored);
             } else {
-                secrets.push(live);
+                secrets.push(stored);
             }
         }
         app_row.get_or_insert(row);
     }
     match app_row {
-        Some(row) => Ok(Some((row.into_domain(current_hint)?, secrets))),
+        Some(row) => Ok(Some(AppWithSecrets {
+            app: row.into_domain(current_hint)?,
+            secrets,
+        })),
         None => Ok(None),
     }
+}
+
+/// The application with this client_id, in any state and any organization,
+/// with its stored secrets. One round trip.
+#[tracing::instrument(name = "db.applications.find_by_client_id", skip_all, fields(db.system = "postgresql"))]
+pub async fn find_by_client_id(
+    conn: &mut AsyncPgConnection,
+    _permit: &ServicePermit,
+    client_id: &str,
+) -> StoreResult<Option<AppWithSecrets>> {
+    gather(
+        app_with_secrets!()
+            .filter(applications::client_id.eq(client_id))
+            .load(conn)
+            .await?,
+    )
+}
+
+/// One application of the permit's organization, deleted or not, with its
+/// stored secrets. One round trip.
+#[tracing::instrument(name = "db.applications.get_with_secrets", skip_all, fields(db.system = "postgresql"))]
+pub async fn get_with_secrets(
+    conn: &mut AsyncPgConnection,
+    permit: &ReadPermit,
+    id: &AppId,
+) -> StoreResult<AppWithSecrets> {
+    gather(
+        app_with_secrets!()
+            .filter(applications::organization_id.eq(permit.org()))
+            .filter(applications::id.eq(id.as_str()))
+            .load(conn)
+            .await?,
+    )?
+    .ok_or(StoreError::NotFound)
 }
 
 /// One application of the permit's organization, deleted or not.

@@ -6,17 +6,20 @@
 //! and scope every query to its organization, so an application of another
 //! organization is never seen.
 
+pub mod app_cache;
 pub mod applications;
 pub mod assertions;
 pub mod audit;
 pub mod db;
 pub mod memberships;
+pub mod notifications;
 pub mod schema;
 pub mod settings;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::{PoolError, bb8::RunError};
 
+pub use app_cache::AppCache;
 pub use db::{
     Db, Deadline, MIGRATIONS, Pool, PooledConn, TransactionError, build_pool, ensure_database,
     run_migrations,

@@ -507,7 +507,7 @@ async fn a_lost_invalidation_listener_never_leaves_a_stale_role() {
     let mut conn = app.db_conn().await;
     sql_query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+         WHERE datname = current_database() AND application_name = 'oauth-apps listener'",
     )
     .execute(&mut conn)
     .await

@@ -8,7 +8,7 @@ use tonic_types::StatusExt as _;
 
 use oauth_apps::domain::ids::random_base62;
 
-use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth};
+use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth, within_a_moment};
 
 const ORG: &str = "org-acme";
 
@@ -190,27 +190,33 @@ async fn refusals_are_indistinguishable_in_timing() {
     );
 }
 
+/// B answers from its cache; each change made on A reaches it through the
+/// database's notification, within a moment, without any call to B.
 #[tokio::test]
-async fn a_second_replica_sees_rotation_deactivation_and_deletion_at_once() {
+async fn a_second_replica_sees_rotation_deactivation_and_deletion_within_a_moment() {
     let a = setup().await;
     let b = a.replica().await;
     let resp = a.create_app("owner", ORG, "Billing").await;
     let app_msg = resp.application.unwrap();
+    let client_id = app_msg.client_id.clone();
     let old = resp.client_secret;
 
     // B verifies (and caches) the secret, twice to be sure the cache is hot.
-    assert!(b.verify(&app_msg.client_id, &old).await.valid);
-    assert!(b.verify(&app_msg.client_id, &old).await.valid);
+    assert!(b.verify(&client_id, &old).await.valid);
+    assert!(b.verify(&client_id, &old).await.valid);
 
-    // Rotation on A, no grace: B refuses the old secret on its very next call.
+    // Rotation on A, no grace: B refuses the old secret.
     let new = a
         .rotate("owner", ORG, &app_msg.id, 0)
         .await
         .unwrap()
         .client_secret;
-    assert!(!b.verify(&app_msg.client_id, &old).await.valid);
-    assert!(b.verify(&app_msg.client_id, &new).await.valid);
-    assert!(b.verify(&app_msg.client_id, &new).await.valid);
+    within_a_moment("B to refuse the rotated-out secret", || async {
+        !b.verify(&client_id, &old).await.valid
+    })
+    .await;
+    assert!(b.verify(&client_id, &new).await.valid);
+    assert!(b.verify(&client_id, &new).await.valid);
 
     let current = a.get("owner", ORG, &app_msg.id).await.unwrap();
     let inactive = a
@@ -226,7 +232,10 @@ async fn a_second_replica_sees_rotation_deactivation_and_deletion_at_once() {
         )
         .await
         .unwrap();
-    assert!(!b.verify(&app_msg.client_id, &new).await.valid);
+    within_a_moment("B to refuse a deactivated app", || async {
+        !b.verify(&client_id, &new).await.valid
+    })
+    .await;
     a.update(
         "owner",
         ORG,
@@ -239,10 +248,111 @@ async fn a_second_replica_sees_rotation_deactivation_and_deletion_at_once() {
     )
     .await
     .unwrap();
-    assert!(b.verify(&app_msg.client_id, &new).await.valid);
+    within_a_moment("B to verify the reactivated app", || async {
+        b.verify(&client_id, &new).await.valid
+    })
+    .await;
 
     a.delete("owner", ORG, &app_msg.id).await.unwrap();
-    assert!(!b.verify(&app_msg.client_id, &new).await.valid);
+    within_a_moment("B to refuse a deleted app", || async {
+        !b.verify(&client_id, &new).await.valid
+    })
+    .await;
+}
+
+/// A change made in the database by hand (a DBA with psql) is announced by
+/// the database itself, so no replica keeps answering from its copy.
+#[tokio::test]
+async fn a_change_made_with_plain_sql_reaches_every_cache() {
+    use diesel_async::RunQueryDsl as _;
+    let a = setup().await;
+    let b = a.replica().await;
+    let resp = a.create_app("owner", ORG, "Billing").await;
+    let app_msg = resp.application.unwrap();
+    let client_id = app_msg.client_id.clone();
+    let secret = resp.client_secret;
+    for replica in [&a, &b] {
+        assert!(replica.verify(&client_id, &secret).await.valid);
+        assert!(replica.verify(&client_id, &secret).await.valid);
+        assert_eq!(replica.lookup(&client_id).await.unwrap().name, "Billing");
+        assert_eq!(
+            replica.get("owner", ORG, &app_msg.id).await.unwrap().name,
+            "Billing"
+        );
+    }
+
+    let mut conn = a.db_conn().await;
+    diesel::sql_query("UPDATE applications SET name = 'Renamed by hand' WHERE id = $1")
+        .bind::<diesel::sql_types::Text, _>(&app_msg.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for replica in [&a, &b] {
+        within_a_moment("Get to show the new name", || async {
+            replica.get("owner", ORG, &app_msg.id).await.unwrap().name == "Renamed by hand"
+        })
+        .await;
+        within_a_moment("LookupClient to show the new name", || async {
+            replica.lookup(&client_id).await.unwrap().name == "Renamed by hand"
+        })
+        .await;
+    }
+
+    diesel::sql_query("DELETE FROM client_secrets")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for replica in [&a, &b] {
+        within_a_moment("the removed secret to be refused", || async {
+            !replica.verify(&client_id, &secret).await.valid
+        })
+        .await;
+    }
+}
+
+/// What one replica changed, it answers at once, cache or not.
+#[tokio::test]
+async fn a_replica_reads_its_own_writes() {
+    let a = setup().await;
+    let resp = a.create_app("owner", ORG, "Billing").await;
+    let app_msg = resp.application.unwrap();
+    let secret = resp.client_secret;
+    for _ in 0..2 {
+        assert!(a.verify(&app_msg.client_id, &secret).await.valid);
+        assert_eq!(
+            a.get("owner", ORG, &app_msg.id).await.unwrap().name,
+            "Billing"
+        );
+    }
+    let current = a.get("owner", ORG, &app_msg.id).await.unwrap();
+    a.update(
+        "owner",
+        ORG,
+        pb::Application {
+            name: "Invoices".into(),
+            ..current
+        },
+        &["name"],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.get("owner", ORG, &app_msg.id).await.unwrap().name,
+        "Invoices"
+    );
+    assert_eq!(a.lookup(&app_msg.client_id).await.unwrap().name, "Invoices");
+    a.rotate("owner", ORG, &app_msg.id, 0).await.unwrap();
+    assert!(!a.verify(&app_msg.client_id, &secret).await.valid);
+    a.delete("owner", ORG, &app_msg.id).await.unwrap();
+    assert!(a.lookup(&app_msg.client_id).await.is_err());
+    assert!(
+        a.get("owner", ORG, &app_msg.id)
+            .await
+            .unwrap()
+            .delete_time
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -491,4 +601,38 @@ async fn mutations_are_limited_per_caller_and_reads_are_not() {
             .await
             .is_ok()
     );
+}
+
+/// A change made while a replica's listener is down cannot reach it by
+/// notification; the replica must still stop answering from its copy.
+#[tokio::test]
+async fn a_lost_listener_never_leaves_a_stale_application() {
+    use diesel_async::RunQueryDsl as _;
+    let a = setup().await;
+    let resp = a.create_app("owner", ORG, "Billing").await;
+    let app_msg = resp.application.unwrap();
+    let client_id = app_msg.client_id.clone();
+    let secret = resp.client_secret;
+    assert!(a.verify(&client_id, &secret).await.valid);
+    assert!(a.verify(&client_id, &secret).await.valid);
+
+    let mut conn = a.db_conn().await;
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'oauth-apps listener'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("UPDATE applications SET active = false WHERE id = $1")
+        .bind::<diesel::sql_types::Text, _>(&app_msg.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    within_a_moment("the deactivation, with the listener down", || async {
+        !a.verify(&client_id, &secret).await.valid
+    })
+    .await;
+    // And once the listener is back, the cache serves again, correctly.
+    assert!(a.lookup(&client_id).await.is_err());
 }

@@ -1,0 +1,10 @@
+DROP TRIGGER client_secrets_truncated ON client_secrets;
+DROP TRIGGER client_secrets_deleted ON client_secrets;
+DROP TRIGGER client_secrets_updated ON client_secrets;
+DROP TRIGGER client_secrets_inserted ON client_secrets;
+DROP TRIGGER applications_truncated ON applications;
+DROP TRIGGER applications_deleted ON applications;
+DROP TRIGGER applications_updated ON applications;
+DROP FUNCTION oauth_apps_client_secrets_changed();
+DROP FUNCTION oauth_apps_applications_changed();
+DROP FUNCTION oauth_apps_announce(TEXT[], TEXT[]);

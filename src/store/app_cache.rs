@@ -1,0 +1,262 @@
+//! Applications with their secrets, cached per replica by id and by
+//! client_id, and kept correct by the database's notifications
+//! (`store::notifications`).
+//!
+//! Why a cached copy never lets a deleted app or a revoked secret verify
+//! after the change is committed and its notification delivered: every
+//! committed change to an application or its secrets is announced (the
+//! triggers of migration `application_notify`), and each announcement drops
+//! the application's entries before anything else reads them. The cache
+//! answers only while the listener is subscribed and proven; when it is
+//! lost, the cache empties and every read goes to the database. A read that
+//! raced with an announcement does not store its (possibly older) answer:
+//! fills and announcements are ordered by a generation counter. The replica
+//! that made a change drops its own entries as soon as the change commits,
+//! before it answers, so it reads its own writes. A previous secret's
+//! expiry is checked at each use, never cached away, and entries also
+//! expire after [`ENTRY_TTL`] as a last bound. Mutations never use the cache.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use quick_cache::{Weighter, sync::Cache};
+
+use super::{applications::AppWithSecrets, notifications::Subscriber};
+
+/// Where changes to applications and their secrets are announced.
+pub const CHANNEL: &str = "oauth_apps_applications";
+/// The longest an entry answers, notifications or not.
+pub const ENTRY_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+struct Entry {
+    data: Arc<AppWithSecrets>,
+    at: Instant,
+}
+
+/// Weighs an entry by the bytes its strings hold, roughly.
+#[derive(Clone)]
+struct Bytes;
+
+impl Weighter<String, Entry> for Bytes {
+    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+        let a = &entry.data.app;
+        let strings = [
+            &a.name,
+            &a.description,
+            &a.organization_id,
+            &a.client_id,
+            &a.created_by,
+            &a.client_uri,
+            &a.logo_uri,
+            &a.policy_uri,
+            &a.tos_uri,
+        ];
+        let lists = [&a.redirect_uris, &a.scopes, &a.contacts];
+        let bytes = key.len()
+            + strings.iter().map(|s| s.len()).sum::<usize>()
+            + lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|s| s.len() + 24)
+                .sum::<usize>()
+            + a.jwks.as_ref().map_or(0, String::len)
+            + entry.data.secrets.len() * 160
+            + 512;
+        bytes as u64
+    }
+}
+
+pub struct AppCache {
+    by_id: Cache<String, Entry, Bytes>,
+    by_client_id: Cache<String, Entry, Bytes>,
+    enabled: bool,
+    live: AtomicBool,
+    generation: AtomicU64,
+    /// Orders fills against announcements (see the module's doc).
+    fills: Mutex<()>,
+}
+
+impl std::fmt::Debug for AppCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCache")
+            .field("enabled", &self.enabled)
+            .field("live", &self.live.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppCache {
+    /// A cache holding up to about `bytes` (each index half); 0 turns it off.
+    pub fn new(bytes: u64) -> Self {
+        let half = (bytes / 2).max(1);
+        let items = usize::try_from(half / 2048).unwrap_or(usize::MAX).max(16);
+        Self {
+            by_id: Cache::with_weighter(items, half, Bytes),
+            by_client_id: Cache::with_weighter(items, half, Bytes),
+            enabled: bytes > 0,
+            live: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            fills: Mutex::new(()),
+        }
+    }
+
+    fn fresh(&self, entry: Option<Entry>) -> Option<Arc<AppWithSecrets>> {
+        if !self.live.load(Ordering::Acquire) {
+            return None;
+        }
+        entry.filter(|e| e.at.elapsed() < ENTRY_TTL).map(|e| e.data)
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<Arc<AppWithSecrets>> {
+        self.fresh(self.by_id.get(id))
+    }
+
+    pub fn by_client_id(&self, client_id: &str) -> Option<Arc<AppWithSecrets>> {
+        self.fresh(self.by_client_id.get(client_id))
+    }
+
+    /// Take before reading the database; pass to [`AppCache::fill`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Stores what was read from the database, unless anything was
+    /// announced since `generation` was taken (the read may predate it).
+    pub fn fill(&self, data: Arc<AppWithSecrets>, generation: u64) {
+        if !self.live.load(Ordering::Acquire) {
+            return;
+        }
+        let _fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        let entry = Entry {
+            data,
+            at: Instant::now(),
+        };
+        self.by_id
+            .insert(entry.data.app.id.as_str().to_owned(), entry.clone());
+        self.by_client_id
+            .insert(entry.data.app.client_id.clone(), entry);
+    }
+
+    /// Drops what is cached about one application: after this replica's own
+    /// change, and on every announcement.
+    pub fn forget(&self, id: &str, client_id: &str) {
+        let _fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.by_id.remove(id);
+        self.by_client_id.remove(client_id);
+    }
+
+    fn forget_all(&self) {
+        let _fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.by_id.clear();
+        self.by_client_id.clear();
+    }
+}
+
+impl Subscriber for AppCache {
+    fn channel(&self) -> &'static str {
+        CHANNEL
+    }
+
+    /// `id\nclient_id`, or `*` for everything.
+    fn invalidate(&self, payload: &str) {
+        match payload.split_once('\n') {
+            Some((id, client_id)) => self.forget(id, client_id),
+            None => self.forget_all(),
+        }
+    }
+
+    fn set_live(&self, live: bool) {
+        self.forget_all();
+        self.live.store(live && self.enabled, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AppId, AppType, Application, AuthMethod};
+
+    fn entry(id: &str, client_id: &str) -> Arc<AppWithSecrets> {
+        let now = chrono::Utc::now();
+        Arc::new(AppWithSecrets {
+            app: Application {
+                id: AppId::parse(id).unwrap(),
+                organization_id: "o".into(),
+                name: "n".into(),
+                description: String::new(),
+                app_type: AppType::Web,
+                redirect_uris: vec![],
+                scopes: vec![],
+                client_id: client_id.into(),
+                secret_hint: None,
+                active: true,
+                first_party: false,
+                created_by: "u".into(),
+                create_time: now,
+                update_time: now,
+                delete_time: None,
+                revision: 1,
+                grant_types: vec![],
+                auth_method: AuthMethod::ClientSecretBasic,
+                jwks: None,
+                client_uri: String::new(),
+                logo_uri: String::new(),
+                policy_uri: String::new(),
+                tos_uri: String::new(),
+                contacts: vec![],
+            },
+            secrets: vec![],
+        })
+    }
+
+    const ID: &str = "app_aaaaaaaaaaaaaaaaaaaaaa";
+
+    #[test]
+    fn answers_only_while_live_and_forgets_what_is_announced() {
+        let c = AppCache::new(1 << 20);
+        c.fill(entry(ID, "c1"), c.generation());
+        assert!(c.by_id(ID).is_none(), "not live: nothing cached");
+        c.set_live(true);
+        c.fill(entry(ID, "c1"), c.generation());
+        assert!(c.by_id(ID).is_some());
+        assert!(c.by_client_id("c1").is_some());
+        c.invalidate(&format!("{ID}\nc1"));
+        assert!(c.by_id(ID).is_none());
+        assert!(c.by_client_id("c1").is_none());
+        c.fill(entry(ID, "c1"), c.generation());
+        c.invalidate("*");
+        assert!(c.by_client_id("c1").is_none());
+        c.fill(entry(ID, "c1"), c.generation());
+        c.set_live(false);
+        assert!(c.by_id(ID).is_none(), "a lost listener empties the cache");
+    }
+
+    #[test]
+    fn a_read_that_raced_an_announcement_is_not_stored() {
+        let c = AppCache::new(1 << 20);
+        c.set_live(true);
+        let before = c.generation();
+        c.invalidate(&format!("{ID}\nc1")); // changed while we read
+        c.fill(entry(ID, "c1"), before);
+        assert!(c.by_id(ID).is_none());
+    }
+
+    #[test]
+    fn zero_bytes_turns_it_off() {
+        let c = AppCache::new(0);
+        c.set_live(true);
+        c.fill(entry(ID, "c1"), c.generation());
+        assert!(c.by_id(ID).is_none());
+    }
+}
