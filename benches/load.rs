@@ -108,6 +108,21 @@ fn db_url(name: &str) -> String {
     u.to_string()
 }
 
+/// CPU time (user and system) a process used so far.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which is in parentheses, and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(Duration::from_secs_f64(
+        ticks as f64 / per_second.max(1) as f64,
+    ))
+}
+
 /// Resident memory of a process, in MiB.
 fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -218,12 +233,14 @@ struct Stats {
     p99_ms: f64,
     p999_ms: f64,
     peak_rss_mib: Option<f64>,
+    /// The server's CPU time (user + system) per call, in microseconds.
+    server_cpu_us: Option<f64>,
 }
 
 impl Stats {
     fn row(&self) -> String {
         format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
             self.name,
             self.requests,
             self.rps,
@@ -231,6 +248,8 @@ impl Stats {
             self.p99_ms,
             self.p999_ms,
             self.errors,
+            self.server_cpu_us
+                .map_or("n/a".into(), |c| format!("{c:.0}")),
             self.peak_rss_mib
                 .map_or("n/a".into(), |m| format!("{m:.1}"))
         )
@@ -287,6 +306,7 @@ where
     tokio::time::sleep(opts.warmup).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
+    let cpu_before = pid.and_then(cpu_time);
     let mut peak: Option<f64> = None;
     while started.elapsed() < opts.duration {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -296,6 +316,7 @@ where
     }
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
+    let cpu = cpu_before.zip(pid.and_then(cpu_time)).map(|(a, b)| b - a);
     stop.store(true, Ordering::Relaxed);
     let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for w in workers {
@@ -314,6 +335,9 @@ where
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
         peak_rss_mib: peak,
+        server_cpu_us: cpu
+            .filter(|_| !total.is_empty())
+            .map(|c| c.as_secs_f64() * 1e6 / total.len() as f64),
     };
     eprintln!(
         "  {:<44} {:>8.0} rps  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  errors {}",
@@ -873,7 +897,7 @@ async fn run(opts: Opts) {
             r.verify_hot.rps / ceiling,
         ));
     }
-    report.push_str("\n| workload | requests | rps | p50 ms | p99 ms | p99.9 ms | errors | server RSS peak MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    report.push_str("\n| workload | requests | rps | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs/call | server RSS peak MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (n, r) in &growth {
         for s in [
             &r.health,
@@ -1181,26 +1205,62 @@ async fn run(opts: Opts) {
         .await;
         let spans = AtomicU64::load(&collector.spans, Ordering::Relaxed);
         eprintln!("  the collector received {spans} spans");
+        drop(exporting);
+        // The same with head sampling, as a busy deployment would run it.
+        let (sampling, _) = start_server(
+            &opts,
+            &database_url,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+                ("OTEL_SERVICE_NAME", "oauth-apps-bench"),
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+            ],
+        )
+        .await;
+        let sampled = drive(
+            "GetApplication (OTLP export, 10% of traces sampled)",
+            &opts,
+            c,
+            Some(sampling.pid()),
+            get_on(sampling.url.clone()).await,
+        )
+        .await;
+        targets.push((
+            "Get with OTLP export of 10% of traces ÷ without".into(),
+            sampled.rps / without.rps,
+            "(not a target: for comparison)".into(),
+        ));
+        drop(sampling);
         targets.push((
             "Get with OTLP export ÷ without".into(),
             with.rps / without.rps,
             "≥ 0.9".into(),
         ));
+        if let (Some(w), Some(wo)) = (with.server_cpu_us, without.server_cpu_us) {
+            targets.push((
+                "the server's CPU per Get: without export ÷ with".into(),
+                wo / w,
+                "(the export's own cost, without the collector's)".into(),
+            ));
+        }
         report.push_str(&format!(
             "\nThe live collector received {spans} spans during the OTLP workload.\n"
         ));
-        more.extend([without, with]);
-        drop(exporting);
+        more.extend([without, with, sampled]);
     }
 
     // Start-up on the largest database: median of three.
     let mut startups = Vec::new();
     drop(server);
+    let mut fresh_rss = Vec::new();
     for _ in 0..3 {
         let (s, t) = start_server(&opts, &database_url, &[]).await;
         startups.push(t);
+        fresh_rss.extend(rss_mib(s.pid()));
         drop(s);
     }
+    fresh_rss.sort_by(f64::total_cmp);
     startups.sort();
     let startup = startups[1];
     let peak = more
@@ -1213,7 +1273,7 @@ async fn run(opts: Opts) {
         .filter_map(|s| s.peak_rss_mib)
         .fold(0.0f64, f64::max);
 
-    report.push_str(&format!("\n## Other workloads ({apps} apps)\n\n| workload | requests | rps | p50 ms | p99 ms | p99.9 ms | errors | server RSS peak MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"));
+    report.push_str(&format!("\n## Other workloads ({apps} apps)\n\n| workload | requests | rps | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs/call | server RSS peak MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"));
     for s in &more {
         report.push_str(&s.row());
         report.push('\n');
@@ -1223,7 +1283,8 @@ async fn run(opts: Opts) {
         report.push_str(&format!("| {name} | {v:.2} | {want} |\n"));
     }
     report.push_str(&format!(
-        "| server RSS idle / peak | {:.1} / {peak:.1} MiB | 40 / 256 MiB (kept) |\n| process start to SERVING ({apps} apps, median of 3) | {} ms | 300 ms (kept) |\n",
+        "| server RSS idle (fresh) / peak | {:.1} / {peak:.1} MiB | 40 / 256 MiB (kept) |\n| server RSS at rest after the reads (application cache filled) | {:.1} MiB | (the cache's budget: `OAUTH_APPS_CACHE_MIB`, 64) |\n| process start to SERVING ({apps} apps, median of 3) | {} ms | 300 ms (kept) |\n",
+        fresh_rss.get(fresh_rss.len() / 2).copied().unwrap_or(0.0),
         idle_rss.unwrap_or(0.0),
         startup.as_millis()
     ));

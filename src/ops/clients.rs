@@ -66,12 +66,22 @@ impl Ops {
         // key so that they cannot grow the limiter's memory.
         let oversized = client_id.len() > MAX_CLIENT_ID_LEN;
         let limit_key = if oversized { "<oversized>" } else { client_id };
+        let now = Utc::now();
+        // The live secrets this one could be: same hint (the last
+        // characters, almost always one candidate) and, for a checksummed
+        // secret, our checksum.
+        let hint = presented.hint();
+        let ours = presented.has_checksum(&self.checksum_key);
+        let could_be =
+            |s: &LiveSecret| s.is_live(now) && s.hint == hint && (ours || !s.checksummed);
         let found = if oversized {
             None
         } else {
-            self.client(permit, client_id).await?
+            self.client(permit, client_id, |f| {
+                f.app.is_usable() && f.secrets.iter().any(could_be)
+            })
+            .await?
         };
-        let now = Utc::now();
         let usable = found
             .as_deref()
             .filter(|f| f.app.is_usable() && presented.expose().len() <= MAX_SECRET_LEN)
@@ -90,20 +100,9 @@ impl Ops {
         }
 
         let _slot = self.uncached.acquire(permit.subject()).await;
-        // The live secrets this one could be: same hint (the last
-        // characters, almost always one candidate) and, for a checksummed
-        // secret, our checksum.
-        let hint = presented.hint();
-        let ours = presented.has_checksum(&self.checksum_key);
         let candidates: Vec<&LiveSecret> = usable
             .as_ref()
-            .map(|(_, secrets)| {
-                secrets
-                    .iter()
-                    .copied()
-                    .filter(|s| s.hint == hint && (ours || !s.checksummed))
-                    .collect()
-            })
+            .map(|(_, secrets)| secrets.iter().copied().filter(|s| could_be(s)).collect())
             .unwrap_or_default();
         let legacy = candidates.iter().any(|s| !s.checksummed);
         if candidates.is_empty() || legacy {
@@ -149,20 +148,32 @@ impl Ops {
         if client_id.len() > MAX_CLIENT_ID_LEN {
             return Err(ApiError::NotFound);
         }
-        match self.client(permit, client_id).await? {
+        match self
+            .client(permit, client_id, |f| f.app.is_usable())
+            .await?
+        {
             Some(found) if found.app.is_usable() => Ok(found.app.clone()),
             _ => Err(ApiError::NotFound),
         }
     }
 
-    /// The application with this client_id and its secrets, in any state:
-    /// from this replica's cache, or read from the database and cached.
+    /// The application with this client_id and its secrets, in any state.
+    ///
+    /// This replica's cached copy is used only when `says_yes` finds that
+    /// it leads to a yes (verified, found, matched); any other answer is
+    /// read from the database (and cached). So a change committed through
+    /// another replica, whose notification has not arrived yet, can delay
+    /// a refusal by that moment, but never a new secret, a reactivation or
+    /// an added redirect URI or key.
     async fn client(
         &self,
         permit: &ServicePermit,
         client_id: &str,
+        says_yes: impl FnOnce(&AppWithSecrets) -> bool,
     ) -> Result<Option<Arc<AppWithSecrets>>, ApiError> {
-        if let Some(hit) = self.apps.by_client_id(client_id) {
+        if let Some(hit) = self.apps.by_client_id(client_id)
+            && says_yes(&hit)
+        {
             record_app(hit.app.id.as_str());
             return Ok(Some(hit));
         }
@@ -192,13 +203,25 @@ impl Ops {
         client_id: &str,
         redirect_uri: &str,
     ) -> Result<RedirectMatch, ApiError> {
-        let app = self.lookup_client(permit, client_id).await?;
-        let to = redirect::matched(
-            &app.redirect_uris,
-            redirect_uri,
-            self.policy.redirects.allow_localhost,
-        )
-        .map(str::to_owned);
+        if client_id.len() > MAX_CLIENT_ID_LEN {
+            return Err(ApiError::NotFound);
+        }
+        let allow_localhost = self.policy.redirects.allow_localhost;
+        let matched = |f: &AppWithSecrets| {
+            redirect::matched(&f.app.redirect_uris, redirect_uri, allow_localhost)
+                .map(str::to_owned)
+        };
+        let app = match self
+            .client(permit, client_id, |f| {
+                f.app.is_usable() && matched(f).is_some()
+            })
+            .await?
+        {
+            Some(found) if found.app.is_usable() => found,
+            _ => return Err(ApiError::NotFound),
+        };
+        let to = matched(&app);
+        let app = app.app.clone();
         if to.is_none() {
             tracing::info!(client_id, "redirect_uri not registered");
         }
@@ -267,25 +290,37 @@ impl Ops {
         if !client_id.is_empty() && client_id != claimed {
             return Ok(Err((AssertionRefusal::ClientIdMismatch, claimed)));
         }
-        let app = match self.client(permit, &claimed).await? {
-            Some(found)
-                if found.app.is_usable() && found.app.auth_method == AuthMethod::PrivateKeyJwt =>
-            {
-                found.app.clone()
+        let now = Utc::now().timestamp();
+        let judge = |f: &AppWithSecrets| {
+            if !f.app.is_usable() || f.app.auth_method != AuthMethod::PrivateKeyJwt {
+                return Err(AssertionRefusal::NoSuchClient);
             }
-            _ => return Ok(Err((AssertionRefusal::NoSuchClient, claimed))),
+            let jwks = f.app.jwks.as_deref().unwrap_or_default();
+            assertion::check(client_assertion, &claimed, jwks, policy, now)
         };
-        let jwks = app.jwks.as_deref().unwrap_or_default();
-        let accepted = match assertion::check(
-            client_assertion,
-            &claimed,
-            jwks,
-            policy,
-            Utc::now().timestamp(),
-        ) {
+        // The cached copy's verdict, kept so that its signature is checked once.
+        let mut cached_verdict = None;
+        let found = self
+            .client(permit, &claimed, |f| {
+                let verdict = judge(f);
+                let yes = verdict.is_ok();
+                cached_verdict = Some(verdict);
+                yes
+            })
+            .await?;
+        let Some(found) = found else {
+            return Ok(Err((AssertionRefusal::NoSuchClient, claimed)));
+        };
+        let verdict = match cached_verdict {
+            Some(Ok(accepted)) => Ok(accepted),
+            // Refused on the cached copy, or read from the database.
+            _ => judge(&found),
+        };
+        let accepted = match verdict {
             Ok(a) => a,
             Err(r) => return Ok(Err((r, claimed))),
         };
+        let app = found.app.clone();
         let until = DateTime::<Utc>::from_timestamp(accepted.valid_until, 0)
             .ok_or_else(|| ApiError::Internal("assertion expiry out of range".into()))?;
         let fresh = self

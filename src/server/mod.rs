@@ -24,6 +24,22 @@ use crate::{
     telemetry::RpcTelemetryLayer,
 };
 
+/// Telemetry that names exactly the methods this server answers.
+fn telemetry_layer() -> RpcTelemetryLayer {
+    let ours = crate::auth::methods::METHODS
+        .iter()
+        .map(|(method, _)| format!("{SERVICE_NAME}/{method}"));
+    let public = [
+        "grpc.health.v1.Health/Check",
+        "grpc.health.v1.Health/Watch",
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ]
+    .map(String::from);
+    let paths: Vec<String> = ours.chain(public).collect();
+    RpcTelemetryLayer::new(paths.iter().map(String::as_str))
+}
+
 /// Full name of the service, as health and reflection know it.
 pub const SERVICE_NAME: &str = "oauthapps.v1.OAuthApplications";
 
@@ -104,7 +120,7 @@ pub async fn serve(
         // end the connection.
         .http2_max_header_list_size(Some(HTTP2_MAX_HEADER_LIST))
         .layer(connections::ActivityLayer)
-        .layer(RpcTelemetryLayer)
+        .layer(telemetry_layer())
         .layer(metadata::layer(settings.max_metadata_bytes))
         .layer(deadline::layer(default_timeout))
         .layer(auth)

@@ -39,36 +39,64 @@ struct Entry {
     at: Instant,
 }
 
-/// Weighs an entry by the bytes its strings hold, roughly.
+/// Weighs an entry by the memory it takes, allocator overhead included:
+/// its key, its slot, and half the shared application (the other half is
+/// weighed in the other index), so the two indexes' budgets add up to what
+/// the cache takes.
 #[derive(Clone)]
 struct Bytes;
 
+/// A heap allocation of `n` bytes, with the allocator's rounding and header.
+fn allocation(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        n.next_multiple_of(16) + 16
+    }
+}
+
+fn list(l: &[String]) -> usize {
+    allocation(std::mem::size_of_val(l)) + l.iter().map(|s| allocation(s.len())).sum::<usize>()
+}
+
+/// The heap an application and its secrets take.
+fn data_bytes(d: &AppWithSecrets) -> usize {
+    let a = &d.app;
+    let strings = [
+        a.id.as_str(),
+        &a.organization_id,
+        &a.name,
+        &a.description,
+        &a.client_id,
+        a.secret_hint.as_deref().unwrap_or_default(),
+        &a.created_by,
+        a.jwks.as_deref().unwrap_or_default(),
+        &a.client_uri,
+        &a.logo_uri,
+        &a.policy_uri,
+        &a.tos_uri,
+    ];
+    let secrets: usize = d
+        .secrets
+        .iter()
+        .map(|s| allocation(s.hash.as_phc().len()) + allocation(s.hint.len()))
+        .sum();
+    // The Arc's allocation: two counters and the value.
+    allocation(16 + std::mem::size_of::<AppWithSecrets>())
+        + strings.iter().map(|s| allocation(s.len())).sum::<usize>()
+        + list(&a.redirect_uris)
+        + list(&a.scopes)
+        + list(&a.contacts)
+        + allocation(std::mem::size_of_val(a.grant_types.as_slice()))
+        + allocation(std::mem::size_of_val(d.secrets.as_slice()))
+        + secrets
+}
+
 impl Weighter<String, Entry> for Bytes {
     fn weight(&self, key: &String, entry: &Entry) -> u64 {
-        let a = &entry.data.app;
-        let strings = [
-            &a.name,
-            &a.description,
-            &a.organization_id,
-            &a.client_id,
-            &a.created_by,
-            &a.client_uri,
-            &a.logo_uri,
-            &a.policy_uri,
-            &a.tos_uri,
-        ];
-        let lists = [&a.redirect_uris, &a.scopes, &a.contacts];
-        let bytes = key.len()
-            + strings.iter().map(|s| s.len()).sum::<usize>()
-            + lists
-                .iter()
-                .flat_map(|l| l.iter())
-                .map(|s| s.len() + 24)
-                .sum::<usize>()
-            + a.jwks.as_ref().map_or(0, String::len)
-            + entry.data.secrets.len() * 160
-            + 512;
-        bytes as u64
+        // quick_cache keeps a key, a value and a few words per slot.
+        let slot = std::mem::size_of::<(String, Entry)>() + 32;
+        (allocation(key.len()) + slot + data_bytes(&entry.data) / 2) as u64
     }
 }
 

@@ -145,10 +145,21 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
         None
     };
 
+    // Spans carry what the service names in them, and nothing the layer
+    // would add to each by default (source location, thread, busy and idle
+    // times: costs on every call, of little use for one span per RPC). The
+    // per-call log line stays out of the span: it repeats the span's fields.
     let otel_layer = tracer_provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("oauth-apps"))
             .with_error_records_to_exceptions(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            .with_filter(FilterFn::new(|meta| {
+                !(meta.is_event() && meta.target() == rpc::LOG_TARGET)
+            }))
     });
     let fmt_layer = match format {
         // Colours only for a person at a terminal: in a file or a log

@@ -7,6 +7,8 @@
 //! ever copied into it: only these named fields.
 
 use std::{
+    collections::HashMap,
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -19,6 +21,9 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The target of the per-call log line.
+pub const LOG_TARGET: &str = module_path!();
 
 /// gRPC status names, for logs and span attributes.
 pub fn code_name(code: i32) -> &'static str {
@@ -54,20 +59,68 @@ impl CodeName for tonic::Code {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct RpcTelemetryLayer;
+/// The names of one method, as spans and metrics carry them, shared rather
+/// than copied per call.
+#[derive(Debug)]
+struct MethodNames {
+    /// `package.Service/Method`: the span's name.
+    path: Arc<str>,
+    service: Arc<str>,
+    method: Arc<str>,
+}
+
+/// Opens the RPC's span and records its log line and metrics. Only the
+/// methods the server was built with are named: any other path is
+/// `unknown`, so that made-up paths cannot grow the metrics' cardinality or
+/// put a caller's string into traces.
+#[derive(Clone, Debug)]
+pub struct RpcTelemetryLayer {
+    known: Arc<HashMap<String, MethodNames>>,
+    unknown: Arc<MethodNames>,
+}
+
+impl RpcTelemetryLayer {
+    /// `paths`: every `package.Service/Method` the server answers.
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Self {
+        let known = paths
+            .into_iter()
+            .map(|path| {
+                let (service, method) = path.split_once('/').unwrap_or((path, ""));
+                let names = MethodNames {
+                    path: path.into(),
+                    service: service.into(),
+                    method: method.into(),
+                };
+                (format!("/{path}"), names)
+            })
+            .collect();
+        let unknown: Arc<str> = "unknown".into();
+        Self {
+            known: Arc::new(known),
+            unknown: Arc::new(MethodNames {
+                path: unknown.clone(),
+                service: unknown.clone(),
+                method: unknown,
+            }),
+        }
+    }
+}
 
 impl<S> Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTelemetry { inner }
+        RpcTelemetry {
+            inner,
+            names: self.clone(),
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct RpcTelemetry<S> {
     inner: S,
+    names: RpcTelemetryLayer,
 }
 
 impl<S> Service<Request<Body>> for RpcTelemetry<S>
@@ -87,26 +140,31 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let path = req.uri().path().trim_start_matches('/').to_owned();
-        let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
+        let names = self
+            .names
+            .known
+            .get(req.uri().path())
+            .unwrap_or(&self.names.unknown);
         let span = tracing::info_span!(
             "rpc",
-            otel.name = %path,
+            otel.name = &*names.path,
             otel.kind = "server",
             otel.status_code = Empty,
             rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
+            rpc.service = &*names.service,
+            rpc.method = &*names.method,
             rpc.grpc.status_code = Empty,
             caller = Empty,
             org = Empty,
             app_id = Empty,
         );
-        let parent =
-            global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
-        let _ = span.set_parent(parent);
+        if has_trace_context(req.headers()) {
+            let parent =
+                global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+            let _ = span.set_parent(parent);
+        }
         let started = Instant::now();
-        let method = method.to_owned();
+        let method = names.method.clone();
         Box::pin(
             async move {
                 let result = inner.call(req).await;
@@ -130,12 +188,12 @@ where
                 }
                 let latency_ms = elapsed.as_secs_f64() * 1000.0;
                 if is_server_error(code) {
-                    tracing::warn!(method = %method, status, latency_ms, "rpc");
+                    tracing::warn!(method = &*method, status, latency_ms, "rpc");
                 } else {
-                    tracing::info!(method = %method, status, latency_ms, "rpc");
+                    tracing::info!(method = &*method, status, latency_ms, "rpc");
                 }
                 let attrs = [
-                    KeyValue::new("rpc.method", method.clone()),
+                    KeyValue::new("rpc.method", method),
                     KeyValue::new("rpc.grpc.status_code", status),
                 ];
                 let m = super::metrics::get();
@@ -146,6 +204,11 @@ where
             .instrument(span),
         )
     }
+}
+
+/// Whether the call carries a W3C trace context to continue.
+fn has_trace_context(headers: &http::HeaderMap) -> bool {
+    headers.contains_key("traceparent")
 }
 
 /// Statuses that mean the service failed, not the caller.

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use oauth_apps::{domain::Role, proto::v1 as pb};
 use tonic::{Code, Status};
 
-use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth};
+use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth, within_a_moment};
 
 const ORG: &str = "org-as";
 const AUD: &str = "https://as.example";
@@ -1123,5 +1123,206 @@ async fn the_migration_gives_existing_apps_their_defaults() {
                 "client_secret_basic"
             ),
         ]
+    );
+}
+
+/// A second replica answers from its cache, which may only say yes: an
+/// added redirect URI or key works there at once; a removed one stops
+/// working there once the change is announced.
+#[tokio::test]
+async fn a_second_replica_sees_additions_at_once_and_removals_within_a_moment() {
+    let a = setup().await;
+    let b = {
+        let mut config = oauth_apps::Config::new(a.db.url.clone(), crate::common::JWT_SECRET);
+        config.assertion_audience = Some(AUD.into());
+        TestApp::spawn_on(
+            crate::common::TestDb::borrowed_url(a.db.url.clone()),
+            config,
+        )
+        .await
+    };
+    let web = create(&a, web_app("Web"))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let old_uri = "https://app.example.com/callback";
+    let new_uri = "https://app.example.com/v2/callback";
+    for _ in 0..2 {
+        let m = match_uri(&b, &web.client_id, old_uri).await.unwrap();
+        assert_eq!(m.redirect_uri, old_uri);
+    }
+    a.update(
+        "owner",
+        ORG,
+        pb::Application {
+            redirect_uris: vec![new_uri.into()],
+            ..web.clone()
+        },
+        &["redirect_uris"],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        match_uri(&b, &web.client_id, new_uri)
+            .await
+            .unwrap()
+            .redirect_uri,
+        new_uri,
+        "an added redirect URI matches on every replica at once"
+    );
+    within_a_moment("B to stop matching the removed URI", || async {
+        match_uri(&b, &web.client_id, old_uri)
+            .await
+            .unwrap()
+            .redirect_uri
+            .is_empty()
+    })
+    .await;
+
+    let keyed_app = create(&a, keyed("Keyed", &jwks(&["ec"])))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let id = &keyed_app.client_id;
+    let by = |key: &str, kid: &str, alg: Algorithm, jti: &str| {
+        sign(alg, key, Some(kid), &claims(id, jti))
+    };
+    assert!(
+        verify_assertion(&b, &by("ec", "ec-1", Algorithm::ES256, "1"), "")
+            .await
+            .unwrap()
+            .valid
+    );
+    assert!(
+        verify_assertion(&b, &by("ec", "ec-1", Algorithm::ES256, "2"), "")
+            .await
+            .unwrap()
+            .valid
+    );
+    a.update(
+        "owner",
+        ORG,
+        pb::Application {
+            jwks: jwks(&["rsa"]),
+            ..keyed_app.clone()
+        },
+        &["jwks"],
+        "",
+    )
+    .await
+    .unwrap();
+    assert!(
+        verify_assertion(&b, &by("rsa", "rsa-1", Algorithm::RS256, "3"), "")
+            .await
+            .unwrap()
+            .valid,
+        "a new key verifies on every replica at once"
+    );
+    let mut n = 10;
+    within_a_moment("B to refuse the removed key", || {
+        n += 1;
+        let assertion = by("ec", "ec-1", Algorithm::ES256, &n.to_string());
+        let b = &b;
+        async move { !verify_assertion(b, &assertion, "").await.unwrap().valid }
+    })
+    .await;
+}
+
+/// The rule that makes the cache safe to lean on for new credentials: a
+/// cached copy may only say yes. Changes made here without announcing them
+/// (triggers off for one session) leave the second replica's copy stale on
+/// purpose; every yes the database would give still comes at once.
+#[tokio::test]
+async fn a_stale_cached_copy_never_says_no() {
+    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    let a = setup().await;
+    let b = {
+        let mut config = oauth_apps::Config::new(a.db.url.clone(), crate::common::JWT_SECRET);
+        config.assertion_audience = Some(AUD.into());
+        TestApp::spawn_on(
+            crate::common::TestDb::borrowed_url(a.db.url.clone()),
+            config,
+        )
+        .await
+    };
+    let created = create(&a, web_app("Web")).await.unwrap();
+    let web = created.application.unwrap();
+    let secret = created.client_secret;
+    let keyed_app = create(&a, keyed("Keyed", &jwks(&["ec"])))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let old_uri = "https://app.example.com/callback";
+    let new_uri = "https://app.example.com/v2/callback";
+    let assertion = |key: &str, kid: &str, alg: Algorithm, jti: &str| {
+        sign(alg, key, Some(kid), &claims(&keyed_app.client_id, jti))
+    };
+    // Deactivated (announced): B caches the inactive copy.
+    a.update(
+        "owner",
+        ORG,
+        pb::Application {
+            active: false,
+            ..web.clone()
+        },
+        &["active"],
+        "",
+    )
+    .await
+    .unwrap();
+    within_a_moment("B to refuse the inactive app", || async {
+        !b.verify(&web.client_id, &secret).await.valid
+    })
+    .await;
+    for _ in 0..2 {
+        assert!(!b.verify(&web.client_id, &secret).await.valid);
+        let ec = assertion(
+            "ec",
+            "ec-1",
+            Algorithm::ES256,
+            &oauth_apps::domain::ids::random_base62(12),
+        );
+        assert!(verify_assertion(&b, &ec, "").await.unwrap().valid);
+    }
+
+    // Unannounced: reactivate, add a redirect URI, add a key.
+    let mut conn = a.db_conn().await;
+    conn.batch_execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE applications SET active = true, redirect_uris = ARRAY[$2, $3] WHERE id = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(&web.id)
+    .bind::<diesel::sql_types::Text, _>(old_uri)
+    .bind::<diesel::sql_types::Text, _>(new_uri)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("UPDATE applications SET jwks = $2 WHERE id = $1")
+        .bind::<diesel::sql_types::Text, _>(&keyed_app.id)
+        .bind::<diesel::sql_types::Text, _>(jwks(&["ec", "rsa"]))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    assert!(b.verify(&web.client_id, &secret).await.valid, "reactivated");
+    assert!(b.lookup(&web.client_id).await.is_ok(), "reactivated");
+    assert_eq!(
+        match_uri(&b, &web.client_id, new_uri)
+            .await
+            .unwrap()
+            .redirect_uri,
+        new_uri,
+        "added redirect URI"
+    );
+    let rsa = assertion("rsa", "rsa-1", Algorithm::RS256, "rsa-1");
+    assert!(
+        verify_assertion(&b, &rsa, "").await.unwrap().valid,
+        "added key"
     );
 }

@@ -250,6 +250,24 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    // A made-up path is named `unknown`, not after what the caller sent.
+    let mut raw = tonic::client::Grpc::new(
+        tonic::transport::Channel::from_shared(server.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    raw.ready().await.unwrap();
+    let made_up = raw
+        .unary::<pb::GetApplicationRequest, pb::Application, _>(
+            tonic::Request::new(pb::GetApplicationRequest::default()),
+            http::uri::PathAndQuery::from_static("/made.up.Service/CallerChosenName"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(made_up.code(), tonic::Code::Unimplemented);
 
     // SIGTERM flushes the exporters before exit.
     let status = server.terminate();
@@ -299,6 +317,16 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .find(|s| s.name == "oauthapps.v1.OAuthApplications/GetApplication")
         .expect("get span");
     assert_eq!(attr_str(get, "rpc.grpc.status_code").as_deref(), Some("16"));
+    let unknown = spans
+        .iter()
+        .find(|s| s.name == "unknown")
+        .expect("the made-up call's span");
+    assert_eq!(attr_str(unknown, "rpc.method").as_deref(), Some("unknown"));
+    assert_eq!(
+        attr_str(unknown, "rpc.grpc.status_code").as_deref(),
+        Some("12")
+    );
+    assert!(!format!("{spans:?}").contains("CallerChosenName"));
 
     let names = collector.metric_names.lock().unwrap().clone();
     for metric in [
@@ -322,7 +350,9 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "rpc")
         .collect();
-    assert_eq!(rpc_lines.len(), 6, "{logs}");
+    assert_eq!(rpc_lines.len(), 7, "{logs}");
+    assert_eq!(rpc_lines[6]["fields"]["method"], "unknown");
+    assert!(!logs.contains("CallerChosenName"));
     assert_eq!(rpc_lines[0]["fields"]["method"], "CreateApplication");
     assert_eq!(rpc_lines[0]["fields"]["status"], "OK");
     assert!(rpc_lines[0]["fields"]["latency_ms"].as_f64().is_some());
