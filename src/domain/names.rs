@@ -20,7 +20,10 @@ use unicode_script::Script;
 use unicode_security::{mixed_script::AugmentedScriptSet, skeleton};
 
 /// Bumped when the keys' definition (or the Unicode tables behind them)
-/// changes: rows with an older version get their keys computed again.
+/// changes, together with a migration that sets `name_keys_version` back
+/// to NULL on rows with an older version: start-up keys every row whose
+/// version is NULL (found through a partial index, so a start costs
+/// nothing once every row is keyed, however many there are).
 pub const NAME_KEYS_VERSION: i16 = 1;
 
 /// The form a name is stored in.

@@ -636,6 +636,27 @@ pub async fn explain_list(
     Ok(Explain(query).load::<String>(conn).await?)
 }
 
+/// The next rows without look-alike keys, after `after` by id: a range of
+/// the partial index `applications_name_keys_pending`, so that start-up
+/// costs nothing once every row is keyed, however many there are.
+macro_rules! pending_name_keys {
+    ($after:expr, $limit:expr) => {
+        applications::table
+            .filter(applications::name_keys_version.is_null())
+            .filter(applications::id.gt($after))
+            .order(applications::id.asc())
+            .select((applications::id, applications::name))
+            .limit($limit)
+    };
+}
+
+/// The plan of start-up's query for rows still to be keyed.
+pub async fn explain_pending_name_keys(conn: &mut AsyncPgConnection) -> StoreResult<Vec<String>> {
+    Ok(Explain(pending_name_keys!("", 500_i64))
+        .load::<String>(conn)
+        .await?)
+}
+
 /// `EXPLAIN` in front of a query, with its binds.
 #[derive(Debug, Clone, Copy)]
 struct Explain<Q>(Q);
@@ -661,8 +682,9 @@ impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
     }
 }
 
-/// Computes the look-alike keys of applications that have none, or keys of
-/// an older definition (`names::NAME_KEYS_VERSION`), a batch at a time.
+/// Computes the look-alike keys of applications that have none (new rows
+/// from an older binary, or rows a version bump's migration reset; see
+/// `names::NAME_KEYS_VERSION`), a batch at a time.
 /// Run at start-up; returns how many rows it keyed. Two live applications
 /// that looked the same before keys existed both stay: the second keeps no
 /// keys (new look-alikes of the first are still refused), and is reported.
@@ -672,18 +694,7 @@ pub async fn backfill_name_keys(conn: &mut AsyncPgConnection) -> StoreResult<usi
     let mut keyed = 0;
     let mut after = String::new();
     loop {
-        let pending: Vec<(String, String)> = applications::table
-            .filter(
-                applications::name_keys_version
-                    .is_null()
-                    .or(applications::name_keys_version.lt(names::NAME_KEYS_VERSION)),
-            )
-            .filter(applications::id.gt(&after))
-            .order(applications::id.asc())
-            .select((applications::id, applications::name))
-            .limit(BATCH)
-            .load(conn)
-            .await?;
+        let pending: Vec<(String, String)> = pending_name_keys!(&after, BATCH).load(conn).await?;
         let Some((last, _)) = pending.last() else {
             return Ok(keyed);
         };
