@@ -18,8 +18,9 @@ use tonic_health::pb::{
 
 #[derive(Args)]
 pub struct HealthArgs {
-    /// Server to ask, HOST:PORT. Default: the address `serve` listens on
-    /// (OAUTH_APPS_LISTEN), asked on loopback when it is 0.0.0.0 or [::].
+    /// Server to ask, HOST:PORT (http://HOST:PORT too; https:// with --ca).
+    /// Default: the address `serve` listens on (OAUTH_APPS_LISTEN), asked on
+    /// loopback when it is 0.0.0.0 or [::].
     #[arg(long, value_name = "HOST:PORT")]
     addr: Option<String>,
     /// Where `serve` listens (the default of --addr).
@@ -53,22 +54,41 @@ pub struct HealthArgs {
 impl HealthArgs {
     /// HOST:PORT to ask: --addr, or where `serve` listens, on loopback when
     /// it listens on every interface (nothing answers at 0.0.0.0).
-    fn target(&self) -> String {
+    /// A URL's `http://` (plaintext) or, with --ca, `https://` is accepted
+    /// too, as buf curl and tonic users write addresses.
+    fn target(&self) -> anyhow::Result<String> {
         if let Some(addr) = &self.addr {
-            return addr.clone();
+            let tls = self.ca.is_some();
+            let bare = match addr.split_once("://") {
+                None => addr.as_str(),
+                Some(("http", rest)) if !tls => rest,
+                Some(("https", rest)) if tls => rest,
+                Some(("https", _)) => anyhow::bail!(
+                    "--addr {addr:?}: a TLS server needs --ca (the CA that signed its certificate)"
+                ),
+                Some(_) => anyhow::bail!(
+                    "--addr {addr:?}: give HOST:PORT{}",
+                    if tls {
+                        " or https://HOST:PORT"
+                    } else {
+                        " or http://HOST:PORT"
+                    }
+                ),
+            };
+            return Ok(bare.trim_end_matches('/').to_owned());
         }
         let ip = match self.listen.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        SocketAddr::new(ip, self.listen.port()).to_string()
+        Ok(SocketAddr::new(ip, self.listen.port()).to_string())
     }
 }
 
 /// Prints the status; an error unless it is SERVING.
 pub async fn run(args: &HealthArgs) -> anyhow::Result<()> {
-    let target = args.target();
+    let target = args.target()?;
     let asked = tokio::time::timeout(args.timeout, check(args, &target)).await;
     // The likeliest reason a check of a TLS server fails.
     let hint = if args.ca.is_none() && std::env::var_os("OAUTH_APPS_TLS_CERT").is_some() {

@@ -227,6 +227,21 @@ async fn health_is_serving_at_the_listen_address_and_at_addr() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "SERVING\n");
 
+    // A URL as buf curl takes it works too; a scheme that does not fit the
+    // connection is refused with what to do.
+    let url = format!("http://{addr}/");
+    let out = health(&["--addr", &url], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "SERVING\n");
+    let url = format!("https://{addr}");
+    let out = health(&["--addr", &url], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("a TLS server needs --ca"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // A service the server does not know is no success.
     let out = health(&["--addr", &addr, "--service", "nope.v1.Nope"], &[]).await;
     assert_eq!(out.status.code(), Some(1));
