@@ -531,6 +531,21 @@ fn ok<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Result<(), String> {
     r.map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// A call that answered, and answered yes (`answer` picks the yes out of
+/// the response); a no counts as an error named `no`.
+fn yes<T>(
+    r: Result<tonic::Response<T>, tonic::Status>,
+    answer: impl FnOnce(T) -> bool,
+    no: &str,
+) -> Result<(), String> {
+    let r = r.map_err(|e| e.to_string())?;
+    if answer(r.into_inner()) {
+        Ok(())
+    } else {
+        Err(no.into())
+    }
+}
+
 /// The reads measured at every size.
 struct Reads {
     get: Stats,
@@ -657,15 +672,11 @@ async fn measure_reads(
                 None,
             );
             async move {
-                let r = cl
-                    .verify_client_credentials(req)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if r.into_inner().valid {
-                    Ok(())
-                } else {
-                    Err("not valid".into())
-                }
+                yes(
+                    cl.verify_client_credentials(req).await,
+                    |r| r.valid,
+                    "not valid",
+                )
             }
         },
     )
@@ -1045,15 +1056,11 @@ async fn run(opts: Opts) {
                 None,
             );
             async move {
-                let r = cl
-                    .match_redirect_uri(req)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if r.into_inner().matched {
-                    Ok(())
-                } else {
-                    Err("not matched".into())
-                }
+                yes(
+                    cl.match_redirect_uri(req).await,
+                    |r| r.matched,
+                    "not matched",
+                )
             }
         })
         .await;
@@ -1126,15 +1133,11 @@ async fn run(opts: Opts) {
                         &t,
                         None,
                     );
-                    let r = cl
-                        .verify_client_assertion(req)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if r.into_inner().valid {
-                        Ok(())
-                    } else {
-                        Err("not valid".into())
-                    }
+                    yes(
+                        cl.verify_client_assertion(req).await,
+                        |r| r.valid,
+                        "not valid",
+                    )
                 }
             },
         )
