@@ -476,6 +476,17 @@ macro_rules! app_with_secrets {
     };
 }
 
+/// An application of an organization by id, with its secrets: what a Get
+/// runs (`get_with_secrets`), and what the benchmark runs on its own
+/// (`get_with_secrets_sql`).
+macro_rules! app_with_secrets_by_id {
+    ($org:expr, $id:expr) => {
+        app_with_secrets!()
+            .filter(applications::organization_id.eq($org))
+            .filter(applications::id.eq($id))
+    };
+}
+
 /// One application's rows (one per stored secret, or one without) as one.
 fn gather(rows: Vec<(AppRow, Option<SecretColumns>)>) -> StoreResult<Option<AppWithSecrets>> {
     let mut app_row = None;
@@ -533,13 +544,25 @@ pub async fn get_with_secrets(
     id: &AppId,
 ) -> StoreResult<AppWithSecrets> {
     gather(
-        app_with_secrets!()
-            .filter(applications::organization_id.eq(permit.org()))
-            .filter(applications::id.eq(id.as_str()))
+        app_with_secrets_by_id!(permit.org(), id.as_str())
             .load(conn)
             .await?,
     )?
     .ok_or(StoreError::NotFound)
+}
+
+/// The SQL text `get_with_secrets` sends (`$1` the organization, `$2` the
+/// id), for running the very same statement outside the service: the
+/// benchmark's pgbench of a Get's query.
+pub fn get_with_secrets_sql() -> diesel::QueryResult<String> {
+    use diesel::{
+        pg::Pg,
+        query_builder::{QueryBuilder as _, QueryFragment},
+    };
+    let query = app_with_secrets_by_id!("", "");
+    let mut sql = diesel::pg::PgQueryBuilder::default();
+    <_ as QueryFragment<Pg>>::to_sql(&query, &mut sql, &Pg)?;
+    Ok(sql.finish())
 }
 
 /// One application of the permit's organization, deleted or not.
