@@ -369,8 +369,6 @@ async fn channels(url: &str, n: usize) -> Vec<Channel> {
     out
 }
 
-/// The seeded applications: `app_` + the number, zero-padded, so that ids
-/// (and pgbench) can be computed.
 /// The seeded app that worker `w`'s `i`th call reads: a stride prime to
 /// every size, so each worker walks all apps before it repeats one, and the
 /// workers start apart.
@@ -378,6 +376,8 @@ fn spread(w: usize, i: u64, apps: usize) -> usize {
     (w * 7919 + i as usize * 104_729) % apps
 }
 
+/// The seeded applications: `app_` + the number, zero-padded, so that ids
+/// (and pgbench) can be computed.
 fn seeded_id(i: usize) -> String {
     format!("app_{i:0>22}")
 }
@@ -447,8 +447,7 @@ async fn seed(conn: &mut AsyncPgConnection, seed: &Seed, from: usize, to: usize)
 }
 
 /// pgbench of the exact SELECT GetApplication runs on a cache miss
-/// (prepared), on random seeded apps: the
-/// database's side of the ceiling.
+/// (prepared), on random seeded apps: the database's side of the ceiling.
 fn pgbench_get(database_url: &str, apps: usize, opts: &Opts) -> f64 {
     let script = std::env::temp_dir().join(format!("oauth-apps-get-{}.sql", std::process::id()));
     let sql = store::applications::get_with_secrets_sql().unwrap();
