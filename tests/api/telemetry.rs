@@ -572,3 +572,73 @@ async fn sigterm_finishes_in_flight_calls_then_exits_zero() {
     let (status, server) = status.await.unwrap();
     assert!(status.success(), "exit {status:?}\n{}", server.logs());
 }
+
+/// At `info`, the default, database writes are child spans and reads are
+/// not: a read runs thousands of times a second, and a span each would
+/// double what a Get exports. `oauth_apps::store=debug` brings them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_database_spans_only_at_debug() {
+    let db = TestDb::new().await;
+    add_owner(&db, "org-t", "alice").await;
+    for (log, reads_traced) in [("info", false), ("info,oauth_apps::store=debug", true)] {
+        let (collector, endpoint) = start_collector().await;
+        let mut server = ServerProcess::start(
+            &db.url,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+                ("RUST_LOG", log),
+                // Every Get reads the database.
+                ("OAUTH_APPS_CACHE_MIB", "0"),
+            ],
+        );
+        let mut client = OAuthApplicationsClient::connect(server.url())
+            .await
+            .unwrap();
+        let owner = token("alice", None);
+        let app = client
+            .create_application(with_auth(
+                web_app(&format!("Spans {reads_traced}")),
+                Some(&owner),
+                Some("org-t"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .application
+            .unwrap();
+        client
+            .get_application(with_auth(
+                pb::GetApplicationRequest { id: app.id },
+                Some(&owner),
+                Some("org-t"),
+            ))
+            .await
+            .unwrap();
+        assert!(server.terminate().success());
+
+        let spans = collector.spans.lock().unwrap().clone();
+        let children_of = |rpc: &str| -> Vec<String> {
+            let parent = spans
+                .iter()
+                .find(|s| s.name == format!("oauthapps.v1.OAuthApplications/{rpc}"))
+                .unwrap_or_else(|| panic!("no {rpc} span at {log}"));
+            spans
+                .iter()
+                .filter(|s| s.parent_span_id == parent.span_id)
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        let create = children_of("CreateApplication");
+        assert!(
+            create.iter().any(|n| n == "db.applications.insert"),
+            "{log}: {create:?}"
+        );
+        let get = children_of("GetApplication");
+        assert_eq!(
+            get.iter().any(|n| n == "db.applications.get_with_secrets"),
+            reads_traced,
+            "{log}: {get:?}"
+        );
+    }
+}
