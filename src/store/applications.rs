@@ -521,7 +521,7 @@ fn gather(rows: Vec<(AppRow, Option<SecretColumns>)>) -> StoreResult<Option<AppW
 
 /// The application with this client_id, in any state and any organization,
 /// with its stored secrets. One round trip.
-#[tracing::instrument(name = "db.applications.find_by_client_id", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.applications.find_by_client_id", skip_all, fields(db.system = "postgresql"))]
 pub async fn find_by_client_id(
     conn: &mut AsyncPgConnection,
     _permit: &ServicePermit,
@@ -537,7 +537,7 @@ pub async fn find_by_client_id(
 
 /// One application of the permit's organization, deleted or not, with its
 /// stored secrets. One round trip.
-#[tracing::instrument(name = "db.applications.get_with_secrets", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.applications.get_with_secrets", skip_all, fields(db.system = "postgresql"))]
 pub async fn get_with_secrets(
     conn: &mut AsyncPgConnection,
     permit: &ReadPermit,
@@ -566,7 +566,7 @@ pub fn get_with_secrets_sql() -> diesel::QueryResult<String> {
 }
 
 /// One application of the permit's organization, deleted or not.
-#[tracing::instrument(name = "db.applications.get", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.applications.get", skip_all, fields(db.system = "postgresql"))]
 pub async fn get(
     conn: &mut AsyncPgConnection,
     permit: &ReadPermit,
@@ -628,7 +628,7 @@ fn page_start(after: Option<&Cursor>) -> (DateTime<Utc>, &str) {
 
 /// Up to `limit` applications of the permit's organization after `after`, in
 /// (create_time, id) order, which is stable under concurrent inserts.
-#[tracing::instrument(name = "db.applications.list", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.applications.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(
     conn: &mut AsyncPgConnection,
     permit: &ReadPermit,

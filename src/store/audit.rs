@@ -77,7 +77,7 @@ pub struct AuditEvent {
 }
 
 /// An organization's events, oldest first, optionally of one application.
-#[tracing::instrument(name = "db.audit.list", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.audit.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(
     conn: &mut AsyncPgConnection,
     org: &str,

@@ -35,7 +35,7 @@ pub struct MembershipRow {
 }
 
 /// The caller's role in `org`, or `None` when they are not a member.
-#[tracing::instrument(name = "db.memberships.role_of", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.memberships.role_of", skip_all, fields(db.system = "postgresql"))]
 pub async fn role_of(
     conn: &mut AsyncPgConnection,
     org: &str,
@@ -89,7 +89,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, org: &str, user: &str) -> Stor
     Ok(n > 0)
 }
 
-#[tracing::instrument(name = "db.memberships.list", level = "debug", skip_all, fields(db.system = "postgresql"))]
+#[tracing::instrument(name = "db.memberships.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list(conn: &mut AsyncPgConnection, org: &str) -> StoreResult<Vec<MembershipRow>> {
     Ok(memberships::table
         .filter(memberships::organization_id.eq(org))

@@ -5,12 +5,6 @@
 //! organization's applications take the caller's permit (`auth::permit`)
 //! and scope every query to its organization, so an application of another
 //! organization is never seen.
-//!
-//! Each function is a tracing span (`db.<table>.<operation>`): writes at
-//! `info`, reads at `debug`. Reads run thousands of times a second, and a
-//! span each would double the spans a Get exports and cost about a tenth
-//! of its throughput with OTLP on (BENCHMARKS.md);
-//! `RUST_LOG=info,oauth_apps::store=debug` adds them.
 
 pub mod app_cache;
 pub mod applications;
