@@ -376,6 +376,24 @@ fn spread(w: usize, i: u64, apps: usize) -> usize {
     (w * 7919 + i as usize * 104_729) % apps
 }
 
+/// Worker `w`'s `i`th GetApplication of a seeded app (see [`spread`]).
+fn get_seeded(
+    api: &[Api],
+    token: &str,
+    apps: usize,
+    w: usize,
+    i: u64,
+) -> impl Future<Output = Result<(), String>> + Send + use<> {
+    let mut cl = api[w % api.len()].clone();
+    let n = spread(w, i, apps);
+    let req = auth(
+        pb::GetApplicationRequest { id: seeded_id(n) },
+        token,
+        Some(&seeded_org(n)),
+    );
+    async move { ok(cl.get_application(req).await) }
+}
+
 /// The seeded applications: `app_` + the number, zero-padded, so that ids
 /// (and pgbench) can be computed.
 fn seeded_id(i: usize) -> String {
@@ -596,15 +614,7 @@ async fn measure_reads(
 
     let (a, t) = (api.clone(), owner.to_owned());
     let get = drive("GetApplication", opts, c, pid, move |w, i| {
-        let mut cl = a[w % a.len()].clone();
-        let n = spread(w, i, apps);
-        let org = seeded_org(n);
-        let req = auth(
-            pb::GetApplicationRequest { id: seeded_id(n) },
-            &t,
-            Some(&org),
-        );
-        async move { ok(cl.get_application(req).await) }
+        get_seeded(&a, &t, apps, w, i)
     })
     .await;
 
@@ -1004,17 +1014,7 @@ async fn run(opts: Opts) {
             &opts,
             c,
             pid,
-            move |w, i| {
-                let mut cl = a[w % a.len()].clone();
-                let n = spread(w, i, apps);
-                let org = seeded_org(n);
-                let req = auth(
-                    pb::GetApplicationRequest { id: seeded_id(n) },
-                    &t,
-                    Some(&org),
-                );
-                async move { ok(cl.get_application(req).await) }
-            },
+            move |w, i| get_seeded(&a, &t, apps, w, i),
         )
         .await;
         let alongside = creating.await.unwrap();
@@ -1188,17 +1188,7 @@ async fn run(opts: Opts) {
             async move {
                 let chans = channels(&server_url, opts.connections).await;
                 let a = clients(&chans);
-                move |w: usize, i: u64| {
-                    let mut cl = a[w % a.len()].clone();
-                    let n = spread(w, i, apps);
-                    let org = seeded_org(n);
-                    let req = auth(
-                        pb::GetApplicationRequest { id: seeded_id(n) },
-                        &owner,
-                        Some(&org),
-                    );
-                    async move { ok(cl.get_application(req).await) }
-                }
+                move |w: usize, i: u64| get_seeded(&a, &owner, apps, w, i)
             }
         };
         // A fresh server without export, like the exporting one, and the two
@@ -1462,17 +1452,7 @@ async fn spray(
         opts,
         c,
         pid,
-        move |w, i| {
-            let mut cl = a[w % a.len()].clone();
-            let n = spread(w, i, apps);
-            let org = seeded_org(n);
-            let req = auth(
-                pb::GetApplicationRequest { id: seeded_id(n) },
-                &t,
-                Some(&org),
-            );
-            async move { ok(cl.get_application(req).await) }
-        },
+        move |w, i| get_seeded(&a, &t, apps, w, i),
     )
     .await;
     let (created, rotated, verified) = legit.await.unwrap();
