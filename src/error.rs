@@ -13,9 +13,12 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::{
-    auth::{AuthError, OwnerRequired, TokenError, authorizer::ORG_ID_MAX_LEN},
-    credentials::HashError,
-    domain::{FieldViolation, OwnerOnly, Refusal, Role},
+    auth::{
+        AuthError, OwnerRequired,
+        authorizer::{Denied, ORG_ID_MAX_LEN},
+    },
+    credentials::{HashError, VerifyError},
+    domain::{FieldViolation, OwnerOnly, Refusal},
     store::{NAME_UNIQUE_CONSTRAINTS, StoreError, TransactionError},
 };
 
@@ -23,23 +26,9 @@ use crate::{
 pub enum ApiError {
     #[error("invalid request")]
     Invalid(Vec<FieldViolation>),
-    /// No usable bearer token.
-    #[error("no bearer token")]
-    NoBearer,
-    #[error("bad bearer token: {0}")]
-    BadToken(TokenError),
-    #[error("missing organization")]
-    MissingOrg,
-    #[error("malformed organization")]
-    BadOrg,
-    #[error("method unknown to the access table")]
-    UnknownMethod,
-    #[error("not a member")]
-    NotMember,
-    #[error("role too low")]
-    RoleTooLow { need: Role, have: Role },
-    #[error("scope missing")]
-    MissingScope(&'static str),
+    /// The auth layer refused the caller.
+    #[error("denied: {0:?}")]
+    Denied(Denied),
     #[error("owner only")]
     OwnerOnly(OwnerOnly),
     #[error("application not found")]
@@ -109,17 +98,11 @@ impl From<OwnerRequired> for ApiError {
 impl From<AuthError<StoreError>> for ApiError {
     fn from(e: AuthError<StoreError>) -> Self {
         match e {
-            AuthError::UnknownMethod => Self::UnknownMethod,
-            AuthError::NoBearer => Self::NoBearer,
-            AuthError::BadToken(e) => {
+            AuthError::Denied(Denied::BadToken(e)) => {
                 tracing::debug!(reason = %e, "token refused");
-                Self::BadToken(e)
+                Self::Denied(Denied::BadToken(e))
             }
-            AuthError::MissingOrg => Self::MissingOrg,
-            AuthError::BadOrg => Self::BadOrg,
-            AuthError::NotMember => Self::NotMember,
-            AuthError::RoleTooLow { need, have } => Self::RoleTooLow { need, have },
-            AuthError::MissingScope(s) => Self::MissingScope(s),
+            AuthError::Denied(d) => Self::Denied(d),
             AuthError::RateLimited(retry_after) => Self::RateLimited { retry_after },
             AuthError::RoleLookup(e) => e.into(),
         }
@@ -163,6 +146,15 @@ impl TransactionError for ApiError {
     }
 }
 
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::RateLimited(retry_after) => Self::RateLimited { retry_after },
+            VerifyError::Hash(e) => e.into(),
+        }
+    }
+}
+
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
         match e {
@@ -197,48 +189,9 @@ fn retry(code: Code, message: String, retry_after: Duration) -> Status {
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
-        use crate::auth::ORG_HEADER;
         match e {
-            ApiError::Invalid(violations) => {
-                let n = violations.len();
-                let details = ErrorDetails::with_bad_request(
-                    violations
-                        .into_iter()
-                        .take(MAX_REPORTED_VIOLATIONS)
-                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
-                        .collect::<Vec<_>>(),
-                );
-                let message = match n {
-                    1 => "the request has an invalid field (see BadRequest details)".to_owned(),
-                    n if n > MAX_REPORTED_VIOLATIONS => format!(
-                        "the request has {n} invalid fields; the first {MAX_REPORTED_VIOLATIONS} are in the BadRequest details"
-                    ),
-                    n => format!("the request has {n} invalid fields (see BadRequest details)"),
-                };
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
-            ApiError::NoBearer => {
-                Status::unauthenticated("authorization metadata must be `Bearer <token>`")
-            }
-            ApiError::BadToken(e) => Status::unauthenticated(format!("invalid bearer token: {e}")),
-            ApiError::MissingOrg => {
-                Status::invalid_argument(format!("{ORG_HEADER} metadata is required"))
-            }
-            ApiError::BadOrg => Status::invalid_argument(format!(
-                "{ORG_HEADER} must be 1 to {ORG_ID_MAX_LEN} printable ASCII characters"
-            )),
-            ApiError::UnknownMethod => Status::unimplemented("this method is not available"),
-            ApiError::NotMember => {
-                Status::permission_denied("the caller is not a member of this organization")
-            }
-            ApiError::RoleTooLow { need, have } => Status::permission_denied(format!(
-                "this method requires role {} or higher; the caller is {}",
-                need.upper(),
-                have.upper()
-            )),
-            ApiError::MissingScope(scope) => Status::permission_denied(format!(
-                "this method requires a token with scope {scope}"
-            )),
+            ApiError::Invalid(violations) => invalid_status(violations),
+            ApiError::Denied(denied) => denied_status(denied),
             ApiError::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
             ApiError::NotFound => Status::not_found("application not found"),
             ApiError::NameTaken => Status::already_exists(
@@ -289,6 +242,55 @@ impl From<ApiError> for Status {
                 tracing::error!(%cause, "internal error");
                 Status::internal("internal error")
             }
+        }
+    }
+}
+
+/// INVALID_ARGUMENT with every violation (up to a cap) as BadRequest details.
+fn invalid_status(violations: Vec<FieldViolation>) -> Status {
+    let n = violations.len();
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .into_iter()
+            .take(MAX_REPORTED_VIOLATIONS)
+            .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+            .collect::<Vec<_>>(),
+    );
+    let message = match n {
+        1 => "the request has an invalid field (see BadRequest details)".to_owned(),
+        n if n > MAX_REPORTED_VIOLATIONS => format!(
+            "the request has {n} invalid fields; the first {MAX_REPORTED_VIOLATIONS} are in the BadRequest details"
+        ),
+        n => format!("the request has {n} invalid fields (see BadRequest details)"),
+    };
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// Why the auth layer refused a caller, in words the caller can act on.
+fn denied_status(denied: Denied) -> Status {
+    use crate::auth::ORG_HEADER;
+    match denied {
+        Denied::NoBearer => {
+            Status::unauthenticated("authorization metadata must be `Bearer <token>`")
+        }
+        Denied::BadToken(e) => Status::unauthenticated(format!("invalid bearer token: {e}")),
+        Denied::MissingOrg => {
+            Status::invalid_argument(format!("{ORG_HEADER} metadata is required"))
+        }
+        Denied::BadOrg => Status::invalid_argument(format!(
+            "{ORG_HEADER} must be 1 to {ORG_ID_MAX_LEN} printable ASCII characters"
+        )),
+        Denied::UnknownMethod => Status::unimplemented("this method is not available"),
+        Denied::NotMember => {
+            Status::permission_denied("the caller is not a member of this organization")
+        }
+        Denied::RoleTooLow { need, have } => Status::permission_denied(format!(
+            "this method requires role {} or higher; the caller is {}",
+            need.upper(),
+            have.upper()
+        )),
+        Denied::MissingScope(scope) => {
+            Status::permission_denied(format!("this method requires a token with scope {scope}"))
         }
     }
 }

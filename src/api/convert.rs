@@ -250,14 +250,24 @@ pub fn credentials(
     Ok((r.client_id, ClientSecret::from_presented(r.client_secret)))
 }
 
-impl From<Option<Application>> for pb::VerifyClientCredentialsResponse {
-    fn from(app: Option<Application>) -> Self {
-        Self {
-            valid: app.is_some(),
-            application: app.map(application),
+/// Both verifications answer `valid` and, when valid, the application.
+macro_rules! verified_response {
+    ($($response:ty),*) => {$(
+        impl From<Option<Application>> for $response {
+            fn from(app: Option<Application>) -> Self {
+                Self {
+                    valid: app.is_some(),
+                    application: app.map(application),
+                }
+            }
         }
-    }
+    )*};
 }
+
+verified_response!(
+    pb::VerifyClientCredentialsResponse,
+    pb::VerifyClientAssertionResponse
+);
 
 /// A required client_id.
 pub fn client_id(id: String) -> Result<String, ApiError> {
@@ -277,11 +287,3 @@ impl From<RedirectMatch> for pb::MatchRedirectUriResponse {
     }
 }
 
-impl From<Option<Application>> for pb::VerifyClientAssertionResponse {
-    fn from(app: Option<Application>) -> Self {
-        Self {
-            valid: app.is_some(),
-            application: app.map(application),
-        }
-    }
-}

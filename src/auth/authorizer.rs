@@ -28,9 +28,20 @@ pub trait RoleSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Role>, Self::Error>> + Send;
 }
 
-/// Why a call was refused before reaching a handler.
+/// Why a call did not get a permit.
 #[derive(Debug)]
 pub enum AuthError<E> {
+    /// The caller may not make this call.
+    Denied(Denied),
+    /// Over the caller's mutation rate limit.
+    RateLimited(Duration),
+    /// The role could not be read.
+    RoleLookup(E),
+}
+
+/// Why a caller may not make a call.
+#[derive(Debug)]
+pub enum Denied {
     /// A method of the service that the access table does not list.
     UnknownMethod,
     /// No `authorization` metadata, or not `Bearer <token>`.
@@ -45,10 +56,12 @@ pub enum AuthError<E> {
         have: Role,
     },
     MissingScope(&'static str),
-    /// Over the caller's mutation rate limit.
-    RateLimited(Duration),
-    /// The role could not be read.
-    RoleLookup(E),
+}
+
+impl<E> From<Denied> for AuthError<E> {
+    fn from(d: Denied) -> Self {
+        Self::Denied(d)
+    }
 }
 
 /// What the layer hands the handler.
@@ -92,23 +105,22 @@ impl<R: RoleSource + Clone> Authorizer<R> {
         method: &str,
         headers: &HeaderMap,
     ) -> Result<Permit, AuthError<R::Error>> {
-        let access = access_of(method).ok_or(AuthError::UnknownMethod)?;
-        let token = bearer_token(headers).ok_or(AuthError::NoBearer)?;
+        let access = access_of(method).ok_or(Denied::UnknownMethod)?;
+        let token = bearer_token(headers).ok_or(Denied::NoBearer)?;
         let caller = self
             .verifier
             .verify(token)
             .await
-            .map_err(AuthError::BadToken)?;
+            .map_err(Denied::BadToken)?;
         crate::telemetry::rpc::record_caller(&caller.subject, None);
-        let Some(min_role) = access.min_role() else {
-            let Access::Service(scope) = access else {
-                unreachable!("only service methods have no role")
-            };
-            return if caller.has_scope(scope) {
-                Ok(Permit::Service(ServicePermit::new(caller.subject)))
-            } else {
-                Err(AuthError::MissingScope(scope))
-            };
+        // The least role each org-scoped kind of method needs.
+        let min_role = match access {
+            Access::Service(scope) if caller.has_scope(scope) => {
+                return Ok(Permit::Service(ServicePermit::new(caller.subject)));
+            }
+            Access::Service(scope) => return Err(Denied::MissingScope(scope).into()),
+            Access::Read => Role::Member,
+            Access::Write => Role::Admin,
         };
         let org = organization_id(headers)?;
         crate::telemetry::rpc::record_caller(&caller.subject, Some(&org));
@@ -119,12 +131,13 @@ impl<R: RoleSource + Clone> Authorizer<R> {
             .role_of(&org, &caller.subject, !access.is_mutating())
             .await
             .map_err(AuthError::RoleLookup)?
-            .ok_or(AuthError::NotMember)?;
+            .ok_or(Denied::NotMember)?;
         if role < min_role {
-            return Err(AuthError::RoleTooLow {
+            let too_low = Denied::RoleTooLow {
                 need: min_role,
                 have: role,
-            });
+            };
+            return Err(too_low.into());
         }
         if !access.is_mutating() {
             return Ok(Permit::Read(ReadPermit::new(org, caller.subject)));
@@ -160,11 +173,11 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn organization_id<E>(headers: &HeaderMap) -> Result<String, AuthError<E>> {
-    let value = headers.get(ORG_HEADER).ok_or(AuthError::MissingOrg)?;
-    let org = value.to_str().map_err(|_| AuthError::BadOrg)?.trim();
+fn organization_id(headers: &HeaderMap) -> Result<String, Denied> {
+    let value = headers.get(ORG_HEADER).ok_or(Denied::MissingOrg)?;
+    let org = value.to_str().map_err(|_| Denied::BadOrg)?.trim();
     if org.is_empty() || org.len() > ORG_ID_MAX_LEN {
-        return Err(AuthError::BadOrg);
+        return Err(Denied::BadOrg);
     }
     Ok(org.to_owned())
 }
@@ -188,13 +201,10 @@ mod tests {
     #[test]
     fn organization_ids() {
         let mut h = HeaderMap::new();
-        assert!(matches!(
-            organization_id::<()>(&h),
-            Err(AuthError::MissingOrg)
-        ));
+        assert!(matches!(organization_id(&h), Err(Denied::MissingOrg)));
         h.insert(ORG_HEADER, " acme ".parse().unwrap());
-        assert_eq!(organization_id::<()>(&h).unwrap(), "acme");
+        assert_eq!(organization_id(&h).unwrap(), "acme");
         h.insert(ORG_HEADER, "x".repeat(ORG_ID_MAX_LEN + 1).parse().unwrap());
-        assert!(matches!(organization_id::<()>(&h), Err(AuthError::BadOrg)));
+        assert!(matches!(organization_id(&h), Err(Denied::BadOrg)));
     }
 }

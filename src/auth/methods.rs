@@ -5,7 +5,6 @@
 //! they are added here.
 
 use super::VERIFY_SCOPE;
-use crate::domain::Role;
 
 /// Path prefix of the methods the table covers. Other services on the same
 /// server (health, reflection) are public by design.
@@ -24,15 +23,6 @@ pub enum Access {
 }
 
 impl Access {
-    /// The least role an org-scoped method needs.
-    pub fn min_role(self) -> Option<Role> {
-        match self {
-            Self::Read => Some(Role::Member),
-            Self::Write => Some(Role::Admin),
-            Self::Service(_) => None,
-        }
-    }
-
     pub fn is_mutating(self) -> bool {
         self == Self::Write
     }
@@ -88,7 +78,5 @@ mod tests {
             Some(Access::Service(VERIFY_SCOPE))
         );
         assert_eq!(access_of("DropEverything"), None);
-        assert_eq!(Access::Write.min_role(), Some(Role::Admin));
-        assert_eq!(Access::Read.min_role(), Some(Role::Member));
     }
 }

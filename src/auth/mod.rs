@@ -8,8 +8,10 @@
 //! by `x-organization-id`, role high enough), or a [`ServicePermit`] for
 //! service methods (token has the required scope). A method the table does
 //! not know is refused. Permits have private constructors, and the store's
-//! functions demand them, so a missing check does not compile. Handlers that
-//! find no permit answer INTERNAL, never a default.
+//! functions and the application cache demand them (a write, the
+//! [`Permitted`] proof a `WritePermit` gives only for what the caller's
+//! role allows), so a store call or cached read without its check does not
+//! compile. Handlers that find no permit answer INTERNAL, never a default.
 
 pub mod authorizer;
 pub mod jwks;
@@ -20,9 +22,7 @@ pub mod token;
 
 pub use authorizer::{AuthError, Authorizer, Permit, RoleSource};
 pub use methods::{Access, SERVICE_PATH_PREFIX, access_of};
-pub use permit::{
-    Authorizes, OrgScope, OwnerPermit, OwnerRequired, ReadPermit, ServicePermit, WritePermit,
-};
+pub use permit::{OwnerRequired, Permitted, ReadPermit, ServicePermit, WritePermit};
 pub use roles::RoleCache;
 pub use token::{Caller, KeySources, TokenError, TokenIssuer, TokenVerifier};
 

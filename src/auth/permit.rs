@@ -1,54 +1,28 @@
 //! Typed proof that the auth layer let a call through.
 //!
 //! Fields are private and constructors private to `auth`, so only the
-//! authorizer makes a permit, after checking the caller's token and role.
-//! The store's functions take them:
+//! authorizer makes a permit, after checking the caller's token and role:
 //!
-//! - [`ReadPermit`] (any member) to read an organization's applications;
-//! - [`WritePermit`] (OWNER or ADMIN) to lock and change them;
-//! - [`OwnerPermit`] (OWNER), which a `WritePermit` yields only for an
-//!   OWNER, for writes the domain classified as privileged.
+//! - [`ReadPermit`] (any member): the store's reads and the replica's
+//!   application cache demand it, and answer only for its organization;
+//! - [`WritePermit`] (OWNER or ADMIN): locks an application, and
+//!   [authorizes](WritePermit::authorize) a write the domain classified,
+//!   which yields the one proof the store's writes take, [`Permitted`]. An
+//!   ADMIN's permit refuses a write the domain classified as needing an
+//!   OWNER, and a classification is made only by the domain's rules;
+//! - [`ServicePermit`]: a service scope, for the calls across
+//!   organizations (VerifyClientCredentials and the like).
 //!
-//! [`Authorizes<K>`] says which permit may make a write classified `K` by the
-//! domain (`domain::access`): an ADMIN's `WritePermit` authorizes only
-//! [`Ordinary`] writes, so passing it with a [`Privileged`] one does not
-//! compile. Every query the store runs with a permit is scoped to its
+//! Every query the store runs with a permit or a `Permitted` is scoped to its
 //! organization.
 
-use crate::domain::{Ordinary, OwnerOnly, Privileged, Role};
+use crate::domain::{Classified, OwnerOnly, Role};
 
 /// The caller and the organization a permit is for.
 #[derive(Clone, Debug)]
 struct Scope {
     org: String,
     subject: String,
-}
-
-/// An organization and a caller: what every org-scoped permit names.
-pub trait OrgScope: sealed::Sealed {
-    fn org(&self) -> &str;
-    fn subject(&self) -> &str;
-}
-
-/// Permits that may make a write the domain classified as needing `K`.
-pub trait Authorizes<K>: OrgScope {}
-
-mod sealed {
-    pub trait Sealed {}
-}
-
-macro_rules! org_scoped {
-    ($($t:ty => $($scope:ident).+),*) => {$(
-        impl sealed::Sealed for $t {}
-        impl OrgScope for $t {
-            fn org(&self) -> &str {
-                &self.$($scope).+.org
-            }
-            fn subject(&self) -> &str {
-                &self.$($scope).+.subject
-            }
-        }
-    )*};
 }
 
 /// The caller is a member of the organization: they may read its apps.
@@ -58,25 +32,19 @@ pub struct ReadPermit {
 }
 
 /// The caller is an OWNER or ADMIN of the organization: they may create,
-/// change and delete its ordinary apps.
+/// change and delete its apps, privileged ones only as an OWNER.
 #[derive(Clone, Debug)]
 pub struct WritePermit {
     read: ReadPermit,
-    owner: Option<OwnerPermit>,
+    owner: bool,
 }
 
-/// The caller is an OWNER of the organization: they may also make
-/// privileged writes.
-#[derive(Clone, Debug)]
-pub struct OwnerPermit {
-    scope: Scope,
+/// A write the caller may make: what the store's write functions take.
+#[derive(Debug)]
+pub struct Permitted<'p, T> {
+    scope: &'p Scope,
+    target: T,
 }
-
-org_scoped!(ReadPermit => scope, WritePermit => read.scope, OwnerPermit => scope);
-
-impl Authorizes<Ordinary> for WritePermit {}
-impl Authorizes<Ordinary> for OwnerPermit {}
-impl Authorizes<Privileged> for OwnerPermit {}
 
 /// Why a call with a valid permit may still not make a write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,17 +56,28 @@ impl ReadPermit {
             scope: Scope { org, subject },
         }
     }
+
+    /// For other modules' unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(org: &str, subject: &str) -> Self {
+        Self::new(org.to_owned(), subject.to_owned())
+    }
+
+    pub fn org(&self) -> &str {
+        &self.scope.org
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.scope.subject
+    }
 }
 
 impl WritePermit {
     /// For a member whose role is at least ADMIN (the authorizer checked).
     pub(super) fn new(org: String, subject: String, role: Role) -> Self {
-        let scope = Scope { org, subject };
         Self {
-            read: ReadPermit {
-                scope: scope.clone(),
-            },
-            owner: (role == Role::Owner).then_some(OwnerPermit { scope }),
+            read: ReadPermit::new(org, subject),
+            owner: role == Role::Owner,
         }
     }
 
@@ -107,12 +86,46 @@ impl WritePermit {
         &self.read
     }
 
-    /// The OWNER's permit, for a write that needs one; refused (with the
-    /// domain's reason) for an ADMIN.
-    pub fn owner(&self, why: &OwnerOnly) -> Result<&OwnerPermit, OwnerRequired> {
-        self.owner
-            .as_ref()
-            .ok_or_else(|| OwnerRequired(why.clone()))
+    pub fn org(&self) -> &str {
+        self.read.org()
+    }
+
+    pub fn subject(&self) -> &str {
+        self.read.subject()
+    }
+
+    /// Whether this caller may make `write`: refused (with the domain's
+    /// reason) when it needs an OWNER and the caller is an ADMIN. For a check
+    /// before costly work; the write itself needs [`Self::authorize`].
+    pub fn check<T>(&self, write: &Classified<T>) -> Result<(), OwnerRequired> {
+        match write.owner_only() {
+            Some(why) if !self.owner => Err(OwnerRequired(why.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The proof that this caller may make `write`, which the store takes.
+    pub fn authorize<T>(&self, write: Classified<T>) -> Result<Permitted<'_, T>, OwnerRequired> {
+        self.check(&write)?;
+        let (target, _) = write.into_parts();
+        Ok(Permitted {
+            scope: &self.read.scope,
+            target,
+        })
+    }
+}
+
+impl<T> Permitted<'_, T> {
+    pub fn org(&self) -> &str {
+        &self.scope.org
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.scope.subject
+    }
+
+    pub fn get(&self) -> &T {
+        &self.target
     }
 }
 
@@ -128,6 +141,12 @@ impl ServicePermit {
         Self { subject }
     }
 
+    /// For other modules' unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(subject: &str) -> Self {
+        Self::new(subject.to_owned())
+    }
+
     pub fn subject(&self) -> &str {
         &self.subject
     }
@@ -136,14 +155,22 @@ impl ServicePermit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Classified;
 
     #[test]
-    fn only_an_owner_gets_the_owner_permit() {
+    fn only_an_owner_authorizes_a_privileged_write() {
         let why = OwnerOnly::PrivilegedApp;
+        let privileged = || Classified::for_test("app", Some(why.clone()));
         let owner = WritePermit::new("o".into(), "alice".into(), Role::Owner);
-        assert_eq!(owner.owner(&why).unwrap().org(), "o");
+        let permitted = owner.authorize(privileged()).unwrap();
+        assert_eq!((permitted.org(), permitted.subject()), ("o", "alice"));
         let admin = WritePermit::new("o".into(), "bob".into(), Role::Admin);
-        assert_eq!(admin.owner(&why).unwrap_err(), OwnerRequired(why));
+        assert_eq!(
+            admin.authorize(privileged()).unwrap_err(),
+            OwnerRequired(why)
+        );
+        let ordinary = admin.authorize(Classified::for_test("app", None)).unwrap();
+        assert_eq!((*ordinary.get(), ordinary.subject()), ("app", "bob"));
         assert_eq!(admin.read().subject(), "bob");
     }
 }

@@ -18,13 +18,14 @@
 //! on every call.
 
 use std::{
-    collections::HashMap,
     sync::{
         Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
+
+use quick_cache::{Equivalent, sync::Cache};
 
 use crate::domain::Role;
 
@@ -33,48 +34,37 @@ pub const CHANNEL: &str = "oauth_apps_memberships";
 pub const ROLE_TTL: Duration = Duration::from_secs(30);
 const CAPACITY: usize = 100_000;
 
-/// Roles by organization, then user: lookups borrow the caller's strings
-/// instead of allocating a key on every call.
-#[derive(Debug, Default)]
-struct Entries {
-    by_org: HashMap<String, HashMap<String, (Option<Role>, Instant)>>,
-    len: usize,
-}
+/// A lookup's key, borrowing the caller's strings: it hashes and compares
+/// like the stored `(org, user)` pair, so no key is allocated per call.
+#[derive(Hash)]
+struct Lookup<'a>(&'a str, &'a str);
 
-impl Entries {
-    fn get(&self, org: &str, user: &str) -> Option<&(Option<Role>, Instant)> {
-        self.by_org.get(org)?.get(user)
-    }
-
-    fn insert(&mut self, org: &str, user: &str, entry: (Option<Role>, Instant)) {
-        let users = self.by_org.entry(org.to_owned()).or_default();
-        if users.insert(user.to_owned(), entry).is_none() {
-            self.len += 1;
-        }
-    }
-
-    fn remove(&mut self, org: &str, user: &str) {
-        if let Some(users) = self.by_org.get_mut(org) {
-            if users.remove(user).is_some() {
-                self.len -= 1;
-            }
-            if users.is_empty() {
-                self.by_org.remove(org);
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.by_org.clear();
-        self.len = 0;
+impl Equivalent<(String, String)> for Lookup<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
     }
 }
 
-#[derive(Debug, Default)]
+/// Roles by (organization, user), `None` for "not a member", with the time
+/// each was read. When full, the least useful entry goes.
+#[derive(Debug)]
 pub struct RoleCache {
-    entries: Mutex<Entries>,
+    entries: Cache<(String, String), (Option<Role>, Instant)>,
     generation: AtomicU64,
     live: AtomicBool,
+    /// Orders inserts against invalidations (see the module's doc).
+    writes: Mutex<()>,
+}
+
+impl Default for RoleCache {
+    fn default() -> Self {
+        Self {
+            entries: Cache::new(CAPACITY),
+            generation: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+            writes: Mutex::new(()),
+        }
+    }
 }
 
 impl RoleCache {
@@ -84,9 +74,8 @@ impl RoleCache {
         if !self.live.load(Ordering::Acquire) {
             return None;
         }
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (role, at) = entries.get(org, user)?;
-        (at.elapsed() < ROLE_TTL).then_some(*role)
+        let (role, at) = self.entries.get(&Lookup(org, user))?;
+        (at.elapsed() < ROLE_TTL).then_some(role)
     }
 
     /// Take before reading the database; pass to [`RoleCache::insert`].
@@ -100,34 +89,32 @@ impl RoleCache {
         if !self.live.load(Ordering::Acquire) {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
-        if entries.len >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(org, user, (role, Instant::now()));
+        self.entries
+            .insert((org.to_owned(), user.to_owned()), (role, Instant::now()));
     }
 
     /// A notification: `org\nuser`, or `*` for everything.
     pub fn invalidate(&self, payload: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         match payload.split_once('\n') {
             Some((org, user)) => {
-                entries.remove(org, user);
+                self.entries.remove(&Lookup(org, user));
             }
-            None => entries.clear(),
+            None => self.entries.clear(),
         }
     }
 
     /// Whether the cache may answer: only while its notifications are known
     /// to arrive. Either way, it starts empty.
     pub fn set_live(&self, live: bool) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.entries.clear();
         self.live.store(live, Ordering::Release);
     }
 

@@ -2,18 +2,17 @@
 //! client does not pay a full argon2 hash on every token request.
 //!
 //! Why it can never outlive a rotation, deactivation or deletion, on this
-//! replica or any other: the cache never answers "valid" on its own. Every
-//! verification still reads the application and its live secrets from the
-//! database (one query), and the cache is consulted only for an active, live
-//! application, keyed by the stored argon2 PHC string itself. A rotation
-//! writes a new PHC string (fresh salt), an expired previous secret is no
-//! longer returned by the query, and an inactive or deleted application skips
-//! the cache. Entries hold an HMAC of the secret under a per-process random
-//! key, never the secret.
-
-use std::{collections::HashMap, sync::Mutex};
+//! replica or any other: it never answers "valid" on its own. The verifier
+//! consults it only for an active application and its live secrets, read
+//! from the database or from the replica's application cache (which is
+//! kept correct by the database's notifications: `store::app_cache`), and
+//! it is keyed by the stored argon2 PHC string itself. A rotation writes a
+//! new PHC string (fresh salt), an expired previous secret is no longer
+//! live, and an inactive or deleted application skips it. Entries hold an
+//! HMAC of the secret under a per-process random key, never the secret.
 
 use hmac::{Hmac, KeyInit as _, Mac as _};
+use quick_cache::sync::Cache;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
@@ -23,8 +22,9 @@ const DEFAULT_CAPACITY: usize = 100_000;
 
 pub struct VerifiedCache {
     key: Vec<u8>,
-    entries: Mutex<HashMap<String, [u8; 32]>>,
-    capacity: usize,
+    /// PHC string -> HMAC of the secret that verified against it. When
+    /// full, the least useful entry goes: a miss only costs one argon2 hash.
+    entries: Cache<String, [u8; 32]>,
 }
 
 impl std::fmt::Debug for VerifiedCache {
@@ -43,8 +43,7 @@ impl VerifiedCache {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             key: random_base62(43).into_bytes(),
-            entries: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            entries: Cache::new(capacity.max(1)),
         }
     }
 
@@ -56,23 +55,13 @@ impl VerifiedCache {
 
     /// True when `secret` has verified against the hash `phc` before.
     pub fn is_verified(&self, phc: &str, secret: &ClientSecret) -> bool {
-        let digest = self.digest(secret);
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
+        self.entries
             .get(phc)
-            .is_some_and(|known| bool::from(known.ct_eq(&digest)))
+            .is_some_and(|known| bool::from(known.ct_eq(&self.digest(secret))))
     }
 
     pub fn remember(&self, phc: &str, secret: &ClientSecret) {
-        let digest = self.digest(secret);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(phc) {
-            // Full: evict an arbitrary entry; a miss only costs one argon2 hash.
-            if let Some(victim) = entries.keys().next().cloned() {
-                entries.remove(&victim);
-            }
-        }
-        entries.insert(phc.to_owned(), digest);
+        self.entries.insert(phc.to_owned(), self.digest(secret));
     }
 }
 
@@ -95,8 +84,9 @@ mod tests {
             "h1",
             &ClientSecret::from_presented(crate::domain::ids::random_base62(47))
         ));
-        cache.remember("h2", &s);
-        cache.remember("h3", &s);
-        assert_eq!(cache.entries.lock().unwrap().len(), 2, "bounded");
+        for i in 0..100 {
+            cache.remember(&format!("h{i}"), &s);
+        }
+        assert!(cache.entries.len() <= 2, "bounded: {}", cache.entries.len());
     }
 }

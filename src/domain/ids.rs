@@ -60,9 +60,22 @@ impl fmt::Display for AppId {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
 
+/// Longest client_id a caller may present: longer ones cannot exist, so
+/// they are not looked up (nor hashed, nor given a budget of their own).
+pub const MAX_CLIENT_ID_LEN: usize = 256;
+
 impl ClientId {
     pub fn generate() -> Self {
         Self(random_base62(CLIENT_ID_CHARS))
+    }
+
+    /// A client_id as a caller presents it: one that could exist (not
+    /// empty, at most [`MAX_CLIENT_ID_LEN`] bytes, no control characters),
+    /// or `None` for one that cannot, which is simply not found.
+    pub fn parse(s: &str) -> Option<Self> {
+        let could_exist =
+            !s.is_empty() && s.len() <= MAX_CLIENT_ID_LEN && !s.chars().any(char::is_control);
+        could_exist.then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,7 +119,12 @@ mod tests {
 
     #[test]
     fn client_ids_differ_from_each_other() {
+        assert!(ClientId::parse("").is_none());
+        assert!(ClientId::parse(&"a".repeat(MAX_CLIENT_ID_LEN + 1)).is_none());
+        assert!(ClientId::parse("a\0b").is_none(), "NUL");
+        assert!(ClientId::parse(&"a".repeat(MAX_CLIENT_ID_LEN)).is_some());
         let a = ClientId::generate();
+        assert_eq!(ClientId::parse(a.as_str()).as_ref(), Some(&a));
         assert_eq!(a.as_str().len(), CLIENT_ID_CHARS);
         assert_ne!(a, ClientId::generate());
     }

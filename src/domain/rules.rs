@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AppChanges, AppId, AppType, Application, AuthMethod, FieldViolation, GrantType, NewApplication,
-    ScopeCatalog,
-    access::{Classified, OwnerOnly},
-    metadata, names,
+    ScopeCatalog, metadata, names,
+    privilege::{Classified, OwnerOnly},
     validation::{self, RedirectPolicy, is_owner_only_scope},
 };
 
@@ -601,7 +600,6 @@ pub fn page_size(requested: i32) -> Result<i64, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::access::Classified;
 
     fn app(first_party: bool, scopes: &[&str]) -> Application {
         Application {
@@ -957,10 +955,10 @@ mod tests {
             Some(None)
         );
         let privileged = app(true, &["read:user"]);
-        assert!(matches!(
-            plan_set_deleted(privileged, true, now),
-            Classified::Privileged(_, OwnerOnly::PrivilegedApp)
-        ));
+        assert_eq!(
+            plan_set_deleted(privileged, true, now).owner_only(),
+            Some(&OwnerOnly::PrivilegedApp)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::Ops;
 use crate::{
     auth::{ReadPermit, WritePermit},
     domain::{
-        AppId, Application, Classified, ClientId, ClientSecret,
+        AppId, Application, ClientId, ClientSecret,
         page_token::{PagePosition, PageTokenError},
         rules::{self, CreateInput, Refusal},
     },
@@ -42,11 +42,8 @@ impl Ops {
         input: CreateInput,
         deadline: Option<Deadline>,
     ) -> Result<Created, ApiError> {
-        let new = rules::check_new(input, &self.policy)?;
         // Authority before argon2: a refused call costs no hash.
-        if let Classified::Privileged(_, why) = &new {
-            permit.owner(why)?;
-        }
+        let new = permit.authorize(rules::check_new(input, &self.policy)?)?;
         let id = AppId::generate();
         record_app(id.as_str());
         let client_id = ClientId::generate();
@@ -58,29 +55,17 @@ impl Ops {
             None
         };
         let hint = secret.as_ref().map(|(s, _)| s.hint());
-        let initial = || {
-            secret
-                .as_ref()
-                .zip(hint.as_deref())
-                .map(|((_, hash), hint)| InitialSecret { hash, hint })
-        };
+        let initial = secret
+            .as_ref()
+            .zip(hint.as_deref())
+            .map(|((_, hash), hint)| InitialSecret { hash, hint });
         let app = self
             .db
             .transaction(deadline, async |conn| {
-                let app = match &new {
-                    Classified::Ordinary(n) => {
-                        store::applications::insert(conn, permit, n, &id, &client_id, initial())
-                            .await?
-                    }
-                    Classified::Privileged(n, why) => {
-                        let owner = permit.owner(why)?;
-                        store::applications::insert(conn, owner, n, &id, &client_id, initial())
-                            .await?
-                    }
-                };
+                let app = store::applications::insert(conn, &new, &id, &client_id, initial).await?;
                 store::audit::record(
                     conn,
-                    permit,
+                    &new,
                     app.id.as_str(),
                     Action::Create,
                     rules::CREATE_AUDIT_FIELDS,
@@ -102,15 +87,9 @@ impl Ops {
         permit: &ReadPermit,
         id: AppId,
     ) -> Result<Application, ApiError> {
-        use crate::auth::OrgScope as _;
         record_app(id.as_str());
-        if let Some(hit) = self.apps.by_id(id.as_str()) {
-            // Another organization's application is not found, cached or not.
-            return if hit.app.organization_id == permit.org() {
-                Ok(hit.app.clone())
-            } else {
-                Err(ApiError::NotFound)
-            };
+        if let Some(hit) = self.apps.by_id(permit, &id) {
+            return Ok(hit.app.clone());
         }
         let generation = self.apps.generation();
         let found = self
@@ -127,7 +106,6 @@ impl Ops {
         permit: &ReadPermit,
         input: rules::ListInput,
     ) -> Result<Page, ApiError> {
-        use crate::auth::OrgScope as _;
         let page_size = rules::page_size(input.page_size)?;
         let now = Utc::now();
         let after = if input.page_token.is_empty() {

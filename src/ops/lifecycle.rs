@@ -9,7 +9,7 @@ use super::Ops;
 use crate::{
     auth::WritePermit,
     domain::{
-        AppId, Application, Classified, ClientSecret,
+        AppId, Application, ClientSecret,
         rules::{self, UpdateInput},
     },
     error::ApiError,
@@ -38,18 +38,13 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &input.id).await?;
-                let plan = rules::plan_update(current, &input, &self.policy)?;
-                let updated = match &plan {
-                    Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
-                    Classified::Privileged(u, why) => {
-                        store::applications::update(conn, permit.owner(why)?, u).await?
-                    }
-                };
+                let plan = permit.authorize(rules::plan_update(current, &input, &self.policy)?)?;
+                let updated = store::applications::update(conn, &plan).await?;
                 let changed = plan.get().changes.fields();
                 if !changed.is_empty() {
                     store::audit::record(
                         conn,
-                        permit,
+                        &plan,
                         updated.id.as_str(),
                         Action::Update,
                         &changed,
@@ -78,13 +73,9 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &id).await?;
-                let plan = rules::plan_set_deleted(current, deleted, Utc::now());
-                let app = match &plan {
-                    Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
-                    Classified::Privileged(u, why) => {
-                        store::applications::update(conn, permit.owner(why)?, u).await?
-                    }
-                };
+                let plan =
+                    permit.authorize(rules::plan_set_deleted(current, deleted, Utc::now()))?;
+                let app = store::applications::update(conn, &plan).await?;
                 let changed = plan.get().changes.fields();
                 if !changed.is_empty() {
                     let action = if deleted {
@@ -92,7 +83,7 @@ impl Ops {
                     } else {
                         Action::Undelete
                     };
-                    store::audit::record(conn, permit, app.id.as_str(), action, &changed, "")
+                    store::audit::record(conn, &plan, app.id.as_str(), action, &changed, "")
                         .await?;
                 }
                 Ok(app)
@@ -122,9 +113,7 @@ impl Ops {
             .db
             .read(async |conn| store::applications::get(conn, permit.read(), &id).await)
             .await?;
-        if let Classified::Privileged(_, why) = rules::plan_rotation(app, grace)? {
-            permit.owner(&why)?;
-        }
+        permit.check(&rules::plan_rotation(app, grace)?)?;
         let secret = ClientSecret::generate(&self.checksum_key);
         let hash = self.minting.hash(secret.clone()).await?;
         let hint = secret.hint();
@@ -132,19 +121,12 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &id).await?;
-                let rotated = match rules::plan_rotation(current, grace)? {
-                    Classified::Ordinary(r) => {
-                        store::applications::rotate_secret(conn, permit, &r, &hash, &hint).await?
-                    }
-                    Classified::Privileged(r, why) => {
-                        let owner = permit.owner(&why)?;
-                        store::applications::rotate_secret(conn, owner, &r, &hash, &hint).await?
-                    }
-                };
+                let plan = permit.authorize(rules::plan_rotation(current, grace)?)?;
+                let rotated = store::applications::rotate_secret(conn, &plan, &hash, &hint).await?;
                 let details = rules::rotation_audit_details(rotated.1);
                 store::audit::record(
                     conn,
-                    permit,
+                    &plan,
                     rotated.0.id.as_str(),
                     Action::RotateSecret,
                     &["client_secret"],

@@ -16,7 +16,7 @@ pub use clients::RedirectMatch;
 pub use lifecycle::Rotated;
 
 use crate::{
-    credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
+    credentials::{Hasher, Verifier},
     domain::{ChecksumKey, Policy, assertion::AssertionPolicy, page_token::PageTokenKey},
     store::{AppCache, Db},
 };
@@ -33,13 +33,10 @@ pub struct Ops {
     /// argon2 for new secrets (creates, rotations): capacity of its own, so
     /// no flood of verifications can starve it.
     pub minting: Hasher,
-    /// argon2 for verifications.
-    pub verifying: Hasher,
     pub checksum_key: ChecksumKey,
     pub page_tokens: PageTokenKey,
-    pub verified: Arc<VerifiedCache>,
-    pub failed_verifications: Limiter,
-    pub uncached: Arc<CallerSlots>,
+    /// Secrets and assertions presented by clients.
+    pub verifier: Verifier,
     /// Applications and their secrets, kept per replica for the reads
     /// (never for mutations), correct by the database's notifications.
     pub apps: Arc<AppCache>,

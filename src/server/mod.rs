@@ -85,7 +85,7 @@ pub async fn serve(
     let (reflection_v1, reflection_v1alpha) = reflection::services()?;
 
     let pool = state.pool.clone();
-    let (minting, verifying) = (state.ops.minting.clone(), state.ops.verifying.clone());
+    let (minting, verifying) = (state.ops.minting.clone(), state.ops.verifier.hasher.clone());
     crate::telemetry::metrics::register_gauges(
         move || {
             let s = pool.state();
@@ -169,8 +169,8 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         state.mutations.forget_idle();
-        state.ops.failed_verifications.forget_idle();
-        state.ops.uncached.forget_idle();
+        state.ops.verifier.failures.forget_idle();
+        state.ops.verifier.slots.forget_idle();
         let purged = state
             .ops
             .db

@@ -9,7 +9,7 @@ use super::connections::{ConnectionLimits, OpenConnections, fit_to_open_files};
 use crate::{
     auth::{Authorizer, RoleCache},
     config::{Config, DatabaseArgs},
-    credentials::{CallerSlots, Hasher, Limiter, VerifiedCache},
+    credentials::{CallerSlots, Hasher, Limiter, VerifiedCache, Verifier},
     domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
     ops::Ops,
     store::{self, AppCache, Db, Memberships, Pool},
@@ -163,16 +163,19 @@ impl AppState {
                 policy: Arc::new(config.policy()),
                 assertions: config.assertion_policy(),
                 minting,
-                verifying,
-                checksum_key,
+                checksum_key: checksum_key.clone(),
                 page_tokens,
-                verified: Arc::new(VerifiedCache::default()),
-                failed_verifications: Limiter::per_minute(config.failed_verify_per_minute),
+                verifier: Verifier {
+                    hasher: verifying,
+                    checksum_key,
+                    verified: Arc::new(VerifiedCache::default()),
+                    failures: Limiter::per_minute(config.failed_verify_per_minute),
+                    slots: Arc::new(CallerSlots::new(
+                        config.uncached_verify_per_caller,
+                        config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
+                    )),
+                },
                 apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
-                uncached: Arc::new(CallerSlots::new(
-                    config.uncached_verify_per_caller,
-                    config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
-                )),
             },
             authorizer: Authorizer::new(
                 verifier,

@@ -15,6 +15,10 @@
 //! before it answers, so it reads its own writes. A previous secret's
 //! expiry is checked at each use, never cached away, and entries also
 //! expire after [`ENTRY_TTL`] as a last bound. Mutations never use the cache.
+//!
+//! Reads demand the same permits as the database's: an application by id
+//! only for a [`ReadPermit`] of its organization, by client_id only for a
+//! [`ServicePermit`].
 
 use std::{
     sync::{
@@ -27,6 +31,10 @@ use std::{
 use quick_cache::{Weighter, sync::Cache};
 
 use super::{applications::AppWithSecrets, notifications::Subscriber};
+use crate::{
+    auth::{ReadPermit, ServicePermit},
+    domain::AppId,
+};
 
 /// Where changes to applications and their secrets are announced.
 pub const CHANNEL: &str = "oauth_apps_applications";
@@ -141,11 +149,20 @@ impl AppCache {
         entry.filter(|e| e.at.elapsed() < ENTRY_TTL).map(|e| e.data)
     }
 
-    pub fn by_id(&self, id: &str) -> Option<Arc<AppWithSecrets>> {
-        self.fresh(self.by_id.get(id))
+    /// An application of the permit's organization: another
+    /// organization's is not there, cached or not, as in the database.
+    pub fn by_id(&self, permit: &ReadPermit, id: &AppId) -> Option<Arc<AppWithSecrets>> {
+        self.fresh(self.by_id.get(id.as_str()))
+            .filter(|found| found.app.organization_id == permit.org())
     }
 
-    pub fn by_client_id(&self, client_id: &str) -> Option<Arc<AppWithSecrets>> {
+    /// An application by client_id, in any organization: for the service
+    /// calls, which hold a service permit.
+    pub fn by_client_id(
+        &self,
+        _permit: &ServicePermit,
+        client_id: &str,
+    ) -> Option<Arc<AppWithSecrets>> {
         self.fresh(self.by_client_id.get(client_id))
     }
 
@@ -213,7 +230,19 @@ impl Subscriber for AppCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AppId, AppType, Application, AuthMethod};
+    use crate::domain::{AppType, Application, AuthMethod};
+
+    fn member(org: &str) -> ReadPermit {
+        ReadPermit::for_test(org, "u")
+    }
+
+    fn service() -> ServicePermit {
+        ServicePermit::for_test("as")
+    }
+
+    fn id() -> AppId {
+        AppId::parse(ID).unwrap()
+    }
 
     fn entry(id: &str, client_id: &str) -> Arc<AppWithSecrets> {
         let now = chrono::Utc::now();
@@ -254,20 +283,35 @@ mod tests {
     fn answers_only_while_live_and_forgets_what_is_announced() {
         let c = AppCache::new(1 << 20);
         c.fill(entry(ID, "c1"), c.generation());
-        assert!(c.by_id(ID).is_none(), "not live: nothing cached");
+        assert!(
+            c.by_id(&member("o"), &id()).is_none(),
+            "not live: nothing cached"
+        );
         c.set_live(true);
         c.fill(entry(ID, "c1"), c.generation());
-        assert!(c.by_id(ID).is_some());
-        assert!(c.by_client_id("c1").is_some());
+        assert!(c.by_id(&member("o"), &id()).is_some());
+        assert!(c.by_client_id(&service(), "c1").is_some());
         c.invalidate(&format!("{ID}\nc1"));
-        assert!(c.by_id(ID).is_none());
-        assert!(c.by_client_id("c1").is_none());
+        assert!(c.by_id(&member("o"), &id()).is_none());
+        assert!(c.by_client_id(&service(), "c1").is_none());
         c.fill(entry(ID, "c1"), c.generation());
         c.invalidate("*");
-        assert!(c.by_client_id("c1").is_none());
+        assert!(c.by_client_id(&service(), "c1").is_none());
         c.fill(entry(ID, "c1"), c.generation());
         c.set_live(false);
-        assert!(c.by_id(ID).is_none(), "a lost listener empties the cache");
+        assert!(
+            c.by_id(&member("o"), &id()).is_none(),
+            "a lost listener empties the cache"
+        );
+    }
+
+    #[test]
+    fn another_organizations_member_gets_nothing() {
+        let c = AppCache::new(1 << 20);
+        c.set_live(true);
+        c.fill(entry(ID, "c1"), c.generation());
+        assert!(c.by_id(&member("o"), &id()).is_some());
+        assert!(c.by_id(&member("other"), &id()).is_none());
     }
 
     #[test]
@@ -277,7 +321,7 @@ mod tests {
         let before = c.generation();
         c.invalidate(&format!("{ID}\nc1")); // changed while we read
         c.fill(entry(ID, "c1"), before);
-        assert!(c.by_id(ID).is_none());
+        assert!(c.by_id(&member("o"), &id()).is_none());
     }
 
     #[test]
@@ -285,6 +329,6 @@ mod tests {
         let c = AppCache::new(0);
         c.set_live(true);
         c.fill(entry(ID, "c1"), c.generation());
-        assert!(c.by_id(ID).is_none());
+        assert!(c.by_id(&member("o"), &id()).is_none());
     }
 }

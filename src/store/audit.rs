@@ -9,7 +9,7 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 
 use super::{StoreResult, schema::audit_events};
-use crate::auth::{OrgScope, WritePermit};
+use crate::auth::Permitted;
 
 /// What happened to an application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
@@ -39,11 +39,12 @@ struct NewEvent<'a> {
     details: &'a str,
 }
 
-/// Records `action` by the permit's subject on `app_id`.
+/// Records `action` on `app_id` by the subject of the write's proof, in
+/// its organization.
 #[tracing::instrument(name = "db.audit.record", skip_all, fields(db.system = "postgresql"))]
-pub async fn record(
+pub async fn record<T>(
     conn: &mut AsyncPgConnection,
-    permit: &WritePermit,
+    permit: &Permitted<'_, T>,
     app_id: &str,
     action: Action,
     changed_fields: &[&str],

@@ -10,7 +10,7 @@ use std::{
     collections::HashMap,
     sync::Arc,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use futures_util::future::BoxFuture;
@@ -145,60 +145,17 @@ where
             .known
             .get(req.uri().path())
             .unwrap_or(&self.names.unknown);
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = &*names.path,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            rpc.system = "grpc",
-            rpc.service = &*names.service,
-            rpc.method = &*names.method,
-            rpc.grpc.status_code = Empty,
-            caller = Empty,
-            org = Empty,
-            app_id = Empty,
-        );
-        if has_trace_context(req.headers()) {
-            let parent =
-                global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
-            let _ = span.set_parent(parent);
-        }
+        let span = rpc_span(names, req.headers());
         let started = Instant::now();
         let method = names.method.clone();
         Box::pin(
             async move {
                 let result = inner.call(req).await;
                 let code = match &result {
-                    // Unary errors travel as trailers-only responses, with
-                    // grpc-status in the headers; OK comes in the trailers.
-                    Ok(resp) => resp
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i32>().ok())
-                        .unwrap_or(0),
+                    Ok(resp) => response_code(resp.headers()),
                     Err(_) => tonic::Code::Unknown as i32,
                 };
-                let elapsed = started.elapsed();
-                let status = code_name(code);
-                let span = tracing::Span::current();
-                span.record("rpc.grpc.status_code", code);
-                if is_server_error(code) {
-                    span.record("otel.status_code", "ERROR");
-                }
-                let latency_ms = elapsed.as_secs_f64() * 1000.0;
-                if is_server_error(code) {
-                    tracing::warn!(method = &*method, status, latency_ms, "rpc");
-                } else {
-                    tracing::info!(method = &*method, status, latency_ms, "rpc");
-                }
-                let attrs = [
-                    KeyValue::new("rpc.method", method),
-                    KeyValue::new("rpc.grpc.status_code", status),
-                ];
-                let m = super::metrics::get();
-                m.rpc_calls.add(1, &attrs);
-                m.rpc_duration.record(elapsed.as_secs_f64(), &attrs);
+                finish(method, code, started.elapsed());
                 result
             }
             .instrument(span),
@@ -232,4 +189,61 @@ pub fn record_caller(subject: &str, org: Option<&str>) {
 /// Notes the application a call is about on the RPC's span.
 pub fn record_app(app_id: &str) {
     tracing::Span::current().record("app_id", app_id);
+}
+
+/// The server span of one call, continuing the caller's trace when the
+/// request carries one.
+fn rpc_span(names: &MethodNames, headers: &http::HeaderMap) -> tracing::Span {
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = &*names.path,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        rpc.system = "grpc",
+        rpc.service = &*names.service,
+        rpc.method = &*names.method,
+        rpc.grpc.status_code = Empty,
+        caller = Empty,
+        org = Empty,
+        app_id = Empty,
+    );
+    if has_trace_context(headers) {
+        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// The gRPC status code of a response: unary errors travel as
+/// trailers-only responses, with grpc-status in the headers; OK comes in
+/// the trailers.
+fn response_code(headers: &http::HeaderMap) -> i32 {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0)
+}
+
+/// Records a finished call: its status on the span, the log line, metrics.
+fn finish(method: Arc<str>, code: i32, elapsed: Duration) {
+    let status = code_name(code);
+    let span = tracing::Span::current();
+    span.record("rpc.grpc.status_code", code);
+    if is_server_error(code) {
+        span.record("otel.status_code", "ERROR");
+    }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if is_server_error(code) {
+        tracing::warn!(method = &*method, status, latency_ms, "rpc");
+    } else {
+        tracing::info!(method = &*method, status, latency_ms, "rpc");
+    }
+    let attrs = [
+        KeyValue::new("rpc.method", method),
+        KeyValue::new("rpc.grpc.status_code", status),
+    ];
+    let m = super::metrics::get();
+    m.rpc_calls.add(1, &attrs);
+    m.rpc_duration.record(elapsed.as_secs_f64(), &attrs);
 }

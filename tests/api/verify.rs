@@ -466,7 +466,7 @@ async fn a_verification_spray_costs_no_hash_and_starves_nothing() {
         .await
         .application
         .unwrap();
-    let hashes_before = app.state.ops.verifying.runs();
+    let hashes_before = app.state.ops.verifier.hasher.runs();
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let spray_token = app.token_with_scope("relay", VERIFY_SCOPE);
@@ -517,7 +517,7 @@ async fn a_verification_spray_costs_no_hash_and_starves_nothing() {
     assert_eq!(rotated, 3);
     assert!(verified, "the fresh secret did not verify");
     assert!(sent > 250, "the spray sent only {sent}");
-    let hashed = app.state.ops.verifying.runs() - hashes_before;
+    let hashed = app.state.ops.verifier.hasher.runs() - hashes_before;
     assert_eq!(hashed, 1, "the spray cost {hashed} hashes");
 }
 

@@ -1,9 +1,17 @@
-// Only the auth module makes permits: a struct literal cannot name their
-// private fields, so an OWNER's permit cannot be put together by hand.
-use oauth_apps::auth::{OwnerPermit, ReadPermit, WritePermit};
+// Only the auth module makes permits and proofs: a struct literal cannot
+// name their private fields, so an OWNER's permit, or a `Permitted` write,
+// cannot be put together by hand.
+use oauth_apps::{
+    auth::{Permitted, ReadPermit, WritePermit},
+    domain::rules::AppUpdate,
+};
 
-fn forge(read: ReadPermit, owner: OwnerPermit) -> WritePermit {
-    WritePermit { read, owner: Some(owner) }
+fn forge(read: ReadPermit) -> WritePermit {
+    WritePermit { read, owner: true }
+}
+
+fn forge_proof<'p>(update: AppUpdate) -> Permitted<'p, AppUpdate> {
+    Permitted { scope: todo!(), target: update }
 }
 
 fn main() {}

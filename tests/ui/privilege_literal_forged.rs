@@ -1,9 +1,9 @@
-// Privileged data cannot be labelled ordinary: `Checked` has private
-// fields, so a `Checked<Ordinary, _>` cannot be made by hand.
-use oauth_apps::domain::{Checked, Ordinary, rules::AppUpdate};
+// Privileged data cannot be labelled ordinary: `Classified` has private
+// fields, so a classification cannot be made by hand.
+use oauth_apps::domain::{Classified, rules::AppUpdate};
 
-fn forge(update: AppUpdate) -> Checked<Ordinary, AppUpdate> {
-    Checked { value: update, level: std::marker::PhantomData }
+fn forge(update: AppUpdate) -> Classified<AppUpdate> {
+    Classified { value: update, owner_only: None }
 }
 
 fn main() {}

@@ -1,4 +1,5 @@
-//! Slots for uncached verifications, per caller and in all.
+//! Each caller's share of uncached verifications, per caller and in all.
+//! (Not to be confused with a secret's slot, current or previous.)
 //!
 //! A verification that the cache cannot answer takes the time of an argon2
 //! hash: a real one, or (for a refusal that needs none) a wait as long as

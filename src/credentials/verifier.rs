@@ -1,0 +1,216 @@
+//! The verifier: whether a presented credential (a client secret, or a
+//! private_key_jwt assertion) proves a client, as one [`Verdict`].
+//!
+//! A caller cannot tell an unknown client, a wrong secret, an inactive or a
+//! deleted application apart, in content or in timing, and no amount of
+//! wrong guesses keeps the right secret from verifying:
+//!
+//! - A secret this replica verified before against the stored hash is
+//!   answered from the [verified cache](super::verify_cache), at once.
+//! - Any other attempt takes one of its caller's
+//!   [verification slots](super::caller_slots), then costs the time of one
+//!   argon2 hash. When it could be right (the application is usable, a live
+//!   secret has its hint, and it carries our checksum, or the stored secret
+//!   predates checksums), it is hashed, in the verification lane, so a flood
+//!   of them never starves creates and rotations. When it cannot be right,
+//!   no hash is computed: it waits as long as a recent hash took, then is
+//!   refused.
+//! - Failures spend the client_id's budget (`OAUTH_APPS_FAILED_VERIFY_PER_MINUTE`),
+//!   known or not, so a limit reveals nothing. Once it is spent, failures are
+//!   RESOURCE_EXHAUSTED, but an attempt that could be right is still hashed
+//!   and verifies: a guesser, who cannot produce our checksum, never locks
+//!   the right secret out. (A secret from before checksums has only its
+//!   hint to go on, so its attempts spend the budget before the hash.)
+//! - Assertions are judged by the domain's rules (`domain::assertion`);
+//!   refused ones spend the same budget, valid ones verify whatever it is.
+//!
+//! The verifier does no I/O of its own: the operation reads the client (a
+//! cached copy only when [`Verifier::could_verify`] or the assertion's
+//! verdict says yes on it) and spends an accepted assertion's `jti`.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+
+use super::{CallerSlots, HashError, Hasher, Limiter, VerifiedCache};
+use crate::{
+    domain::{
+        Application, AuthMethod, ChecksumKey, ClientSecret,
+        assertion::{self, Accepted, AssertionPolicy, AssertionRefusal},
+        ids::CLIENT_ID_CHARS,
+    },
+    store::applications::{AppWithSecrets, LiveSecret},
+};
+
+/// Longer secrets are not hashed as given (they cannot be ours anyway).
+const MAX_SECRET_LEN: usize = 512;
+
+/// The answer to a presented credential.
+#[derive(Debug)]
+pub enum Verdict {
+    /// It proves this application.
+    Valid(Box<Application>),
+    /// It proves nothing; why is logged, never told.
+    Refused,
+}
+
+/// Why a verification could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The client_id's failure budget is spent.
+    #[error("too many failed verifications")]
+    RateLimited(Duration),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// Everything verification needs, built once at start-up.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    /// argon2 for verifications: a lane of its own, so no flood of them can
+    /// starve creates and rotations.
+    pub hasher: Hasher,
+    pub checksum_key: ChecksumKey,
+    pub verified: Arc<VerifiedCache>,
+    /// Failed verifications per client_id.
+    pub failures: Limiter,
+    pub slots: Arc<CallerSlots>,
+}
+
+impl Verifier {
+    /// Whether `presented` could be a live secret of `found` at `now`: the
+    /// test a cached copy must pass to be used at all.
+    pub fn could_verify(
+        &self,
+        found: &AppWithSecrets,
+        presented: &ClientSecret,
+        now: DateTime<Utc>,
+    ) -> bool {
+        found.app.is_usable() && !self.candidates(found, presented, now).is_empty()
+    }
+
+    /// The live secrets `presented` could be: same hint (the last
+    /// characters, almost always one candidate) and, for a checksummed
+    /// secret, our checksum.
+    fn candidates<'a>(
+        &self,
+        found: &'a AppWithSecrets,
+        presented: &ClientSecret,
+        now: DateTime<Utc>,
+    ) -> Vec<&'a LiveSecret> {
+        let hint = presented.hint();
+        let ours = presented.has_checksum(&self.checksum_key);
+        found
+            .secrets
+            .iter()
+            .filter(|s| s.is_live(now) && s.hint == hint && (ours || !s.checksummed))
+            .collect()
+    }
+
+    /// The verdict on `presented` as a secret of `found` (`None`: no such
+    /// client), for `caller` (whose slots an uncached attempt takes), with
+    /// `client_id` as given (whose budget a failure spends).
+    pub async fn secret(
+        &self,
+        caller: &str,
+        client_id: &str,
+        found: Option<&AppWithSecrets>,
+        presented: ClientSecret,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, VerifyError> {
+        let usable =
+            found.filter(|f| f.app.is_usable() && presented.expose().len() <= MAX_SECRET_LEN);
+        // Fast path: this exact secret verified against this stored hash before.
+        if let Some(f) = usable
+            && f.secrets
+                .iter()
+                .any(|s| s.is_live(now) && self.verified.is_verified(s.hash.as_phc(), &presented))
+        {
+            return Ok(Verdict::Valid(Box::new(f.app.clone())));
+        }
+        let _slot = self.slots.acquire(caller).await;
+        let candidates = usable
+            .map(|f| self.candidates(f, &presented, now))
+            .unwrap_or_default();
+        let legacy = candidates.iter().any(|s| !s.checksummed);
+        if candidates.is_empty() || legacy {
+            // Nothing to hash, or a pre-checksum secret whose guessers we
+            // cannot tell apart: the budget is spent first.
+            self.spend_failure(client_id)?;
+        }
+        if candidates.is_empty() {
+            tokio::time::sleep(self.hasher.sample_duration()).await;
+            return Ok(refused_secret(client_id));
+        }
+        for candidate in candidates {
+            if self
+                .hasher
+                .verify(candidate.hash.clone(), presented.clone())
+                .await?
+            {
+                self.verified.remember(candidate.hash.as_phc(), &presented);
+                return Ok(usable.map_or(Verdict::Refused, |f| Verdict::Valid(Box::new(f.app.clone()))));
+            }
+        }
+        if !legacy {
+            self.spend_failure(client_id)?;
+        }
+        Ok(refused_secret(client_id))
+    }
+
+    /// Judges `client_assertion` as one from `found` (the client it claims,
+    /// `claimed`) at `now`: what remains, for a valid one, is to spend its
+    /// `jti`.
+    pub fn assertion(
+        &self,
+        found: &AppWithSecrets,
+        client_assertion: &str,
+        claimed: &str,
+        policy: &AssertionPolicy,
+        now: i64,
+    ) -> Result<Accepted, AssertionRefusal> {
+        let app = &found.app;
+        if !app.is_usable() || app.auth_method != AuthMethod::PrivateKeyJwt {
+            return Err(AssertionRefusal::NoSuchClient);
+        }
+        let jwks = app.jwks.as_deref().unwrap_or_default();
+        assertion::check(client_assertion, claimed, jwks, policy, now)
+    }
+
+    /// A refused assertion: logged, and paid for by `budget` (the claimed
+    /// client_id, or the one given when the assertion names none).
+    pub fn refuse_assertion(
+        &self,
+        budget: &str,
+        reason: AssertionRefusal,
+    ) -> Result<Verdict, VerifyError> {
+        tracing::info!(client_id = shown_client_id(budget), %reason, "client assertion refused");
+        self.spend_failure(budget)?;
+        Ok(Verdict::Refused)
+    }
+
+    /// One unit of `client_id`'s failure budget, or RESOURCE_EXHAUSTED.
+    fn spend_failure(&self, client_id: &str) -> Result<(), VerifyError> {
+        self.failures
+            .check(client_id)
+            .map_err(VerifyError::RateLimited)
+    }
+}
+
+/// A refused secret, logged.
+fn refused_secret(client_id: &str) -> Verdict {
+    tracing::info!(
+        client_id = shown_client_id(client_id),
+        "client credentials refused"
+    );
+    Verdict::Refused
+}
+
+/// A client_id as it may be logged: only ids shaped like ours (26 base62
+/// characters) are; anything else may be a secret pasted into the wrong
+/// field, or an attempt to forge log lines.
+fn shown_client_id(client_id: &str) -> &str {
+    let ours =
+        client_id.len() == CLIENT_ID_CHARS && client_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if ours { client_id } else { "<unrecognized>" }
+}
