@@ -1,18 +1,33 @@
-//! Every setting of the service, in one place. Each can be given as an
-//! environment variable (the names are part of the public contract) or as the
-//! matching `serve` flag; `oauth-apps serve --help` lists them all.
+//! Every setting of the service and its commands, each defined once: its
+//! flag, its environment variable (the names are part of the public
+//! contract), its default and its doc, which `--help` shows. `oauth-apps
+//! serve --help` lists the service's. Parsing does no I/O: files and URLs
+//! named here are read when the server state is built
+//! ([`crate::server::AppState::prepare`]). The only variables read elsewhere
+//! are the standard `OTEL_*` ones, which the OpenTelemetry SDK reads itself,
+//! and `RUST_LOG`.
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use clap::Args;
+use clap::{Args, FromArgMatches as _};
 
-use crate::domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy};
+use crate::{
+    domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy},
+    telemetry::LogFormat,
+};
 
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
 /// Where `serve` listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// The variable of [`Config::listen`], read by `health` too.
+const LISTEN_ENV: &str = "OAUTH_APPS_LISTEN";
+/// The variable of [`Config::tls_cert`], read by `health` too.
+const TLS_CERT_ENV: &str = "OAUTH_APPS_TLS_CERT";
+/// The variable of [`DevDirArgs`], which `oauth-apps dev` prints to export.
+pub const DEV_DIR_ENV: &str = "OAUTH_APPS_DEV_DIR";
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
 
@@ -108,44 +123,6 @@ impl fmt::Debug for JwtArgs {
 }
 
 impl JwtArgs {
-    /// The verifier these settings describe; a JWKS URL is fetched first.
-    pub async fn verifier(&self) -> anyhow::Result<crate::auth::TokenVerifier> {
-        self.verifier_within(crate::auth::jwks::JWKS_STARTUP_WINDOW)
-            .await
-    }
-
-    /// [`Self::verifier`], giving a JWKS URL `startup_window` to answer (tests
-    /// and tools that should not wait the default 30 s).
-    pub async fn verifier_within(
-        &self,
-        startup_window: Duration,
-    ) -> anyhow::Result<crate::auth::TokenVerifier> {
-        let secret = match self.jwt_secret.as_deref() {
-            Some(s) if !s.is_empty() => Some(self.secret()?),
-            _ => None,
-        };
-        let keys = crate::auth::KeySources {
-            file: self.jwks_file.clone(),
-            url: self
-                .jwks_url
-                .clone()
-                .map(|url| crate::auth::jwks::RemoteJwksSettings {
-                    url,
-                    ca_file: self.jwks_ca_file.clone(),
-                    refresh: self.jwks_refresh,
-                    startup_window,
-                }),
-        };
-        Ok(crate::auth::TokenVerifier::new(
-            secret,
-            &keys,
-            self.jwt_issuer.as_deref(),
-            self.jwt_audience.as_deref(),
-        )
-        .await?
-        .with_max_lifetime((!self.jwt_max_lifetime.is_zero()).then_some(self.jwt_max_lifetime)))
-    }
-
     pub fn secret(&self) -> anyhow::Result<&[u8]> {
         match self.jwt_secret.as_deref() {
             Some(s) if !s.is_empty() => {
@@ -169,7 +146,7 @@ impl JwtArgs {
 #[derive(Args, Clone, Debug)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "OAUTH_APPS_LISTEN", default_value = DEFAULT_LISTEN)]
+    #[arg(long, env = LISTEN_ENV, default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     #[command(flatten)]
@@ -281,7 +258,7 @@ pub struct Config {
     pub keepalive: Duration,
 
     /// PEM certificate chain: serve TLS (with OAUTH_APPS_TLS_KEY).
-    #[arg(long, env = "OAUTH_APPS_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = TLS_CERT_ENV, requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
 
     /// PEM private key of the certificate.
@@ -297,6 +274,74 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
+/// The two `serve` settings `health` reads, to find the server it asks:
+/// hidden from `health --help`, documented on `serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeAddressArgs {
+    /// Where `serve` listens (the default of --addr).
+    #[arg(long, env = LISTEN_ENV, default_value = DEFAULT_LISTEN, hide = true)]
+    pub listen: SocketAddr,
+    /// Set when `serve` speaks TLS (for a hint when a check fails).
+    #[arg(long = "tls-cert", env = TLS_CERT_ENV, hide = true)]
+    pub tls_cert: Option<std::path::PathBuf>,
+}
+
+/// How every command but `health` writes its log lines.
+#[derive(Args, Clone, Debug)]
+pub struct LogArgs {
+    /// Log line format: text (coloured only when stderr is a terminal) or
+    /// json (one object per line).
+    #[arg(
+        long,
+        env = "OAUTH_APPS_LOG_FORMAT",
+        default_value = "text",
+        value_name = "FORMAT",
+        global = true
+    )]
+    pub log_format: String,
+}
+
+impl LogArgs {
+    /// The format; an unknown name is an error that names the variable.
+    pub fn format(&self) -> anyhow::Result<LogFormat> {
+        match self.log_format.as_str() {
+            "" | "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => anyhow::bail!("OAUTH_APPS_LOG_FORMAT must be text or json, not {other:?}"),
+        }
+    }
+}
+
+/// The folder of `oauth-apps dev`, for the commands that use its cluster and
+/// token secret.
+#[derive(Args, Clone, Debug)]
+pub struct DevDirArgs {
+    /// Folder of a running `oauth-apps dev` (it prints this export): its
+    /// cluster is the database of `members` and `audit` unless DATABASE_URL
+    /// is given, its token secret that of `token` unless
+    /// OAUTH_APPS_JWT_SECRET is set.
+    #[arg(long, env = DEV_DIR_ENV, value_name = "DIR")]
+    pub dev_dir: Option<std::path::PathBuf>,
+}
+
+impl DevDirArgs {
+    /// The folder, unless unset or empty.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dev_dir
+            .as_deref()
+            .filter(|d| !d.as_os_str().is_empty())
+    }
+}
+
+/// Where PostgreSQL's server binaries are, for `oauth-apps dev`.
+#[derive(Args, Clone, Debug)]
+pub struct PgBinArgs {
+    /// Folder of PostgreSQL's server binaries (initdb, pg_ctl); default: the
+    /// newest /usr/lib/postgresql/*/bin, else `pg_config --bindir`.
+    #[arg(long, env = "OAUTH_APPS_PG_BIN", value_name = "DIR")]
+    pub pg_bin: Option<std::path::PathBuf>,
+}
+
 fn parse_scopes(s: &str) -> Result<ScopeCatalog, String> {
     ScopeCatalog::parse(s)
 }
@@ -310,48 +355,18 @@ fn parse_native_schemes(s: &str) -> Result<NativeSchemes, String> {
 }
 
 impl Config {
-    /// The defaults, for a given database and token secret (tests, tools).
+    /// Every setting at the default its flag declares (the environment is
+    /// not read), with the given database and token secret (tests, tools).
     pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
-            database: DatabaseArgs {
-                database_url: database_url.into(),
-            },
-            jwt: JwtArgs {
-                jwt_secret: Some(jwt_secret.into()),
-                jwks_file: None,
-                jwks_url: None,
-                jwks_ca_file: None,
-                jwks_refresh: Duration::from_secs(300),
-                jwt_issuer: None,
-                jwt_audience: None,
-                jwt_max_lifetime: Duration::from_secs(24 * 3600),
-            },
-            scopes: ScopeCatalog::default(),
-            redirect_allow_localhost: false,
-            native_schemes: NativeSchemes::default(),
-            assertion_audience: None,
-            assertion_max_lifetime: Duration::from_secs(300),
-            mutations_per_minute: 600,
-            failed_verify_per_minute: 30,
-            uncached_verify_per_caller: 16,
-            cache_mib: 64,
-            db_pool_size: 16,
-            db_timeout: Duration::from_secs(3),
-            hash_concurrency: 0,
-            request_timeout: Duration::from_secs(10),
-            max_request_bytes: 64 * 1024,
-            max_metadata_bytes: 16 * 1024,
-            max_concurrent_streams: 256,
-            max_connections: 1000,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(300),
-            keepalive: Duration::from_secs(30),
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            shutdown_grace: Duration::from_secs(30),
-        }
+        let command = Self::augment_args(clap::Command::new("defaults"))
+            .mut_args(|arg| arg.env(None::<&'static str>));
+        let mut config = command
+            .try_get_matches_from(["defaults"])
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .expect("every setting has a valid default");
+        config.database.database_url = database_url.into();
+        config.jwt.jwt_secret = Some(jwt_secret.into());
+        config
     }
 
     /// The rules' configuration.
@@ -416,6 +431,45 @@ mod tests {
         assert_eq!(cli.config.db_timeout, Duration::from_millis(250));
         assert!(Cli::try_parse_from(["x", "--scopes", "bad\"scope"]).is_err());
         assert!(Cli::try_parse_from(["x", "--listen", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn new_takes_the_defaults_the_flags_declare() {
+        let c = Config::new("postgres://x/y", "s".repeat(32));
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(c.database.database_url, "postgres://x/y");
+        assert_eq!(c.jwt.jwks_refresh, Duration::from_secs(300));
+        assert_eq!(c.jwt.jwt_max_lifetime, Duration::from_secs(24 * 3600));
+        assert_eq!(c.scopes, ScopeCatalog::default());
+        assert_eq!(c.native_schemes, NativeSchemes::default());
+        assert_eq!(c.assertion_max_lifetime, Duration::from_secs(300));
+        assert_eq!(
+            (c.mutations_per_minute, c.failed_verify_per_minute),
+            (600, 30)
+        );
+        assert_eq!((c.cache_mib, c.db_pool_size), (64, 16));
+        assert_eq!(c.db_timeout, Duration::from_secs(3));
+        assert_eq!(c.max_request_bytes, 64 * 1024);
+        assert_eq!(c.idle_timeout, Duration::from_secs(300));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert!(c.tls_cert.is_none() && c.jwt.jwks_url.is_none());
+    }
+
+    #[test]
+    fn log_formats_are_text_or_json() {
+        let format = |s: &str| {
+            LogArgs {
+                log_format: s.to_owned(),
+            }
+            .format()
+        };
+        assert_eq!(format("text").unwrap(), LogFormat::Text);
+        assert_eq!(format("").unwrap(), LogFormat::Text);
+        assert_eq!(format("json").unwrap(), LogFormat::Json);
+        assert_eq!(
+            format("JSON").unwrap_err().to_string(),
+            "OAUTH_APPS_LOG_FORMAT must be text or json, not \"JSON\""
+        );
     }
 
     #[test]

@@ -286,4 +286,3 @@ impl From<RedirectMatch> for pb::MatchRedirectUriResponse {
         }
     }
 }
-

@@ -149,7 +149,9 @@ impl Verifier {
                 .await?
             {
                 self.verified.remember(candidate.hash.as_phc(), &presented);
-                return Ok(usable.map_or(Verdict::Refused, |f| Verdict::Valid(Box::new(f.app.clone()))));
+                return Ok(usable.map_or(Verdict::Refused, |f| {
+                    Verdict::Valid(Box::new(f.app.clone()))
+                }));
             }
         }
         if !legacy {

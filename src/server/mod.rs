@@ -18,6 +18,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use state::AppState;
+use state::ServerSettings;
 
 use crate::{
     api::{Api, proto::OAuthApplicationsServer},
@@ -64,42 +65,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    // The first probe runs before the first call is accepted, so health is
-    // right from the start.
-    let first = probe_once(&state).await;
-    set_status(&reporter, first).await;
-    let (stop_probe, probe_stopped) = tokio::sync::watch::channel(false);
-    let probe = tokio::spawn(probe_database(
-        state.clone(),
-        reporter,
-        first,
-        probe_stopped.clone(),
-    ));
-    let sweeper = tokio::spawn(sweep(state.clone(), probe_stopped.clone()));
-    let listener_task = tokio::spawn(crate::store::notifications::listen(
-        state.database.database_url.clone(),
-        vec![state.roles.clone(), state.ops.apps.clone()],
-        probe_stopped,
-    ));
-
+    let background = Background::start(&state, reporter).await;
     let (reflection_v1, reflection_v1alpha) = reflection::services()?;
-
-    let pool = state.pool.clone();
-    let (minting, verifying) = (state.ops.minting.clone(), state.ops.verifier.hasher.clone());
-    crate::telemetry::metrics::register_gauges(
-        move || {
-            let s = pool.state();
-            (s.connections, s.idle_connections)
-        },
-        move || (minting.admitted() + verifying.admitted()) as u64,
-    );
+    register_gauges(&state);
     let settings = state.server.clone();
-    let default_timeout = settings.request_timeout;
     let auth = auth_layer::layer(state.authorizer.clone());
     let api = OAuthApplicationsServer::new(Api::new(state.ops.clone()))
         .max_decoding_message_size(settings.max_request_bytes);
-
     let incoming = connections::incoming(listener, settings.connections, &state.connections);
+    let result = builder(&settings)?
+        .layer(connections::ActivityLayer)
+        .layer(telemetry_layer())
+        .layer(metadata::layer(settings.max_metadata_bytes))
+        .layer(deadline::layer(settings.request_timeout))
+        .layer(auth)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(api)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await;
+    background.stop().await;
+    result?;
+    Ok(())
+}
+
+/// The server's HTTP/2 (and TLS) settings.
+fn builder(settings: &ServerSettings) -> anyhow::Result<Server> {
     let mut builder = Server::builder();
     if let Some(tls) = &settings.tls {
         let mut config = ServerTlsConfig::new()
@@ -110,7 +102,7 @@ pub async fn serve(
         }
         builder = builder.tls_config(config)?;
     }
-    let result = builder
+    Ok(builder
         .timeout(settings.request_timeout)
         .max_concurrent_streams(Some(settings.max_concurrent_streams))
         .http2_keepalive_interval(settings.keepalive)
@@ -118,24 +110,61 @@ pub async fn serve(
         // Metadata past our own limit gets a status on its call (see
         // `metadata`); HTTP/2 itself refuses only far larger blocks, which
         // end the connection.
-        .http2_max_header_list_size(Some(HTTP2_MAX_HEADER_LIST))
-        .layer(connections::ActivityLayer)
-        .layer(telemetry_layer())
-        .layer(metadata::layer(settings.max_metadata_bytes))
-        .layer(deadline::layer(default_timeout))
-        .layer(auth)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(api)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
-    let _ = stop_probe.send(true);
-    let _ = probe.await;
-    let _ = sweeper.await;
-    let _ = listener_task.await;
-    result?;
-    Ok(())
+        .http2_max_header_list_size(Some(HTTP2_MAX_HEADER_LIST)))
+}
+
+/// Gauges of the pool's connections and of the hashes admitted.
+fn register_gauges(state: &AppState) {
+    let pool = state.pool.clone();
+    let (minting, verifying) = (state.ops.minting.clone(), state.ops.verifier.hasher.clone());
+    crate::telemetry::metrics::register_gauges(
+        move || {
+            let s = pool.state();
+            (s.connections, s.idle_connections)
+        },
+        move || (minting.admitted() + verifying.admitted()) as u64,
+    );
+}
+
+/// The tasks that run beside the server: the health probe, the sweeper and
+/// the LISTEN/NOTIFY listener.
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: [tokio::task::JoinHandle<()>; 3],
+}
+
+impl Background {
+    async fn start(state: &AppState, reporter: HealthReporter) -> Self {
+        // The first probe runs before the first call is accepted, so health is
+        // right from the start.
+        let first = probe_once(state).await;
+        set_status(&reporter, first).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let probe = tokio::spawn(probe_database(
+            state.clone(),
+            reporter,
+            first,
+            stopped.clone(),
+        ));
+        let sweeper = tokio::spawn(sweep(state.clone(), stopped.clone()));
+        let listener = tokio::spawn(crate::store::notifications::listen(
+            state.database.database_url.clone(),
+            vec![state.roles.clone(), state.ops.apps.clone()],
+            stopped,
+        ));
+        Self {
+            stop,
+            tasks: [probe, sweeper, listener],
+        }
+    }
+
+    /// Tells every task to stop, and waits until they have.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 /// Keeps the health status in step with the database: SERVING only while it

@@ -1,5 +1,7 @@
 //! What the server runs on, built once at start-up from the configuration
-//! and passed down explicitly: no global singletons.
+//! and passed down explicitly: no global singletons. The I/O that settings
+//! call for happens here, not while they are parsed: files are read, the
+//! JWKS URL fetched, the database created, migrated and keyed.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,8 +9,11 @@ use anyhow::Context as _;
 
 use super::connections::{ConnectionLimits, OpenConnections, fit_to_open_files};
 use crate::{
-    auth::{Authorizer, RoleCache},
-    config::{Config, DatabaseArgs},
+    auth::{
+        Authorizer, KeySources, RoleCache, TokenVerifier,
+        jwks::{JWKS_STARTUP_WINDOW, RemoteJwksSettings},
+    },
+    config::{Config, DatabaseArgs, JwtArgs},
     credentials::{CallerSlots, Hasher, Limiter, VerifiedCache, Verifier},
     domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
     ops::Ops,
@@ -94,37 +99,11 @@ impl AppState {
     /// everything the service needs to answer calls.
     pub async fn prepare(config: &Config) -> anyhow::Result<Self> {
         // Settings first: a bad one fails at once, not after the database.
-        let verifier = Arc::new(config.jwt.verifier().await?);
+        let verifier = Arc::new(token_verifier(&config.jwt, JWKS_STARTUP_WINDOW).await?);
         let tls = read_tls(config)?;
         let url = &config.database.database_url;
-        // A database that is still starting (or briefly away) is waited for.
-        let started = std::time::Instant::now();
-        loop {
-            let ready = async {
-                store::ensure_database(url).await?;
-                store::run_migrations(url).await
-            }
-            .await;
-            match ready {
-                Ok(()) => break,
-                Err(e) if started.elapsed() < STARTUP_RETRY_FOR => {
-                    tracing::warn!(error = %format!("{e:#}"), "database not ready; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let keyed = {
-            use diesel_async::{AsyncConnection as _, AsyncPgConnection};
-            let mut conn = AsyncPgConnection::establish(url).await?;
-            store::applications::backfill_name_keys(&mut conn).await?
-        };
-        if keyed > 0 {
-            tracing::info!(
-                count = keyed,
-                "computed the look-alike keys of application names"
-            );
-        }
+        wait_for_database(url).await?;
+        backfill_name_keys(url).await?;
         let pool = store::build_pool(
             url,
             config.db_pool_size,
@@ -132,51 +111,12 @@ impl AppState {
             config.db_timeout,
         );
         let db = Db::new(pool.clone(), config.db_timeout);
-        let shared_key = async |name: &'static str| {
-            let candidate = random_base62(43);
-            db.read(async |conn| {
-                store::settings::get_or_init(conn, name, candidate.as_bytes()).await
-            })
-            .await
-        };
-        let page_tokens = PageTokenKey::new(shared_key(PAGE_TOKEN_KEY_SETTING).await?);
-        let checksum_key = ChecksumKey::new(shared_key(CHECKSUM_KEY_SETTING).await?);
-        let cores = config.hash_concurrency();
-        let lane = || Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
-        let (minting, verifying) = (lane(), lane());
-        // Refusals that need no hash wait as long as recent ones took: from
-        // the first call on.
-        verifying.calibrate().await?;
+        let ops = ops(config, db.clone()).await?;
         let roles = Arc::new(RoleCache::default());
-        // Besides connections, the process needs descriptors for the pool,
-        // the listener, the LISTEN connection, files and the runtime.
-        let reserve = config.db_pool_size as usize + 64;
-        let connections = ConnectionLimits {
-            max_connections: fit_to_open_files(config.max_connections, reserve),
-            handshake_timeout: config.handshake_timeout,
-            idle_timeout: config.idle_timeout,
-        };
         let mutations = Limiter::per_minute(config.mutations_per_minute);
+        let server = server_settings(config, tls);
         Ok(Self {
-            ops: Ops {
-                db: db.clone(),
-                policy: Arc::new(config.policy()),
-                assertions: config.assertion_policy(),
-                minting,
-                checksum_key: checksum_key.clone(),
-                page_tokens,
-                verifier: Verifier {
-                    hasher: verifying,
-                    checksum_key,
-                    verified: Arc::new(VerifiedCache::default()),
-                    failures: Limiter::per_minute(config.failed_verify_per_minute),
-                    slots: Arc::new(CallerSlots::new(
-                        config.uncached_verify_per_caller,
-                        config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
-                    )),
-                },
-                apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
-            },
+            ops,
             authorizer: Authorizer::new(
                 verifier,
                 Memberships(db),
@@ -187,16 +127,132 @@ impl AppState {
             roles,
             mutations,
             database: config.database.clone(),
-            connections: OpenConnections::new(connections.max_connections),
-            server: ServerSettings {
-                connections,
-                request_timeout: config.request_timeout,
-                max_request_bytes: config.max_request_bytes,
-                max_metadata_bytes: config.max_metadata_bytes,
-                max_concurrent_streams: config.max_concurrent_streams,
-                keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
-                tls,
-            },
+            connections: OpenConnections::new(server.connections.max_connections),
+            server,
         })
+    }
+}
+
+/// The verifier of bearer tokens that `jwt` describes. A JWKS URL is fetched
+/// before this returns, and must answer within `startup_window`
+/// ([`JWKS_STARTUP_WINDOW`] at start-up; shorter in tests).
+pub async fn token_verifier(
+    jwt: &JwtArgs,
+    startup_window: Duration,
+) -> anyhow::Result<TokenVerifier> {
+    let secret = match jwt.jwt_secret.as_deref() {
+        Some(s) if !s.is_empty() => Some(jwt.secret()?),
+        _ => None,
+    };
+    let keys = KeySources {
+        file: jwt.jwks_file.clone(),
+        url: jwt.jwks_url.clone().map(|url| RemoteJwksSettings {
+            url,
+            ca_file: jwt.jwks_ca_file.clone(),
+            refresh: jwt.jwks_refresh,
+            startup_window,
+        }),
+    };
+    let verifier = TokenVerifier::new(
+        secret,
+        &keys,
+        jwt.jwt_issuer.as_deref(),
+        jwt.jwt_audience.as_deref(),
+    )
+    .await?;
+    let max_lifetime = (!jwt.jwt_max_lifetime.is_zero()).then_some(jwt.jwt_max_lifetime);
+    Ok(verifier.with_max_lifetime(max_lifetime))
+}
+
+/// Creates and migrates the database, waiting for one that is still
+/// starting (or briefly away) up to [`STARTUP_RETRY_FOR`].
+async fn wait_for_database(url: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let ready = async {
+            store::ensure_database(url).await?;
+            store::run_migrations(url).await
+        }
+        .await;
+        match ready {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < STARTUP_RETRY_FOR => {
+                tracing::warn!(error = %format!("{e:#}"), "database not ready; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Gives rows from before the look-alike keys of names their keys.
+async fn backfill_name_keys(url: &str) -> anyhow::Result<()> {
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let keyed = store::applications::backfill_name_keys(&mut conn).await?;
+    if keyed > 0 {
+        tracing::info!(
+            count = keyed,
+            "computed the look-alike keys of application names"
+        );
+    }
+    Ok(())
+}
+
+/// The operations, with the keys every replica shares (from the database),
+/// the argon2 lanes, caches and limits.
+async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
+    let shared_key = async |name: &'static str| {
+        let candidate = random_base62(43);
+        db.read(async |conn| store::settings::get_or_init(conn, name, candidate.as_bytes()).await)
+            .await
+    };
+    let page_tokens = PageTokenKey::new(shared_key(PAGE_TOKEN_KEY_SETTING).await?);
+    let checksum_key = ChecksumKey::new(shared_key(CHECKSUM_KEY_SETTING).await?);
+    let cores = config.hash_concurrency();
+    let lane = || Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
+    let (minting, verifying) = (lane(), lane());
+    // Refusals that need no hash wait as long as recent ones took: from
+    // the first call on.
+    verifying.calibrate().await?;
+    Ok(Ops {
+        db,
+        policy: Arc::new(config.policy()),
+        assertions: config.assertion_policy(),
+        minting,
+        checksum_key: checksum_key.clone(),
+        page_tokens,
+        verifier: Verifier {
+            hasher: verifying,
+            checksum_key,
+            verified: Arc::new(VerifiedCache::default()),
+            failures: Limiter::per_minute(config.failed_verify_per_minute),
+            slots: Arc::new(CallerSlots::new(
+                config.uncached_verify_per_caller,
+                config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
+            )),
+        },
+        apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
+    })
+}
+
+/// The transport settings, with the connection limit fitted to the
+/// open-files limit.
+fn server_settings(config: &Config, tls: Option<TlsMaterial>) -> ServerSettings {
+    // Besides connections, the process needs descriptors for the pool,
+    // the listener, the LISTEN connection, files and the runtime.
+    let reserve = config.db_pool_size as usize + 64;
+    ServerSettings {
+        connections: ConnectionLimits {
+            max_connections: fit_to_open_files(config.max_connections, reserve),
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+        },
+        request_timeout: config.request_timeout,
+        max_request_bytes: config.max_request_bytes,
+        max_metadata_bytes: config.max_metadata_bytes,
+        max_concurrent_streams: config.max_concurrent_streams,
+        keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
+        tls,
     }
 }

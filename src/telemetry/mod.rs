@@ -28,29 +28,17 @@ use opentelemetry_sdk::{
     trace::SdkTracerProvider,
 };
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::FilterFn, fmt, layer::SubscriberExt as _,
+    EnvFilter, Layer, filter::FilterFn, fmt, layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
 };
 
 pub use rpc::RpcTelemetryLayer;
 
-/// Log line format, from `OAUTH_APPS_LOG_FORMAT` (`text`, the default, or `json`).
+/// Log line format (the setting `OAUTH_APPS_LOG_FORMAT`: `text` or `json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
-}
-
-impl LogFormat {
-    pub fn from_env() -> anyhow::Result<Self> {
-        match std::env::var("OAUTH_APPS_LOG_FORMAT").ok().as_deref() {
-            None | Some("") | Some("text") => Ok(Self::Text),
-            Some("json") => Ok(Self::Json),
-            Some(other) => {
-                anyhow::bail!("OAUTH_APPS_LOG_FORMAT must be text or json, not {other:?}")
-            }
-        }
-    }
 }
 
 /// Flushes and stops exporters when dropped.
@@ -115,53 +103,83 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     let resource = Resource::builder()
         .with_service_name(service_name())
         .build();
+    let tracer_provider = tracer_provider(&resource)?;
+    let meter_provider = meter_provider(resource)?;
+    tracing_subscriber::registry()
+        .with(log_filter())
+        .with(dependencies_capped())
+        .with(log_layer(format))
+        .with(tracer_provider.as_ref().map(span_layer))
+        .try_init()
+        .context("installing the log subscriber")?;
+    Ok(Telemetry {
+        tracer_provider,
+        meter_provider,
+    })
+}
 
-    let tracer_provider = if export_wanted("TRACES") {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()
-            .context("building the OTLP span exporter")?;
-        Some(
-            SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
-                .with_resource(resource.clone())
-                .build(),
-        )
-    } else {
-        None
-    };
-    let meter_provider = if export_wanted("METRICS") {
-        let exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .build()
-            .context("building the OTLP metric exporter")?;
-        let provider = SdkMeterProvider::builder()
-            .with_periodic_exporter(exporter)
-            .with_resource(resource)
-            .build();
-        global::set_meter_provider(provider.clone());
-        Some(provider)
-    } else {
-        None
-    };
+/// Spans exported over OTLP in batches, when the environment asks for it.
+fn tracer_provider(resource: &Resource) -> anyhow::Result<Option<SdkTracerProvider>> {
+    if !export_wanted("TRACES") {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+        .context("building the OTLP span exporter")?;
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.clone())
+            .build(),
+    ))
+}
 
+/// Metrics exported over OTLP periodically, when the environment asks for
+/// it; installed as the global meter provider.
+fn meter_provider(resource: Resource) -> anyhow::Result<Option<SdkMeterProvider>> {
+    if !export_wanted("METRICS") {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .build()
+        .context("building the OTLP metric exporter")?;
+    let provider = SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .with_resource(resource)
+        .build();
+    global::set_meter_provider(provider.clone());
+    Ok(Some(provider))
+}
+
+/// The layer that turns tracing spans into exported OpenTelemetry spans.
+fn span_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
     // Spans carry what the service names in them, and nothing the layer
     // would add to each by default (source location, thread, busy and idle
     // times: costs on every call, of little use for one span per RPC). The
     // per-call log line stays out of the span: it repeats the span's fields.
-    let otel_layer = tracer_provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("oauth-apps"))
-            .with_error_records_to_exceptions(false)
-            .with_location(false)
-            .with_threads(false)
-            .with_tracked_inactivity(false)
-            .with_context_activation(false)
-            .with_filter(FilterFn::new(|meta| {
-                !(meta.is_event() && meta.target() == rpc::LOG_TARGET)
-            }))
-    });
-    let fmt_layer = match format {
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("oauth-apps"))
+        .with_error_records_to_exceptions(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_filter(FilterFn::new(|meta| {
+            !(meta.is_event() && meta.target() == rpc::LOG_TARGET)
+        }))
+}
+
+/// Log lines on stderr, in `format`.
+fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    match format {
         // Colours only for a person at a terminal: in a file or a log
         // collector, escape codes are noise around every field.
         LogFormat::Text => fmt::layer()
@@ -174,18 +192,7 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
             .with_span_list(false)
             .with_writer(std::io::stderr)
             .boxed(),
-    };
-    tracing_subscriber::registry()
-        .with(log_filter())
-        .with(dependencies_capped())
-        .with(fmt_layer)
-        .with(otel_layer)
-        .try_init()
-        .context("installing the log subscriber")?;
-    Ok(Telemetry {
-        tracer_provider,
-        meter_provider,
-    })
+    }
 }
 
 fn service_name() -> String {

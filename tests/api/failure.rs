@@ -50,6 +50,9 @@ fn own_cluster() -> OwnCluster {
         dir.join("data"),
         port,
         oauth_apps::domain::ids::random_base62(24),
+        std::env::var_os("OAUTH_APPS_PG_BIN")
+            .as_deref()
+            .map(std::path::Path::new),
     )
     .unwrap();
     // The folder above the data must be reachable by the postgres user too.

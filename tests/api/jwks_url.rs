@@ -15,7 +15,7 @@ use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::Algorithm;
-use oauth_apps::{Config, domain::Role};
+use oauth_apps::{Config, domain::Role, server::state::token_verifier};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
@@ -409,14 +409,14 @@ async fn start_up_needs_a_usable_set_from_a_trusted_server() {
     let window = Duration::from_millis(500);
     let e = format!(
         "{:#}",
-        config.jwt.verifier_within(window).await.err().unwrap()
+        token_verifier(&config.jwt, window).await.err().unwrap()
     );
     assert!(e.contains(&idp.url) && e.contains("not a JWK Set"), "{e}");
 
     idp.answer(Answer::Keys(vec![]));
     let e = format!(
         "{:#}",
-        config.jwt.verifier_within(window).await.err().unwrap()
+        token_verifier(&config.jwt, window).await.err().unwrap()
     );
     assert!(e.contains("no RS256, ES256 or EdDSA signing key"), "{e}");
 
@@ -425,16 +425,16 @@ async fn start_up_needs_a_usable_set_from_a_trusted_server() {
     config.jwt.jwks_ca_file = None;
     let e = format!(
         "{:#}",
-        config.jwt.verifier_within(window).await.err().unwrap()
+        token_verifier(&config.jwt, window).await.err().unwrap()
     );
     assert!(e.contains("certificate"), "{e}");
 
     config.jwt.jwks_ca_file = Some(idp.ca_file.clone());
-    let verifier = config.jwt.verifier_within(window).await.unwrap();
+    let verifier = token_verifier(&config.jwt, window).await.unwrap();
     assert!(verifier.verify(&rsa_token()).await.is_ok());
 
     // Plain HTTP is refused before anything is fetched.
     config.jwt.jwks_url = Some(idp.url.replace("https:", "http:").parse().unwrap());
-    let e = config.jwt.verifier_within(window).await.err().unwrap();
+    let e = token_verifier(&config.jwt, window).await.err().unwrap();
     assert!(e.to_string().contains("https"), "{e}");
 }

@@ -15,7 +15,7 @@ mod jwks_url;
 mod lifecycle;
 // The private-cluster helper is the binary's (`oauth-apps dev`), not the
 // library's: the tests compile the same file.
-#[path = "../../src/dev/pgcluster.rs"]
+#[path = "../../src/cli/dev/cluster.rs"]
 #[allow(dead_code)]
 mod pgcluster;
 mod process;

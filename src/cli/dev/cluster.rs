@@ -33,11 +33,11 @@ impl std::fmt::Debug for LocalCluster {
     }
 }
 
-/// Where PostgreSQL's binaries are: `OAUTH_APPS_PG_BIN`, `pg_config --bindir`,
-/// or the newest `/usr/lib/postgresql/*/bin`.
-pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
-    if let Ok(dir) = std::env::var("OAUTH_APPS_PG_BIN") {
-        return Ok(PathBuf::from(dir));
+/// Where PostgreSQL's binaries are: `configured` (`OAUTH_APPS_PG_BIN`), the
+/// newest `/usr/lib/postgresql/*/bin`, or `pg_config --bindir`.
+pub fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = configured {
+        return Ok(dir.to_owned());
     }
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|rd| {
@@ -71,6 +71,13 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
     )
 }
 
+/// The URL of `database` in the cluster on 127.0.0.1:`port`, as its
+/// superuser: `postgres://postgres:PASSWORD@127.0.0.1:PORT/DB`.
+pub fn cluster_url(port: u16, password: &str, database: &str) -> String {
+    let password: String = url::form_urlencoded::byte_serialize(password.as_bytes()).collect();
+    format!("postgres://postgres:{password}@127.0.0.1:{port}/{database}")
+}
+
 /// A TCP port nobody listens on right now.
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -85,15 +92,17 @@ fn is_root() -> bool {
 
 impl LocalCluster {
     /// A cluster in `data_dir` listening on 127.0.0.1:`port`, created by
-    /// [`LocalCluster::init`] when the folder is new.
+    /// [`LocalCluster::init`] when the folder is new, run with the binaries
+    /// of `pg_bin` (or those [`find_bin_dir`] finds).
     pub fn new(
         data_dir: impl Into<PathBuf>,
         port: u16,
         password: impl Into<String>,
+        pg_bin: Option<&Path>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             data_dir: data_dir.into(),
-            bin_dir: find_bin_dir()?,
+            bin_dir: find_bin_dir(pg_bin)?,
             port,
             run_as: is_root().then(|| "postgres".to_owned()),
             password: password.into(),
@@ -106,12 +115,7 @@ impl LocalCluster {
 
     /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/DB`
     pub fn url(&self, database: &str) -> String {
-        let password: String =
-            url::form_urlencoded::byte_serialize(self.password.as_bytes()).collect();
-        format!(
-            "postgres://postgres:{password}@127.0.0.1:{}/{database}",
-            self.port
-        )
+        cluster_url(self.port, &self.password, database)
     }
 
     fn command(&self, program: &str) -> Command {

@@ -11,6 +11,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Args;
+use oauth_apps::config::ServeAddressArgs;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -23,14 +24,8 @@ pub struct HealthArgs {
     /// loopback when it is 0.0.0.0 or [::].
     #[arg(long, value_name = "HOST:PORT")]
     addr: Option<String>,
-    /// Where `serve` listens (the default of --addr).
-    #[arg(
-        long,
-        env = "OAUTH_APPS_LISTEN",
-        default_value = oauth_apps::config::DEFAULT_LISTEN,
-        hide = true
-    )]
-    listen: SocketAddr,
+    #[command(flatten)]
+    serve: ServeAddressArgs,
     /// Service whose status to ask; empty: the server as a whole.
     #[arg(long, default_value = "")]
     service: String,
@@ -77,13 +72,24 @@ impl HealthArgs {
             };
             return Ok(bare.trim_end_matches('/').to_owned());
         }
-        let ip = match self.listen.ip() {
+        let listen = self.serve.listen;
+        let ip = match listen.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        Ok(SocketAddr::new(ip, self.listen.port()).to_string())
+        Ok(SocketAddr::new(ip, listen.port()).to_string())
     }
+}
+
+/// Runs the check on a runtime of one thread: success only when SERVING.
+pub fn run_blocking(args: &HealthArgs) -> std::process::ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(run(args)));
+    super::exit_code(result)
 }
 
 /// Prints the status; an error unless it is SERVING.
@@ -91,7 +97,7 @@ pub async fn run(args: &HealthArgs) -> anyhow::Result<()> {
     let target = args.target()?;
     let asked = tokio::time::timeout(args.timeout, check(args, &target)).await;
     // The likeliest reason a check of a TLS server fails.
-    let hint = if args.ca.is_none() && std::env::var_os("OAUTH_APPS_TLS_CERT").is_some() {
+    let hint = if args.ca.is_none() && args.serve.tls_cert.is_some() {
         " (OAUTH_APPS_TLS_CERT is set: a TLS server needs --ca)"
     } else {
         ""

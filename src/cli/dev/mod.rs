@@ -3,35 +3,93 @@
 //! project folder (`.oauth-apps-dev/` by default) and is reused by the next
 //! run; so are its port and the development token secret.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use anyhow::Context as _;
+use clap::Args;
 
-pub mod pgcluster;
+pub mod cluster;
 
+use cluster::{LocalCluster, free_port};
 use oauth_apps::{
-    AppState,
+    AppState, Config,
+    auth::TokenIssuer,
+    config::{DEV_DIR_ENV, PgBinArgs},
     domain::{Role, ids::random_base62},
     store,
 };
-use pgcluster::{LocalCluster, free_port};
 
-/// Names the folder of `oauth-apps dev` for the other commands: `members`
-/// and `audit` then use its cluster (unless `DATABASE_URL` is set), and
-/// `token` its token secret (unless `OAUTH_APPS_JWT_SECRET` is set).
-pub const DEV_DIR_ENV: &str = "OAUTH_APPS_DEV_DIR";
+use super::serve::{bind, run_until_signalled};
 
-pub const DEMO_ORG: &str = "demo";
-pub const DEMO_OWNER: &str = "demo-owner";
-pub const DEV_DATABASE: &str = "oauth_apps";
+const DEMO_ORG: &str = "demo";
+const DEMO_OWNER: &str = "demo-owner";
+const DEV_DATABASE: &str = "oauth_apps";
 
-pub struct DevEnvironment {
-    pub cluster: LocalCluster,
+#[derive(Args)]
+pub struct DevArgs {
+    /// Folder of the private cluster, its port and the dev token secret.
+    #[arg(long, default_value = ".oauth-apps-dev")]
+    dir: std::path::PathBuf,
+    #[command(flatten)]
+    pg_bin: PgBinArgs,
+    #[command(flatten)]
+    config: Config,
+}
+
+/// Serves like `serve`, on the folder's cluster (started, and stopped on the
+/// way out when this run started it), with the demo organization and a
+/// banner that shows how to call it.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let DevArgs {
+        dir,
+        pg_bin,
+        mut config,
+    } = args;
+    let dir_shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let env =
+        tokio::task::spawn_blocking(move || prepare(&dir, pg_bin.pg_bin.as_deref())).await??;
+    config.database.database_url = env.cluster.url(DEV_DATABASE);
+    if config.jwt.jwt_secret.as_deref().is_none_or(str::is_empty) {
+        config.jwt.jwt_secret = Some(env.jwt_secret.clone());
+    }
+    let result = serve_with_banner(&config, &env, &dir_shown).await;
+    // The data stays on disk; a server we started does not outlive us.
+    if env.started_here {
+        let cluster = env.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    }
+    result
+}
+
+async fn serve_with_banner(
+    config: &Config,
+    env: &DevEnvironment,
+    dir_shown: &Path,
+) -> anyhow::Result<()> {
+    let state = AppState::prepare(config).await?;
+    seed(&state).await?;
+    let listener = bind(config).await?;
+    let jwt = &config.jwt;
+    let token = TokenIssuer::hs256(
+        jwt.secret()?,
+        jwt.jwt_issuer.as_deref(),
+        jwt.jwt_audience.as_deref(),
+    )
+    .mint(DEMO_OWNER, None, Duration::from_secs(24 * 3600));
+    println!(
+        "{}",
+        banner(listener.local_addr()?, &token, &env.cluster, dir_shown)
+    );
+    run_until_signalled(listener, state, config.shutdown_grace).await
+}
+
+struct DevEnvironment {
+    cluster: LocalCluster,
     /// Whether this run started the server (and so should stop it): another
     /// `dev` on the same folder may be using one that was already running.
-    pub started_here: bool,
+    started_here: bool,
     /// HS256 secret of development tokens, kept in the folder.
-    pub jwt_secret: String,
+    jwt_secret: String,
 }
 
 /// Reads `file`, or creates it with `make()`, readable by its owner only
@@ -56,13 +114,6 @@ fn persisted(file: &Path, make: impl FnOnce() -> anyhow::Result<String>) -> anyh
     Ok(v)
 }
 
-/// The folder `OAUTH_APPS_DEV_DIR` names, if it does.
-pub fn env_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os(DEV_DIR_ENV)
-        .filter(|v| !v.is_empty())
-        .map(Into::into)
-}
-
 fn read(dir: &Path, file: &str) -> anyhow::Result<String> {
     let path = dir.join(file);
     let v = std::fs::read_to_string(&path).with_context(|| {
@@ -79,8 +130,11 @@ pub fn database_url(dir: &Path) -> anyhow::Result<String> {
     let port: u16 = read(dir, "port")?
         .parse()
         .context("the port file of the dev folder is corrupt")?;
-    let cluster = LocalCluster::new(dir.join("pgdata"), port, read(dir, "pg-password")?)?;
-    Ok(cluster.url(DEV_DATABASE))
+    Ok(cluster::cluster_url(
+        port,
+        &read(dir, "pg-password")?,
+        DEV_DATABASE,
+    ))
 }
 
 /// The dev folder's token secret.
@@ -90,7 +144,7 @@ pub fn jwt_secret(dir: &Path) -> anyhow::Result<String> {
 
 /// Creates (first run) or reuses the folder's cluster and starts it.
 /// Blocking: runs PostgreSQL's tools.
-pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
+fn prepare(dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<DevEnvironment> {
     if !dir.exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         // PostgreSQL may run as another user (when we are root): it must be
@@ -106,7 +160,7 @@ pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
         .context("the port file of the dev folder is corrupt")?;
     let jwt_secret = persisted(&dir.join("jwt-secret"), || Ok(random_base62(43)))?;
     let password = persisted(&dir.join("pg-password"), || Ok(random_base62(32)))?;
-    let cluster = LocalCluster::new(dir.join("pgdata"), port, password)?;
+    let cluster = LocalCluster::new(dir.join("pgdata"), port, password, pg_bin)?;
     if !cluster.exists() {
         eprintln!(
             "creating a PostgreSQL cluster in {}",
@@ -124,7 +178,7 @@ pub fn prepare(dir: &Path) -> anyhow::Result<DevEnvironment> {
 }
 
 /// The demo organization and its owner.
-pub async fn seed(state: &AppState) -> anyhow::Result<()> {
+async fn seed(state: &AppState) -> anyhow::Result<()> {
     state
         .ops
         .db
@@ -134,12 +188,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// What `dev` prints once the service listens.
-pub fn banner(
-    addr: std::net::SocketAddr,
-    token: &str,
-    cluster: &LocalCluster,
-    dir: &Path,
-) -> String {
+fn banner(addr: std::net::SocketAddr, token: &str, cluster: &LocalCluster, dir: &Path) -> String {
     // A fresh name each run, so the ready-made create works every time.
     let name = format!("My app {}", random_base62(4));
     format!(

@@ -1,0 +1,48 @@
+//! `oauth-apps token`: a bearer token signed with the HS256 secret, for
+//! development and scripts.
+
+use std::time::Duration;
+
+use clap::Args;
+use oauth_apps::{
+    auth::TokenIssuer,
+    config::{DevDirArgs, JwtArgs},
+};
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// The token's subject (the user id).
+    #[arg(long)]
+    sub: String,
+    /// Space-separated scopes, such as "oauthapps:verify".
+    #[arg(long)]
+    scope: Option<String>,
+    /// Lifetime, such as 15m, 1h or 7d.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    ttl: Duration,
+    #[command(flatten)]
+    jwt: JwtArgs,
+    #[command(flatten)]
+    dev: DevDirArgs,
+}
+
+/// Prints the token. Without OAUTH_APPS_JWT_SECRET, the secret of the
+/// `oauth-apps dev` folder that OAUTH_APPS_DEV_DIR names signs it.
+pub fn run(mut args: TokenArgs) -> anyhow::Result<()> {
+    if let Some(dir) = args.dev.dir()
+        && args.jwt.jwt_secret.as_deref().is_none_or(str::is_empty)
+    {
+        args.jwt.jwt_secret = Some(super::dev::jwt_secret(dir)?);
+    }
+    let jwt = &args.jwt;
+    let issuer = TokenIssuer::hs256(
+        jwt.secret()?,
+        jwt.jwt_issuer.as_deref(),
+        jwt.jwt_audience.as_deref(),
+    );
+    println!(
+        "{}",
+        issuer.mint(&args.sub, args.scope.as_deref(), args.ttl)
+    );
+    Ok(())
+}
