@@ -6,7 +6,7 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use crate::domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy};
+use crate::domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, redirect::RedirectPolicy};
 
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -179,7 +179,7 @@ pub struct Config {
     pub jwt: JwtArgs,
 
     /// Scope catalog: the scopes applications may be granted, space separated.
-    #[arg(long, env = "OAUTH_APPS_SCOPES", value_parser = parse_scopes, default_value = crate::domain::validation::DEFAULT_SCOPE_LIST)]
+    #[arg(long, env = "OAUTH_APPS_SCOPES", value_parser = parse_scopes, default_value = crate::domain::scopes::DEFAULT_SCOPE_LIST)]
     pub scopes: ScopeCatalog,
 
     /// NATIVE apps may register `http://localhost` redirect URIs (RFC 8252

@@ -9,6 +9,9 @@ use rand::{RngExt as _, distr::Alphanumeric};
 const APP_ID_CHARS: usize = 22;
 /// Client ids are public but unguessable: 26 × 5.95 ≈ 155 bits.
 pub const CLIENT_ID_CHARS: usize = 26;
+/// Longest client_id a caller may present. We issue shorter ones; the bound
+/// keeps longer input out of lookups, hashes and limiter keys.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
 
 /// The base62 alphabet.
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -65,6 +68,13 @@ impl ClientId {
         Self(random_base62(CLIENT_ID_CHARS))
     }
 
+    /// A client_id as a caller presented it: `None` when it is empty or
+    /// longer than [`MAX_CLIENT_ID_LEN`] bytes, so it cannot be one we hold.
+    /// Whether it exists is the store's question.
+    pub fn parse(s: &str) -> Option<Self> {
+        (!s.is_empty() && s.len() <= MAX_CLIENT_ID_LEN).then(|| Self(s.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -109,5 +119,18 @@ mod tests {
         let a = ClientId::generate();
         assert_eq!(a.as_str().len(), CLIENT_ID_CHARS);
         assert_ne!(a, ClientId::generate());
+    }
+
+    #[test]
+    fn presented_client_ids_are_bounded() {
+        let longest = "c".repeat(MAX_CLIENT_ID_LEN);
+        assert_eq!(
+            ClientId::parse(&longest).map(|c| c.as_str().len()),
+            Some(MAX_CLIENT_ID_LEN)
+        );
+        assert_eq!(ClientId::parse(&format!("{longest}c")), None);
+        assert_eq!(ClientId::parse(""), None);
+        let issued = ClientId::generate();
+        assert_eq!(ClientId::parse(issued.as_str()), Some(issued));
     }
 }

@@ -6,9 +6,9 @@ use super::Ops;
 use crate::{
     auth::{ReadPermit, WritePermit},
     domain::{
-        AppId, Application, Classified, ClientId, ClientSecret,
-        page_token::{PagePosition, PageTokenError},
-        rules::{self, CreateInput, Refusal},
+        AppId, Application, Classified, ClientId, ClientSecret, Refusal,
+        create::{self, CreateInput},
+        page_token::{self, PagePosition, PageTokenError},
     },
     error::ApiError,
     store::{
@@ -42,7 +42,7 @@ impl Ops {
         input: CreateInput,
         deadline: Option<Deadline>,
     ) -> Result<Created, ApiError> {
-        let new = rules::check_new(input, &self.policy)?;
+        let new = create::check_new(input, &self.policy)?;
         // Authority before argon2: a refused call costs no hash.
         if let Classified::Privileged(_, why) = &new {
             permit.owner(why)?;
@@ -83,7 +83,7 @@ impl Ops {
                     permit,
                     app.id.as_str(),
                     Action::Create,
-                    rules::CREATE_AUDIT_FIELDS,
+                    create::CREATE_AUDIT_FIELDS,
                     "",
                 )
                 .await?;
@@ -125,10 +125,10 @@ impl Ops {
     pub async fn list_applications(
         &self,
         permit: &ReadPermit,
-        input: rules::ListInput,
+        input: page_token::ListInput,
     ) -> Result<Page, ApiError> {
         use crate::auth::OrgScope as _;
-        let page_size = rules::page_size(input.page_size)?;
+        let page_size = page_token::page_size(input.page_size)?;
         let now = Utc::now();
         let after = if input.page_token.is_empty() {
             None

@@ -295,8 +295,7 @@ impl Ops {
             if !f.app.is_usable() || f.app.auth_method != AuthMethod::PrivateKeyJwt {
                 return Err(AssertionRefusal::NoSuchClient);
             }
-            let jwks = f.app.jwks.as_deref().unwrap_or_default();
-            assertion::check(client_assertion, &claimed, jwks, policy, now)
+            assertion::check(client_assertion, &claimed, &f.client_keys, policy, now)
         };
         // The cached copy's verdict, kept so that its signature is checked once.
         let mut cached_verdict = None;

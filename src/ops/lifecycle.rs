@@ -9,8 +9,8 @@ use super::Ops;
 use crate::{
     auth::WritePermit,
     domain::{
-        AppId, Application, Classified, ClientSecret,
-        rules::{self, UpdateInput},
+        AppId, Application, Classified, ClientSecret, lifecycle,
+        update::{self, UpdateInput},
     },
     error::ApiError,
     store::{self, Deadline, audit::Action},
@@ -38,7 +38,7 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &input.id).await?;
-                let plan = rules::plan_update(current, &input, &self.policy)?;
+                let plan = update::plan_update(current, &input, &self.policy)?;
                 let updated = match &plan {
                     Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
                     Classified::Privileged(u, why) => {
@@ -78,7 +78,7 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &id).await?;
-                let plan = rules::plan_set_deleted(current, deleted, Utc::now());
+                let plan = lifecycle::plan_set_deleted(current, deleted, Utc::now());
                 let app = match &plan {
                     Classified::Ordinary(u) => store::applications::update(conn, permit, u).await?,
                     Classified::Privileged(u, why) => {
@@ -122,7 +122,7 @@ impl Ops {
             .db
             .read(async |conn| store::applications::get(conn, permit.read(), &id).await)
             .await?;
-        if let Classified::Privileged(_, why) = rules::plan_rotation(app, grace)? {
+        if let Classified::Privileged(_, why) = lifecycle::plan_rotation(app, grace)? {
             permit.owner(&why)?;
         }
         let secret = ClientSecret::generate(&self.checksum_key);
@@ -132,7 +132,7 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &id).await?;
-                let rotated = match rules::plan_rotation(current, grace)? {
+                let rotated = match lifecycle::plan_rotation(current, grace)? {
                     Classified::Ordinary(r) => {
                         store::applications::rotate_secret(conn, permit, &r, &hash, &hint).await?
                     }
@@ -141,7 +141,7 @@ impl Ops {
                         store::applications::rotate_secret(conn, owner, &r, &hash, &hint).await?
                     }
                 };
-                let details = rules::rotation_audit_details(rotated.1);
+                let details = lifecycle::rotation_audit_details(rotated.1);
                 store::audit::record(
                     conn,
                     permit,

@@ -245,6 +245,7 @@ mod tests {
                 contacts: vec![],
             },
             secrets: vec![],
+            client_keys: Default::default(),
         })
     }
 

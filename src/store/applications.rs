@@ -23,8 +23,7 @@ use crate::{
     auth::{Authorizes, OrgScope, ReadPermit, ServicePermit, WritePermit},
     domain::{
         AppChanges, AppId, AppType, Application, AuthMethod, Checked, ClientId, GrantType,
-        NewApplication, SecretHash, names,
-        rules::{AppUpdate, Rotation},
+        NewApplication, SecretHash, jwk::KeySet, lifecycle::Rotation, names, update::AppUpdate,
     },
 };
 
@@ -451,6 +450,9 @@ impl LiveSecret {
 pub struct AppWithSecrets {
     pub app: Application,
     pub secrets: Vec<LiveSecret>,
+    /// The app's registered public keys (`app.jwks`), parsed once per
+    /// version of the app, where its row is read.
+    pub client_keys: KeySet,
 }
 
 /// Slot, PHC hash, hint, checksum flag and expiry of a stored secret.
@@ -511,10 +513,15 @@ fn gather(rows: Vec<(AppRow, Option<SecretColumns>)>) -> StoreResult<Option<AppW
         app_row.get_or_insert(row);
     }
     match app_row {
-        Some(row) => Ok(Some(AppWithSecrets {
-            app: row.into_domain(current_hint)?,
-            secrets,
-        })),
+        Some(row) => {
+            let app = row.into_domain(current_hint)?;
+            let client_keys = KeySet::registered(app.jwks.as_deref());
+            Ok(Some(AppWithSecrets {
+                app,
+                secrets,
+                client_keys,
+            }))
+        }
         None => Ok(None),
     }
 }

@@ -3,7 +3,7 @@
 use diesel_async::AsyncPgConnection;
 use oauth_apps::{
     auth::WritePermit,
-    domain::{Checked, Privileged, rules::AppUpdate},
+    domain::{Checked, Privileged, update::AppUpdate},
     store,
 };
 
