@@ -2,10 +2,11 @@
 //!
 //! Policy: both sources parse with [`parse`] and are looked up with
 //! [`find`], so a key is accepted or skipped by the same rules wherever it
-//! comes from; those rules are the domain's (`domain::jwk`), the same that
-//! read the keys clients register. Verification never waits on I/O: a call takes the current set
-//! from a [`Snapshot`] (an `Arc` behind a lock held for a pointer copy), and
-//! only background tasks read files or the network and swap in a new set.
+//! comes from: the domain's (`domain::jwk`), which read the keys clients
+//! register too. Verification never waits on I/O: a call takes the current
+//! set from a [`Snapshot`] (an `Arc` behind a lock held for a pointer copy),
+//! and only background tasks read files or the network and swap in a new
+//! set.
 //! A source that turns unusable (unreadable, unreachable, not a JWK Set)
 //! keeps the last good set; a well-formed set replaces it, even one without
 //! a usable key, since that is how an issuer withdraws its keys.
@@ -61,7 +62,8 @@ fn log_skipped(skipped: &Skipped) {
             tracing::warn!(?kid, "JWKS key for an algorithm we do not accept skipped");
         }
         // The problem names a kind of problem, never the key's bytes.
-        problem => tracing::warn!(?kid, ?problem, "unusable JWKS key skipped"),
+        Some(problem) => tracing::warn!(?kid, %problem, "unusable JWKS key skipped"),
+        None => {}
     }
 }
 
