@@ -12,7 +12,7 @@ use std::{fmt, net::SocketAddr, time::Duration};
 use clap::{Args, FromArgMatches as _};
 
 use crate::{
-    domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, validation::RedirectPolicy},
+    domain::{Policy, ScopeCatalog, assertion::AssertionPolicy, redirect::RedirectPolicy},
     telemetry::LogFormat,
 };
 
@@ -156,7 +156,7 @@ pub struct Config {
     pub jwt: JwtArgs,
 
     /// Scope catalog: the scopes applications may be granted, space separated.
-    #[arg(long, env = "OAUTH_APPS_SCOPES", value_parser = parse_scopes, default_value = crate::domain::validation::DEFAULT_SCOPE_LIST)]
+    #[arg(long, env = "OAUTH_APPS_SCOPES", value_parser = parse_scopes, default_value = crate::domain::scopes::DEFAULT_SCOPE_LIST)]
     pub scopes: ScopeCatalog,
 
     /// NATIVE apps may register `http://localhost` redirect URIs (RFC 8252

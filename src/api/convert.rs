@@ -8,7 +8,11 @@ use super::proto::v1 as pb;
 use crate::{
     domain::{
         AppId, AppType, Application, AuthMethod, ClientSecret, FieldViolation, GrantType,
-        rules::{self, CreateInput, ListInput, Requested, UpdateInput, UpdateValues},
+        Requested,
+        create::CreateInput,
+        lifecycle,
+        page_token::ListInput,
+        update::{UpdateInput, UpdateValues},
     },
     error::ApiError,
     ops::{Created, Page, RedirectMatch, Rotated},
@@ -219,7 +223,7 @@ impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
 pub fn grace(d: Option<prost_types::Duration>) -> Result<Option<std::time::Duration>, ApiError> {
     match d {
         None => Ok(None),
-        Some(d) => Ok(rules::parse_grace(d.seconds, d.nanos)?),
+        Some(d) => Ok(lifecycle::parse_grace(d.seconds, d.nanos)?),
     }
 }
 

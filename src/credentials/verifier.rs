@@ -175,8 +175,7 @@ impl Verifier {
         if !app.is_usable() || app.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(AssertionRefusal::NoSuchClient);
         }
-        let jwks = app.jwks.as_deref().unwrap_or_default();
-        assertion::check(client_assertion, claimed, jwks, policy, now)
+        assertion::check(client_assertion, claimed, &found.client_keys, policy, now)
     }
 
     /// A refused assertion: logged, and paid for by `budget` (the claimed

@@ -3,7 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AppId, AppType, AuthMethod, GrantType, validation::is_owner_only_scope};
+use super::{
+    ids::AppId,
+    kinds::{AppType, AuthMethod, GrantType},
+    privilege::OwnerOnly,
+    scopes::is_owner_only_scope,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Application {
@@ -58,6 +63,27 @@ impl Application {
 
 fn is_privileged(first_party: bool, scopes: &[String]) -> bool {
     first_party || scopes.iter().any(|s| is_owner_only_scope(s))
+}
+
+/// Why an OWNER must make a write that leaves an app with `first_party` and
+/// `scopes`, starting from `before` (`None` for a new app): the app was
+/// privileged already, or the write sets first_party or grants an
+/// owner-only scope it did not hold.
+pub(super) fn owner_only(
+    before: Option<&Application>,
+    first_party: bool,
+    scopes: &[String],
+) -> Option<OwnerOnly> {
+    if before.is_some_and(Application::is_privileged) {
+        return Some(OwnerOnly::PrivilegedApp);
+    }
+    if first_party {
+        return Some(OwnerOnly::SetsFirstParty);
+    }
+    let granted = scopes
+        .iter()
+        .find(|s| is_owner_only_scope(s) && before.is_none_or(|b| !b.scopes.contains(s)));
+    granted.map(|s| OwnerOnly::GrantsScope(s.clone()))
 }
 
 /// A new application, validated.
@@ -129,5 +155,40 @@ impl AppChanges {
 
     pub fn is_empty(&self) -> bool {
         self.fields().is_empty()
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A live WEB application, for the rules' tests.
+    pub(in crate::domain) fn app(first_party: bool, scopes: &[&str]) -> Application {
+        Application {
+            id: AppId::generate(),
+            organization_id: "org".into(),
+            name: "A".into(),
+            description: String::new(),
+            app_type: AppType::Web,
+            redirect_uris: vec!["https://a.example/cb".into()],
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            client_id: "c".into(),
+            secret_hint: Some("abcd".into()),
+            active: true,
+            first_party,
+            created_by: "u".into(),
+            create_time: Utc::now(),
+            update_time: Utc::now(),
+            delete_time: None,
+            revision: 3,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            auth_method: AuthMethod::ClientSecretBasic,
+            jwks: None,
+            client_uri: String::new(),
+            logo_uri: String::new(),
+            policy_uri: String::new(),
+            tos_uri: String::new(),
+            contacts: vec![],
+        }
     }
 }

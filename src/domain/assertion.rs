@@ -15,8 +15,10 @@
 use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-use serde_json::Value;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde_json::{Map, Value};
+
+use super::jwk::{self, CLIENT_KEYS, KeySet};
 
 /// The only `client_assertion_type` of RFC 7523.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -87,16 +89,9 @@ pub struct Accepted {
     pub valid_until: i64,
 }
 
-const ACCEPTED_ALGS: [Algorithm; 4] = [
-    Algorithm::RS256,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::EdDSA,
-];
-
 /// Part `i` (0: header, 1: claims) of a compact JWS, read without
 /// verifying anything yet.
-fn raw_part(assertion: &str, i: usize) -> Option<serde_json::Map<String, Value>> {
+fn raw_part(assertion: &str, i: usize) -> Option<Map<String, Value>> {
     let parts: Vec<&str> = assertion.split('.').collect();
     if parts.len() != 3 {
         return None;
@@ -107,12 +102,9 @@ fn raw_part(assertion: &str, i: usize) -> Option<serde_json::Map<String, Value>>
     }
 }
 
-fn raw_claims(assertion: &str) -> Option<serde_json::Map<String, Value>> {
+fn raw_claims(assertion: &str) -> Option<Map<String, Value>> {
     raw_part(assertion, 1)
 }
-
-/// The names of the accepted algorithms, as a header writes them.
-const ACCEPTED_ALG_NAMES: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 
 /// The client an assertion claims to be: its `sub`, when `iss` is the same.
 pub fn claimed_client(assertion: &str) -> Result<String, AssertionRefusal> {
@@ -128,29 +120,12 @@ pub fn claimed_client(assertion: &str) -> Result<String, AssertionRefusal> {
     }
 }
 
-/// Whether a registered key (a JWK) may check a signature by `alg`.
-fn key_fits(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> bool {
-    use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve as C};
-    let family = match (&jwk.algorithm, alg) {
-        (P::RSA(_), Algorithm::RS256 | Algorithm::PS256) => true,
-        (P::EllipticCurve(p), Algorithm::ES256) => p.curve == C::P256,
-        (P::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == C::Ed25519,
-        _ => false,
-    };
-    // A key that names its algorithm is for that one only.
-    let named = jwk
-        .common
-        .key_algorithm
-        .is_none_or(|k| format!("{k:?}") == format!("{alg:?}"));
-    family && named
-}
-
-/// Checks `assertion` for `client_id`, whose keys are `jwks`, at `now`
-/// (seconds since the epoch).
+/// Checks `assertion` for `client_id`, whose registered keys are `keys`, at
+/// `now` (seconds since the epoch).
 pub fn check(
     assertion: &str,
     client_id: &str,
-    jwks: &str,
+    keys: &KeySet,
     policy: &AssertionPolicy,
     now: i64,
 ) -> Result<Accepted, AssertionRefusal> {
@@ -158,15 +133,30 @@ pub fn check(
     if assertion.len() > MAX_ASSERTION_BYTES {
         return Err(R::Malformed);
     }
-    // The algorithm first, by name: `none` and HS* never get further.
+    let header = check_header(assertion)?;
+    let claims = raw_claims(assertion).ok_or(R::Malformed)?;
+    let is_client = |c: &str| matches!(claims.get(c), Some(Value::String(v)) if v == client_id);
+    if !is_client("iss") || !is_client("sub") {
+        return Err(R::IssuerSubject);
+    }
+    check_signature(assertion, &header, keys)?;
+    check_claims(&claims, policy, now)
+}
+
+/// The header: an accepted algorithm, a JWT type, nothing critical.
+fn check_header(assertion: &str) -> Result<Header, AssertionRefusal> {
+    use AssertionRefusal as R;
+    let accepted = |alg: &Algorithm| CLIENT_KEYS.algorithms.contains(alg);
+    // The algorithm first, as the header writes it: `none` and HS* never
+    // get further.
     let raw_header = raw_part(assertion, 0).ok_or(R::Malformed)?;
     match raw_header.get("alg").and_then(Value::as_str) {
-        Some(alg) if ACCEPTED_ALG_NAMES.contains(&alg) => {}
+        Some(alg) if alg.parse::<Algorithm>().is_ok_and(|a| accepted(&a)) => {}
         Some(_) => return Err(R::Algorithm),
         None => return Err(R::Malformed),
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| R::Malformed)?;
-    if !ACCEPTED_ALGS.contains(&header.alg) {
+    if !accepted(&header.alg) {
         return Err(R::Algorithm);
     }
     if header.typ.as_deref().is_some_and(|t| {
@@ -177,36 +167,41 @@ pub fn check(
     if header.crit.is_some() {
         return Err(R::Critical);
     }
-    let claims = raw_claims(assertion).ok_or(R::Malformed)?;
-    let is_client = |c: &str| matches!(claims.get(c), Some(Value::String(v)) if v == client_id);
-    if !is_client("iss") || !is_client("sub") {
-        return Err(R::IssuerSubject);
-    }
+    Ok(header)
+}
 
-    // The signature, with the key the header names, or any that fits.
-    let set: JwkSet = serde_json::from_str(jwks).map_err(|_| R::NoKey)?;
-    let keys: Vec<DecodingKey> = set
-        .keys
-        .iter()
-        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
-        .filter(|k| key_fits(k, header.alg))
-        .filter_map(|k| DecodingKey::from_jwk(k).ok())
-        .collect();
-    if keys.is_empty() {
-        return Err(R::NoKey);
+/// The signature, with the key the header names, or any that fits.
+fn check_signature(
+    assertion: &str,
+    header: &Header,
+    keys: &KeySet,
+) -> Result<(), AssertionRefusal> {
+    let mut candidates = jwk::candidates(keys.keys(), header.alg, header.kid.as_deref()).peekable();
+    if candidates.peek().is_none() {
+        return Err(AssertionRefusal::NoKey);
     }
     let mut signature_only = Validation::new(header.alg);
     signature_only.validate_exp = false;
     signature_only.validate_nbf = false;
     signature_only.validate_aud = false;
     signature_only.required_spec_claims.clear();
-    let signed = keys
-        .iter()
-        .any(|key| jsonwebtoken::decode::<Value>(assertion, key, &signature_only).is_ok());
-    if !signed {
-        return Err(R::Signature);
+    let signed = candidates.any(|key| {
+        jsonwebtoken::decode::<Value>(assertion, key.decoding_key(), &signature_only).is_ok()
+    });
+    if signed {
+        Ok(())
+    } else {
+        Err(AssertionRefusal::Signature)
     }
+}
 
+/// The claims of a signed assertion: `aud`, the times, and a `jti`.
+fn check_claims(
+    claims: &Map<String, Value>,
+    policy: &AssertionPolicy,
+    now: i64,
+) -> Result<Accepted, AssertionRefusal> {
+    use AssertionRefusal as R;
     match claims.get("aud") {
         Some(Value::String(aud)) if *aud == policy.audience => {}
         Some(Value::Array(_)) => return Err(R::AudienceArray),
@@ -256,12 +251,12 @@ mod tests {
     const EC_JWK: &str = include_str!("../../tests/fixtures/jwks/ec.jwk.json");
     const ED_JWK: &str = include_str!("../../tests/fixtures/jwks/ed25519.jwk.json");
 
-    fn jwks(keys: &[&str]) -> String {
+    fn jwks(keys: &[&str]) -> KeySet {
         let keys: Vec<Value> = keys
             .iter()
             .map(|k| serde_json::from_str(k).unwrap())
             .collect();
-        serde_json::json!({ "keys": keys }).to_string()
+        KeySet::registered(Some(&serde_json::json!({ "keys": keys }).to_string()))
     }
 
     fn policy() -> AssertionPolicy {

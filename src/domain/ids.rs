@@ -9,6 +9,9 @@ use rand::{RngExt as _, distr::Alphanumeric};
 const APP_ID_CHARS: usize = 22;
 /// Client ids are public but unguessable: 26 × 5.95 ≈ 155 bits.
 pub const CLIENT_ID_CHARS: usize = 26;
+/// Longest client_id a caller may present. We issue shorter ones; the bound
+/// keeps longer input out of lookups, hashes and limiter keys.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
 
 /// The base62 alphabet.
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -59,10 +62,6 @@ impl fmt::Display for AppId {
 /// that it can be shown to end users without exposing internal ids.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
-
-/// Longest client_id a caller may present: longer ones cannot exist, so
-/// they are not looked up (nor hashed, nor given a budget of their own).
-pub const MAX_CLIENT_ID_LEN: usize = 256;
 
 impl ClientId {
     pub fn generate() -> Self {
@@ -127,5 +126,18 @@ mod tests {
         assert_eq!(ClientId::parse(a.as_str()).as_ref(), Some(&a));
         assert_eq!(a.as_str().len(), CLIENT_ID_CHARS);
         assert_ne!(a, ClientId::generate());
+    }
+
+    #[test]
+    fn presented_client_ids_are_bounded() {
+        let longest = "c".repeat(MAX_CLIENT_ID_LEN);
+        assert_eq!(
+            ClientId::parse(&longest).map(|c| c.as_str().len()),
+            Some(MAX_CLIENT_ID_LEN)
+        );
+        assert_eq!(ClientId::parse(&format!("{longest}c")), None);
+        assert_eq!(ClientId::parse(""), None);
+        let issued = ClientId::generate();
+        assert_eq!(ClientId::parse(issued.as_str()), Some(issued));
     }
 }

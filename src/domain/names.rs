@@ -10,6 +10,7 @@
 //! uniqueness is kept on two look-alike keys, each a UTS #39 confusable
 //! skeleton: of the name case-folded (NFKC_Casefold), and of the name as
 //! written (NFKC), which catches capital look-alikes such as `I` and `l`.
+//! Descriptions, shown next to names, are checked here too.
 
 use icu_properties::{
     CodePointMapData, CodePointSetData,
@@ -18,6 +19,8 @@ use icu_properties::{
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_script::Script;
 use unicode_security::{mixed_script::AugmentedScriptSet, skeleton};
+
+use super::refusal::FieldViolation;
 
 /// Bumped when the keys' definition (or the Unicode tables behind them)
 /// changes, together with a migration that sets `name_keys_version` back
@@ -110,9 +113,117 @@ pub fn keys(name: &str) -> NameKeys {
     }
 }
 
+pub const NAME_MAX_CHARS: usize = 100;
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+
+/// Characters that reorder or hide text (bidirectional overrides and marks),
+/// used to make one name look like another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a name, already in NFC ([`normalize`]).
+pub fn validate_name(name: &str, field: &str, out: &mut Vec<FieldViolation>) {
+    let chars = name.chars().count();
+    if name.trim().is_empty() {
+        out.push(FieldViolation::new(field, "must not be empty or blank"));
+    } else if chars > NAME_MAX_CHARS {
+        out.push(FieldViolation::new(
+            field,
+            format!("must be at most {NAME_MAX_CHARS} characters (has {chars})"),
+        ));
+    }
+    if !name.trim().is_empty() && name.trim() != name {
+        out.push(FieldViolation::new(
+            field,
+            "must not start or end with whitespace",
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| is_invisible(*c)) {
+        out.push(FieldViolation::new(
+            field,
+            format!(
+                "must not contain invisible, control or unassigned characters (has U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    } else if let Some(scripts) = mixed_scripts(name) {
+        out.push(FieldViolation::new(
+            field,
+            format!(
+                "mixes {scripts} letters, which can pass for each other: write it in one script"
+            ),
+        ));
+    }
+}
+
+pub fn validate_description(description: &str, field: &str, out: &mut Vec<FieldViolation>) {
+    let chars = description.chars().count();
+    if chars > DESCRIPTION_MAX_CHARS {
+        out.push(FieldViolation::new(
+            field,
+            format!("must be at most {DESCRIPTION_MAX_CHARS} characters (has {chars})"),
+        ));
+    }
+    let bad = |c: char| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c);
+    if description.chars().any(bad) {
+        out.push(FieldViolation::new(
+            field,
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names() {
+        let cases: &[(&str, bool)] = &[
+            ("Billing", true),
+            ("a", true),
+            ("Ünïcödé 🚀", true),
+            (&"x".repeat(100), true),
+            (&"é".repeat(100), true),
+            (&"x".repeat(101), false),
+            ("", false),
+            ("   ", false),
+            ("\t", false),
+            ("bad\nname", false),
+            ("bell\u{7}", false),
+            ("evil\u{202E}gnp.exe", false),
+            (" Billing", false),
+            ("Billing ", false),
+            ("Bill ing", true),
+            ("Bill\u{200B}ing", false),
+            ("\u{0412}illing", false),
+            ("東京 Tokyo", true),
+        ];
+        for (name, ok) in cases {
+            let mut out = vec![];
+            validate_name(name, "name", &mut out);
+            assert_eq!(out.is_empty(), *ok, "{name:?}: {out:?}");
+            assert!(out.iter().all(|v| v.field == "name"));
+        }
+    }
+
+    #[test]
+    fn descriptions() {
+        let cases: &[(&str, bool)] = &[
+            ("", true),
+            ("Line one\nline two\ttabbed", true),
+            (&"d".repeat(500), true),
+            (&"d".repeat(501), false),
+            ("nul\0", false),
+            ("rlo\u{202E}", false),
+        ];
+        for (d, ok) in cases {
+            let mut out = vec![];
+            validate_description(d, "description", &mut out);
+            assert_eq!(out.is_empty(), *ok, "{d:?}: {out:?}");
+        }
+    }
 
     /// The attack review's pairs: each looks the same, so one key collides
     /// or one side is refused.

@@ -1,4 +1,5 @@
-//! Opaque, tamper-proof page tokens for keyset pagination.
+//! ListApplications' paging: the page size, and opaque, tamper-proof page
+//! tokens for keyset pagination.
 //!
 //! A token is `base64url(json).base64url(hmac)`: the position after which the
 //! next page starts, bound to the organization and the query it belongs to,
@@ -14,6 +15,8 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use super::refusal::Refusal;
 
 pub const PAGE_TOKEN_TTL_SECS: i64 = 24 * 3600;
 
@@ -99,6 +102,28 @@ impl PageTokenKey {
     }
 }
 
+/// ListApplications' request, as the API received it.
+#[derive(Clone, Debug, Default)]
+pub struct ListInput {
+    pub page_size: i32,
+    /// Empty for the first page.
+    pub page_token: String,
+    pub show_deleted: bool,
+}
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 1000;
+
+/// ListApplications' page size: 0 means the default, more than the most is
+/// capped, negative is refused.
+pub fn page_size(requested: i32) -> Result<i64, Refusal> {
+    match i64::from(requested) {
+        n if n < 0 => Err(Refusal::invalid("page_size", "must not be negative")),
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n => Ok(n.min(MAX_PAGE_SIZE)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +186,18 @@ mod tests {
             key.decode(&token, "org-1", false, later),
             Err(PageTokenError::Expired)
         );
+    }
+
+    #[test]
+    fn page_sizes() {
+        for (asked, want) in [
+            (0, Some(50)),
+            (1, Some(1)),
+            (1000, Some(1000)),
+            (5000, Some(1000)),
+            (-1, None),
+        ] {
+            assert_eq!(page_size(asked).ok(), want, "{asked}");
+        }
     }
 }

@@ -6,9 +6,10 @@ use super::Ops;
 use crate::{
     auth::{ReadPermit, WritePermit},
     domain::{
-        AppId, Application, ClientId, ClientSecret,
+        AppId, Application, ClientId, ClientSecret, Refusal,
+        create::{self, CreateInput},
+        page_token,
         page_token::{PagePosition, PageTokenError},
-        rules::{self, CreateInput, Refusal},
     },
     error::ApiError,
     store::{
@@ -43,7 +44,7 @@ impl Ops {
         deadline: Option<Deadline>,
     ) -> Result<Created, ApiError> {
         // Authority before argon2: a refused call costs no hash.
-        let new = permit.authorize(rules::check_new(input, &self.policy)?)?;
+        let new = permit.authorize(create::check_new(input, &self.policy)?)?;
         let id = AppId::generate();
         record_app(id.as_str());
         let client_id = ClientId::generate();
@@ -68,7 +69,7 @@ impl Ops {
                     &new,
                     app.id.as_str(),
                     Action::Create,
-                    rules::CREATE_AUDIT_FIELDS,
+                    create::CREATE_AUDIT_FIELDS,
                     "",
                 )
                 .await?;
@@ -104,9 +105,9 @@ impl Ops {
     pub async fn list_applications(
         &self,
         permit: &ReadPermit,
-        input: rules::ListInput,
+        input: page_token::ListInput,
     ) -> Result<Page, ApiError> {
-        let page_size = rules::page_size(input.page_size)?;
+        let page_size = page_token::page_size(input.page_size)?;
         let now = Utc::now();
         let after = if input.page_token.is_empty() {
             None

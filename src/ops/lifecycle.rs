@@ -9,8 +9,8 @@ use super::Ops;
 use crate::{
     auth::WritePermit,
     domain::{
-        AppId, Application, ClientSecret,
-        rules::{self, UpdateInput},
+        AppId, Application, ClientSecret, lifecycle,
+        update::{self, UpdateInput},
     },
     error::ApiError,
     store::{self, Deadline, audit::Action},
@@ -38,7 +38,7 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &input.id).await?;
-                let plan = permit.authorize(rules::plan_update(current, &input, &self.policy)?)?;
+                let plan = permit.authorize(update::plan_update(current, &input, &self.policy)?)?;
                 let updated = store::applications::update(conn, &plan).await?;
                 let changed = plan.get().changes.fields();
                 if !changed.is_empty() {
@@ -74,7 +74,7 @@ impl Ops {
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &id).await?;
                 let plan =
-                    permit.authorize(rules::plan_set_deleted(current, deleted, Utc::now()))?;
+                    permit.authorize(lifecycle::plan_set_deleted(current, deleted, Utc::now()))?;
                 let app = store::applications::update(conn, &plan).await?;
                 let changed = plan.get().changes.fields();
                 if !changed.is_empty() {
@@ -113,7 +113,7 @@ impl Ops {
             .db
             .read(async |conn| store::applications::get(conn, permit.read(), &id).await)
             .await?;
-        permit.check(&rules::plan_rotation(app, grace)?)?;
+        permit.check(&lifecycle::plan_rotation(app, grace)?)?;
         let secret = ClientSecret::generate(&self.checksum_key);
         let hash = self.minting.hash(secret.clone()).await?;
         let hint = secret.hint();
@@ -121,9 +121,9 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, permit, &id).await?;
-                let plan = permit.authorize(rules::plan_rotation(current, grace)?)?;
+                let plan = permit.authorize(lifecycle::plan_rotation(current, grace)?)?;
                 let rotated = store::applications::rotate_secret(conn, &plan, &hash, &hint).await?;
-                let details = rules::rotation_audit_details(rotated.1);
+                let details = lifecycle::rotation_audit_details(rotated.1);
                 store::audit::record(
                     conn,
                     &plan,

@@ -274,6 +274,7 @@ mod tests {
                 contacts: vec![],
             },
             secrets: vec![],
+            client_keys: Default::default(),
         })
     }
 

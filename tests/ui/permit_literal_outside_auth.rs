@@ -3,7 +3,7 @@
 // cannot be put together by hand.
 use oauth_apps::{
     auth::{Permitted, ReadPermit, WritePermit},
-    domain::rules::AppUpdate,
+    domain::update::AppUpdate,
 };
 
 fn forge(read: ReadPermit) -> WritePermit {

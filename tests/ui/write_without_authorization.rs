@@ -5,7 +5,7 @@
 use diesel_async::AsyncPgConnection;
 use oauth_apps::{
     auth::WritePermit,
-    domain::{Classified, rules::AppUpdate},
+    domain::{Classified, update::AppUpdate},
     store,
 };
 

@@ -164,6 +164,6 @@ impl Fetcher {
                 }
             })?
             .to_bytes();
-        Ok(KeySet::parse(&body)?)
+        Ok(super::parse(&body)?)
     }
 }

@@ -45,7 +45,7 @@ fn read(path: &Path) -> anyhow::Result<(KeySet, Stamp)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
     let set =
-        KeySet::parse(&bytes).with_context(|| format!("parsing JWKS file {}", path.display()))?;
+        super::parse(&bytes).with_context(|| format!("parsing JWKS file {}", path.display()))?;
     Ok((set, stamp(&meta)))
 }
 

@@ -1,10 +1,12 @@
 //! Token issuers' public keys: JWK Sets (RFC 7517) from a file or an HTTPS URL.
 //!
-//! Policy: both sources parse with [`KeySet::parse`] and are looked up with
+//! Policy: both sources parse with [`parse`] and are looked up with
 //! [`find`], so a key is accepted or skipped by the same rules wherever it
-//! comes from. Verification never waits on I/O: a call takes the current set
-//! from a [`Snapshot`] (an `Arc` behind a lock held for a pointer copy), and
-//! only background tasks read files or the network and swap in a new set.
+//! comes from: the domain's (`domain::jwk`), which read the keys clients
+//! register too. Verification never waits on I/O: a call takes the current
+//! set from a [`Snapshot`] (an `Arc` behind a lock held for a pointer copy),
+//! and only background tasks read files or the network and swap in a new
+//! set.
 //! A source that turns unusable (unreadable, unreachable, not a JWK Set)
 //! keeps the last good set; a well-formed set replaces it, even one without
 //! a usable key, since that is how an issuer withdraws its keys.
@@ -16,11 +18,10 @@ mod remote;
 
 use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::{
-    Algorithm, DecodingKey,
-    jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse},
-};
+use jsonwebtoken::{Algorithm, DecodingKey};
 
+use crate::domain::jwk::{self, ISSUER_KEYS, KeyProblem, Skipped};
+pub(crate) use crate::domain::jwk::{KeySet, NotAKeySet};
 pub(crate) use file::FileJwks;
 pub use file::JWKS_RECHECK;
 pub(crate) use remote::RemoteJwks;
@@ -29,145 +30,40 @@ pub use remote::{
     RemoteJwksSettings, UNKNOWN_KID_MIN_INTERVAL, UNKNOWN_KID_WAIT,
 };
 
-/// Members that only a private (or symmetric) key has (RFC 7518 section 6).
-const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
-
-/// The usable signing keys of one JWK Set.
-#[derive(Default)]
-pub(crate) struct KeySet {
-    keys: Vec<Key>,
+/// Every signing key of a supported type, for the algorithm its type
+/// implies (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA), read by the
+/// domain's one JWK reader ([`ISSUER_KEYS`]). Skipped, with a warning naming
+/// only the `kid`: keys of other types or curves, keys whose `alg` names
+/// another algorithm, keys holding private members, and keys that do not
+/// parse; encryption keys are skipped without one.
+pub(crate) fn parse(bytes: &[u8]) -> Result<KeySet, NotAKeySet> {
+    let (set, skipped) = KeySet::read(bytes, &ISSUER_KEYS)?;
+    skipped.iter().for_each(log_skipped);
+    Ok(set)
 }
 
-struct Key {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-}
-
-/// Why a document is not a JWK Set. It never quotes the document, which
-/// could hold a key published by mistake.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "not a JWK Set (a JSON object with a \"keys\" array): {category} at line {line}, column {column}"
-)]
-pub(crate) struct NotAKeySet {
-    category: &'static str,
-    line: usize,
-    column: usize,
-}
-
-#[derive(serde::Deserialize)]
-struct RawSet {
-    // Each key is parsed on its own, so one malformed key cannot make the
-    // whole set (and the removal of a compromised key in it) unusable.
-    keys: Vec<serde_json::Value>,
-}
-
-impl KeySet {
-    /// Every signing key of a supported type, with the algorithm its type
-    /// implies (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA). Skipped, with a
-    /// warning naming only the `kid`: encryption keys, keys of other types
-    /// or curves, keys whose `alg` names another algorithm, keys holding
-    /// private members, and keys that do not parse.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, NotAKeySet> {
-        let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| NotAKeySet {
-            category: match e.classify() {
-                serde_json::error::Category::Io => "unreadable",
-                serde_json::error::Category::Syntax => "not JSON",
-                serde_json::error::Category::Eof => "truncated JSON",
-                serde_json::error::Category::Data => "JSON of another shape",
-            },
-            line: e.line(),
-            column: e.column(),
-        })?;
-        let keys = raw.keys.into_iter().filter_map(usable_key).collect();
-        Ok(Self { keys })
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The `kid`s of the set, for logs ("-" for a key without one).
-    pub(crate) fn kids(&self) -> Vec<&str> {
-        self.keys
-            .iter()
-            .map(|k| k.kid.as_deref().unwrap_or("-"))
-            .collect()
-    }
-
-    fn has_kid(&self, kid: &str) -> bool {
-        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
-    }
-}
-
-fn usable_key(value: serde_json::Value) -> Option<Key> {
-    let kid = value
-        .get("kid")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned);
-    let Some(members) = value.as_object() else {
-        tracing::warn!("JWKS entry that is not a JSON object skipped");
-        return None;
-    };
-    // An issuer never needs to publish these; one that does has leaked the
-    // key, and we will not verify with it.
-    if PRIVATE_MEMBERS.iter().any(|m| members.contains_key(*m)) {
-        tracing::warn!(
+fn log_skipped(skipped: &Skipped) {
+    let kid = &skipped.kid;
+    match skipped.problems.first() {
+        Some(KeyProblem::NotAnObject) => {
+            tracing::warn!("JWKS entry that is not a JSON object skipped");
+        }
+        // An issuer never needs to publish these; one that does has leaked
+        // the key, and we will not verify with it.
+        Some(KeyProblem::PrivateMembers(_)) => tracing::warn!(
             ?kid,
             "JWKS key with private members skipped: treat that key as compromised"
-        );
-        return None;
-    }
-    let jwk: Jwk = match serde_json::from_value(value) {
-        Ok(jwk) => jwk,
-        Err(_) => {
-            tracing::warn!(?kid, "malformed JWKS key skipped");
-            return None;
-        }
-    };
-    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-        return None;
-    }
-    let alg = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            Algorithm::EdDSA
-        }
-        _ => {
+        ),
+        Some(KeyProblem::NotForSigning) => {}
+        Some(KeyProblem::Curve | KeyProblem::KeyType) => {
             tracing::debug!(?kid, "JWKS key of a type or curve we do not use skipped");
-            return None;
         }
-    };
-    // A key that names its algorithm is used for that one only: an RSA key
-    // meant for PS256 must not verify RS256 tokens.
-    if let Some(named) = jwk.common.key_algorithm
-        && named_algorithm(named) != Some(alg)
-    {
-        tracing::warn!(?kid, "JWKS key for an algorithm we do not accept skipped");
-        return None;
-    }
-    match DecodingKey::from_jwk(&jwk) {
-        Ok(key) => Some(Key { kid, alg, key }),
-        Err(e) => {
-            // The error names a kind of problem, never the key's bytes.
-            tracing::warn!(?kid, error = %e, "unusable JWKS key skipped");
-            None
+        Some(KeyProblem::Algorithm(_)) => {
+            tracing::warn!(?kid, "JWKS key for an algorithm we do not accept skipped");
         }
-    }
-}
-
-fn named_algorithm(named: KeyAlgorithm) -> Option<Algorithm> {
-    match named {
-        KeyAlgorithm::RS256 => Some(Algorithm::RS256),
-        KeyAlgorithm::ES256 => Some(Algorithm::ES256),
-        KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
-        _ => None,
+        // The problem names a kind of problem, never the key's bytes.
+        Some(problem) => tracing::warn!(?kid, %problem, "unusable JWKS key skipped"),
+        None => {}
     }
 }
 
@@ -178,22 +74,8 @@ pub(crate) fn find<'a>(
     alg: Algorithm,
     kid: Option<&str>,
 ) -> Option<&'a DecodingKey> {
-    let mut candidates = sets
-        .into_iter()
-        .flat_map(|s| s.keys.iter())
-        .filter(|k| k.alg == alg);
-    let found = match kid {
-        Some(kid) => candidates.find(|k| k.kid.as_deref() == Some(kid)),
-        None => {
-            let first = candidates.next();
-            if candidates.next().is_some() {
-                None
-            } else {
-                first
-            }
-        }
-    };
-    found.map(|k| &k.key)
+    let keys = sets.into_iter().flat_map(|s| s.keys());
+    jwk::choose(keys, alg, kid).map(jwk::PublicKey::decoding_key)
 }
 
 /// Whether any key of `sets`, of any algorithm, has this `kid`: a token with
@@ -248,7 +130,7 @@ mod tests {
     }
 
     fn set(keys: Vec<serde_json::Value>) -> KeySet {
-        KeySet::parse(serde_json::json!({ "keys": keys }).to_string().as_bytes()).unwrap()
+        parse(serde_json::json!({ "keys": keys }).to_string().as_bytes()).unwrap()
     }
 
     fn with(
@@ -324,10 +206,10 @@ mod tests {
             "{\"keys\": [",
             "[]",
         ] {
-            let e = KeySet::parse(doc.as_bytes()).err().expect(doc).to_string();
+            let e = parse(doc.as_bytes()).expect_err(doc).to_string();
             assert!(e.starts_with("not a JWK Set"), "{e}");
             assert!(!e.contains("secret-ish"), "{e}");
         }
-        assert!(KeySet::parse(b"{\"keys\": []}").unwrap().is_empty());
+        assert!(parse(b"{\"keys\": []}").unwrap().is_empty());
     }
 }

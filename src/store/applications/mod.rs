@@ -27,7 +27,7 @@ pub use write::{
 };
 
 use super::{StoreError, StoreResult, schema::applications};
-use crate::domain::{AppId, AppType, Application, AuthMethod, GrantType, SecretHash};
+use crate::domain::{AppId, AppType, Application, AuthMethod, GrantType, SecretHash, jwk::KeySet};
 
 pub const SLOT_CURRENT: &str = "current";
 pub const SLOT_PREVIOUS: &str = "previous";
@@ -137,4 +137,7 @@ impl LiveSecret {
 pub struct AppWithSecrets {
     pub app: Application,
     pub secrets: Vec<LiveSecret>,
+    /// The app's registered public keys (`app.jwks`), parsed once per
+    /// version of the app, where its row is read.
+    pub client_keys: KeySet,
 }

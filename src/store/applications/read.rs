@@ -18,7 +18,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use super::{AppRow, AppWithSecrets, LiveSecret, SLOT_CURRENT};
 use crate::{
     auth::{ReadPermit, ServicePermit},
-    domain::{AppId, Application, SecretHash},
+    domain::{AppId, Application, SecretHash, jwk::KeySet},
     store::{
         StoreError, StoreResult,
         schema::{applications, client_secrets},
@@ -92,10 +92,15 @@ fn gather(rows: Vec<(AppRow, Option<SecretColumns>)>) -> StoreResult<Option<AppW
         app_row.get_or_insert(row);
     }
     match app_row {
-        Some(row) => Ok(Some(AppWithSecrets {
-            app: row.into_domain(current_hint)?,
-            secrets,
-        })),
+        Some(row) => {
+            let app = row.into_domain(current_hint)?;
+            let client_keys = KeySet::registered(app.jwks.as_deref());
+            Ok(Some(AppWithSecrets {
+                app,
+                secrets,
+                client_keys,
+            }))
+        }
         None => Ok(None),
     }
 }

@@ -14,8 +14,8 @@ use super::{AppRow, SLOT_CURRENT, SLOT_PREVIOUS, read::pending_name_keys};
 use crate::{
     auth::{Permitted, WritePermit},
     domain::{
-        AppChanges, AppId, Application, ClientId, NewApplication, SecretHash, names,
-        rules::{AppUpdate, Rotation},
+        AppChanges, AppId, Application, ClientId, NewApplication, SecretHash, lifecycle::Rotation,
+        names, update::AppUpdate,
     },
     store::{
         StoreError, StoreResult,

@@ -1,6 +1,11 @@
-//! Application types and organization roles, with their stored names.
+//! The kinds of things the service names with enums: application types,
+//! grant types, token endpoint auth methods and organization roles, with
+//! their stored names; and how a request names one it may not know.
 
 use strum::{Display, EnumString, IntoStaticStr};
+
+/// An enum value as a request named it: known, or a number we do not know.
+pub type Requested<T> = Result<T, i32>;
 
 /// The kind of OAuth client (RFC 6749 section 2.1), which decides whether it
 /// holds a secret and which redirect URIs it may register.

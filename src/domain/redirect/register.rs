@@ -1,211 +1,15 @@
-//! Validation rules for application fields, as pure functions that
-//! report every violation of a request at once. The API edge turns them into
-//! `google.rpc.BadRequest` field violations.
+//! Which redirect URIs an application may register (RFC 6749 §3.1.2,
+//! RFC 8252, RFC 9700), as pure checks that report every bad URI of a
+//! request at once.
 
 use std::collections::HashMap;
 
 use url::{Host, Url};
 
-use super::{names, types::AppType};
+use crate::domain::{kinds::AppType, refusal::FieldViolation};
 
-pub const NAME_MAX_CHARS: usize = 100;
-pub const DESCRIPTION_MAX_CHARS: usize = 500;
 pub const REDIRECT_URIS_MAX: usize = 20;
 pub const REDIRECT_URI_MAX_BYTES: usize = 2000;
-
-/// Scopes only an OWNER may grant to an application.
-pub const OWNER_ONLY_SCOPES: &[&str] = &["admin:organization", "admin:all"];
-
-/// The default scope catalog as configured (space separated).
-pub const DEFAULT_SCOPE_LIST: &str = "read:user write:user read:organization write:organization \
-read:members write:members read:webhooks write:webhooks admin:organization admin:all";
-
-/// The default scope catalog: what applications may be granted unless
-/// `OAUTH_APPS_SCOPES` says otherwise.
-pub const DEFAULT_SCOPES: &[&str] = &[
-    "read:user",
-    "write:user",
-    "read:organization",
-    "write:organization",
-    "read:members",
-    "write:members",
-    "read:webhooks",
-    "write:webhooks",
-    "admin:organization",
-    "admin:all",
-];
-
-/// One problem with one field of a request, such as `redirect_uris[1]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldViolation {
-    pub field: String,
-    pub description: String,
-}
-
-impl FieldViolation {
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-}
-
-/// The scopes an application may be granted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScopeCatalog {
-    scopes: Vec<String>,
-}
-
-impl Default for ScopeCatalog {
-    fn default() -> Self {
-        Self {
-            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-        }
-    }
-}
-
-impl ScopeCatalog {
-    /// Parses a space- or comma-separated list. Each scope must be a valid
-    /// RFC 6749 §3.3 scope token.
-    pub fn parse(list: &str) -> Result<Self, String> {
-        let mut scopes: Vec<String> = Vec::new();
-        for s in list.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()) {
-            if !is_scope_token(s) {
-                return Err(format!("{s:?} is not a valid OAuth scope token"));
-            }
-            if !scopes.iter().any(|have| have == s) {
-                scopes.push(s.to_owned());
-            }
-        }
-        if scopes.is_empty() {
-            return Err("the scope catalog must name at least one scope".into());
-        }
-        Ok(Self { scopes })
-    }
-
-    pub fn contains(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
-
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
-    }
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
-
-pub fn is_owner_only_scope(scope: &str) -> bool {
-    OWNER_ONLY_SCOPES.contains(&scope)
-}
-
-/// Characters that reorder or hide text (bidirectional overrides and marks),
-/// used to make one name look like another.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Checks a name, already in NFC (see `names`).
-pub fn validate_name(name: &str, field: &str, out: &mut Vec<FieldViolation>) {
-    let chars = name.chars().count();
-    if name.trim().is_empty() {
-        out.push(FieldViolation::new(field, "must not be empty or blank"));
-    } else if chars > NAME_MAX_CHARS {
-        out.push(FieldViolation::new(
-            field,
-            format!("must be at most {NAME_MAX_CHARS} characters (has {chars})"),
-        ));
-    }
-    if !name.trim().is_empty() && name.trim() != name {
-        out.push(FieldViolation::new(
-            field,
-            "must not start or end with whitespace",
-        ));
-    }
-    if let Some(c) = name.chars().find(|c| names::is_invisible(*c)) {
-        out.push(FieldViolation::new(
-            field,
-            format!(
-                "must not contain invisible, control or unassigned characters (has U+{:04X})",
-                u32::from(c)
-            ),
-        ));
-    } else if let Some(scripts) = names::mixed_scripts(name) {
-        out.push(FieldViolation::new(
-            field,
-            format!(
-                "mixes {scripts} letters, which can pass for each other: write it in one script"
-            ),
-        ));
-    }
-}
-
-pub fn validate_description(description: &str, field: &str, out: &mut Vec<FieldViolation>) {
-    let chars = description.chars().count();
-    if chars > DESCRIPTION_MAX_CHARS {
-        out.push(FieldViolation::new(
-            field,
-            format!("must be at most {DESCRIPTION_MAX_CHARS} characters (has {chars})"),
-        ));
-    }
-    let bad = |c: char| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c);
-    if description.chars().any(bad) {
-        out.push(FieldViolation::new(
-            field,
-            "must not contain control characters other than newlines and tabs",
-        ));
-    }
-}
-
-pub fn validate_scopes(
-    scopes: &[String],
-    catalog: &ScopeCatalog,
-    field: &str,
-    out: &mut Vec<FieldViolation>,
-) {
-    if scopes.is_empty() {
-        out.push(FieldViolation::new(field, "at least one scope is required"));
-    }
-    // More than the catalog holds cannot be valid: said once, not per item.
-    let most = catalog.scopes().len();
-    if scopes.len() > most {
-        out.push(FieldViolation::new(
-            field,
-            format!(
-                "at most {most} scopes (the catalog's size) are allowed (has {})",
-                scopes.len()
-            ),
-        ));
-        return;
-    }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, scope) in scopes.iter().enumerate() {
-        let path = format!("{field}[{i}]");
-        if let Some(first) = seen.get(scope.as_str()) {
-            out.push(FieldViolation::new(
-                path,
-                format!("duplicate of {field}[{first}]"),
-            ));
-            continue;
-        }
-        seen.insert(scope, i);
-        if !catalog.contains(scope) {
-            out.push(FieldViolation::new(
-                path,
-                format!(
-                    "unknown scope {:?}; allowed: {}",
-                    truncate(scope, 100),
-                    catalog.scopes().join(" ")
-                ),
-            ));
-        }
-    }
-}
 
 /// What an operator allows beyond the strict rules, for development tools
 /// (`OAUTH_APPS_REDIRECT_ALLOW_LOCALHOST`, `OAUTH_APPS_NATIVE_SCHEMES`).
@@ -296,10 +100,6 @@ fn has_encoded_control(uri: &str) -> bool {
     })
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
 const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript"];
 
 /// Letters, digits and hyphens in dot-separated labels (an IPv4 literal
@@ -337,6 +137,27 @@ pub fn check_redirect_uri_under(
     uri: &str,
     policy: &RedirectPolicy,
 ) -> Result<(), String> {
+    check_characters(uri)?;
+    let (scheme, rest) = scheme_of(uri)?;
+    check_encoding(uri)?;
+    let parsed = Url::parse(uri).map_err(|e| format!("is not a valid absolute URI ({e})"))?;
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(after) => {
+            let end = after.find(['/', '?']).unwrap_or(after.len());
+            (Some(&after[..end]), &after[end..])
+        }
+        None => (None, rest),
+    };
+    check_path(path.split('?').next().unwrap_or_default())?;
+    if let Some(authority) = authority {
+        check_authority(authority, &parsed)?;
+    }
+    check_scheme(app_type, scheme, authority, &parsed, policy)
+}
+
+/// Length, and characters that have no place in a URI or that parsers read
+/// differently.
+fn check_characters(uri: &str) -> Result<(), String> {
     if uri.is_empty() {
         return Err("must not be empty".into());
     }
@@ -361,19 +182,22 @@ pub fn check_redirect_uri_under(
     if uri.contains('#') {
         return Err("must not contain a fragment (RFC 6749 §3.1.2)".into());
     }
+    Ok(())
+}
+
+/// The scheme, lowercase and not a forbidden one, and what follows its `:`.
+fn scheme_of(uri: &str) -> Result<(&str, &str), String> {
+    const NO_SCHEME: &str =
+        "must be an absolute URI with a scheme, such as https://example.com/callback";
     let Some((scheme, rest)) = uri.split_once(':') else {
-        return Err(
-            "must be an absolute URI with a scheme, such as https://example.com/callback".into(),
-        );
+        return Err(NO_SCHEME.into());
     };
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !scheme_ok {
-        return Err(
-            "must be an absolute URI with a scheme, such as https://example.com/callback".into(),
-        );
+        return Err(NO_SCHEME.into());
     }
     if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err("the scheme must be lowercase".into());
@@ -381,6 +205,12 @@ pub fn check_redirect_uri_under(
     if FORBIDDEN_SCHEMES.contains(&scheme) {
         return Err(format!("the {scheme}: scheme is not allowed"));
     }
+    Ok((scheme, rest))
+}
+
+/// Percent-encodings and wildcards that would let the URI mean something
+/// other than what it says.
+fn check_encoding(uri: &str) -> Result<(), String> {
     if has_encoded_control(uri) {
         return Err("must not contain percent-encoded control characters (%00 to %1F, %7F)".into());
     }
@@ -400,16 +230,11 @@ pub fn check_redirect_uri_under(
                 .into(),
         );
     }
-    let parsed = Url::parse(uri).map_err(|e| format!("is not a valid absolute URI ({e})"))?;
+    Ok(())
+}
 
-    let (authority, path) = match rest.strip_prefix("//") {
-        Some(after) => {
-            let end = after.find(['/', '?']).unwrap_or(after.len());
-            (Some(&after[..end]), &after[end..])
-        }
-        None => (None, rest),
-    };
-    let path = path.split('?').next().unwrap_or_default();
+/// The path (without the query): no empty segments, no dot segments.
+fn check_path(path: &str) -> Result<(), String> {
     if path.contains("//") {
         return Err("must not contain empty path segments ('//')".into());
     }
@@ -422,49 +247,64 @@ pub fn check_redirect_uri_under(
     {
         return Err("must not contain dot segments ('.' or '..', plain or encoded)".into());
     }
-    if let Some(authority) = authority {
-        if authority.contains('@') || !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err("must not contain user information (user@host)".into());
+    Ok(())
+}
+
+/// The authority as written: no user information, a port as the parser
+/// reads it, and a host in the form the parser would keep.
+fn check_authority(authority: &str, parsed: &Url) -> Result<(), String> {
+    if authority.contains('@') || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not contain user information (user@host)".into());
+    }
+    let (raw_host, raw_port) = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(i) => (&authority[..=i], authority[i + 1..].strip_prefix(':')),
+            None => (authority, None),
         }
-        let (raw_host, raw_port) = if authority.starts_with('[') {
-            match authority.find(']') {
-                Some(i) => (&authority[..=i], authority[i + 1..].strip_prefix(':')),
-                None => (authority, None),
-            }
-        } else {
-            match authority.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if let Some(port) = raw_port {
-            // The port must be written as the parser reads it: no empty or
-            // zero-padded port, no default port (which parsers drop).
-            if parsed.port().map(|p| p.to_string()).as_deref() != Some(port) {
-                return Err(
-                    "the port must be a plain number other than the scheme's default (omit :443 for https, :80 for http)"
-                        .into(),
-                );
-            }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
         }
-        if !raw_host.starts_with('[') && !is_dns_host(raw_host) {
+    };
+    if let Some(port) = raw_port {
+        // The port must be written as the parser reads it: no empty or
+        // zero-padded port, no default port (which parsers drop).
+        if parsed.port().map(|p| p.to_string()).as_deref() != Some(port) {
             return Err(
-                "the host must be a DNS name (letters, digits, hyphens and dots) or an IP literal"
+                "the port must be a plain number other than the scheme's default (omit :443 for https, :80 for http)"
                     .into(),
             );
         }
-        let canonical = parsed.host_str().unwrap_or_default();
-        if raw_host != canonical {
-            return Err(if canonical.is_empty() {
-                "must name a host".into()
-            } else {
-                format!(
-                    "the host must be written in canonical form (lowercase, no percent-encoding, IPv4 in dotted decimal): {canonical}"
-                )
-            });
-        }
     }
+    if !raw_host.starts_with('[') && !is_dns_host(raw_host) {
+        return Err(
+            "the host must be a DNS name (letters, digits, hyphens and dots) or an IP literal"
+                .into(),
+        );
+    }
+    let canonical = parsed.host_str().unwrap_or_default();
+    if raw_host != canonical {
+        return Err(if canonical.is_empty() {
+            "must name a host".into()
+        } else {
+            format!(
+                "the host must be written in canonical form (lowercase, no percent-encoding, IPv4 in dotted decimal): {canonical}"
+            )
+        });
+    }
+    Ok(())
+}
 
+/// What each scheme may be: https with a host, http on loopback only, and
+/// private-use schemes for NATIVE apps.
+fn check_scheme(
+    app_type: AppType,
+    scheme: &str,
+    authority: Option<&str>,
+    parsed: &Url,
+    policy: &RedirectPolicy,
+) -> Result<(), String> {
     match scheme {
         "https" => {
             if authority.is_none_or(str::is_empty) || parsed.host().is_none() {
@@ -506,103 +346,6 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn names() {
-        let cases: &[(&str, bool)] = &[
-            ("Billing", true),
-            ("a", true),
-            ("Ünïcödé 🚀", true),
-            (&"x".repeat(100), true),
-            (&"é".repeat(100), true),
-            (&"x".repeat(101), false),
-            ("", false),
-            ("   ", false),
-            ("\t", false),
-            ("bad\nname", false),
-            ("bell\u{7}", false),
-            ("evil\u{202E}gnp.exe", false),
-            (" Billing", false),
-            ("Billing ", false),
-            ("Bill ing", true),
-            ("Bill\u{200B}ing", false),
-            ("\u{0412}illing", false),
-            ("東京 Tokyo", true),
-        ];
-        for (name, ok) in cases {
-            let mut out = vec![];
-            validate_name(name, "name", &mut out);
-            assert_eq!(out.is_empty(), *ok, "{name:?}: {out:?}");
-            assert!(out.iter().all(|v| v.field == "name"));
-        }
-    }
-
-    #[test]
-    fn descriptions() {
-        let cases: &[(&str, bool)] = &[
-            ("", true),
-            ("Line one\nline two\ttabbed", true),
-            (&"d".repeat(500), true),
-            (&"d".repeat(501), false),
-            ("nul\0", false),
-            ("rlo\u{202E}", false),
-        ];
-        for (d, ok) in cases {
-            let mut out = vec![];
-            validate_description(d, "description", &mut out);
-            assert_eq!(out.is_empty(), *ok, "{d:?}: {out:?}");
-        }
-    }
-
-    #[test]
-    fn scopes() {
-        let catalog = ScopeCatalog::default();
-        let mut out = vec![];
-        validate_scopes(
-            &strings(&["read:user", "admin:all"]),
-            &catalog,
-            "scopes",
-            &mut out,
-        );
-        assert!(out.is_empty());
-
-        let mut out = vec![];
-        validate_scopes(&[], &catalog, "scopes", &mut out);
-        assert_eq!(
-            out,
-            vec![FieldViolation::new(
-                "scopes",
-                "at least one scope is required"
-            )]
-        );
-
-        let mut out = vec![];
-        validate_scopes(
-            &strings(&["read:user", "nope", "read:user"]),
-            &catalog,
-            "scopes",
-            &mut out,
-        );
-        let fields: Vec<_> = out.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["scopes[1]", "scopes[2]"]);
-        assert!(out[1].description.contains("duplicate of scopes[0]"));
-    }
-
-    #[test]
-    fn default_scope_list_matches_the_catalog() {
-        assert_eq!(
-            ScopeCatalog::parse(DEFAULT_SCOPE_LIST).unwrap(),
-            ScopeCatalog::default()
-        );
-    }
-
-    #[test]
-    fn scope_catalog_parsing() {
-        let c = ScopeCatalog::parse("a:b, c  d a:b").unwrap();
-        assert_eq!(c.scopes(), ["a:b", "c", "d"]);
-        assert!(ScopeCatalog::parse("  ").is_err());
-        assert!(ScopeCatalog::parse("ok bad\"quote").is_err());
     }
 
     const WEB_OK: &[&str] = &[
