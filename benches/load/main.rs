@@ -31,12 +31,15 @@ use std::{
 
 use clap::Parser;
 use diesel_async::AsyncPgConnection;
-use oauth_apps::auth::TokenIssuer;
+use oauth_apps::{
+    auth::TokenIssuer,
+    proto::{OAuthApplicationsClient, v1 as pb},
+};
 
 use crate::{
-    drive::{Stats, rss_mib},
-    seed::{Database, Seed},
-    server::{Server, start_server},
+    drive::{Stats, auth, channels, rss_mib},
+    seed::{Database, Seed, seeded_id},
+    server::{Server, Wiretap, start_server},
     workloads::{Ctx, Out, Reads, additive},
 };
 
@@ -140,9 +143,10 @@ async fn run(opts: Opts) {
     let callers = Callers::mint();
 
     // One secret for every seeded app, minted with the database's checksum
-    // key (start a server once so that the key exists).
-    let (first, _) = start_server(&opts, &db.url, &[]).await;
-    drop(first);
+    // key (start a server once so that the key exists). That first server
+    // also shows the SQL of a Get, for pgbench.
+    let mut orgs_with_owner = BTreeSet::new();
+    let get_sql = get_sql(&opts, &db.url, &mut conn, &callers, &mut orgs_with_owner).await;
     let seed_data = Seed::mint(&mut conn).await;
 
     let mut out = Out::default();
@@ -155,8 +159,9 @@ async fn run(opts: Opts) {
         database_url: &db.url,
         callers: &callers,
         cores,
+        get_sql: &get_sql,
     };
-    let grown = grow(&env, &mut conn, &seed_data, &sizes).await;
+    let grown = grow(&env, &mut conn, &seed_data, &sizes, orgs_with_owner).await;
     out.report.push_str(&reads_report(&grown.growth));
     let idle_rss = at_largest(&env, &grown, &mut out).await;
     let memory = startup_and_memory(&env, grown, &out.more, idle_rss).await;
@@ -171,12 +176,49 @@ async fn run(opts: Opts) {
     db.drop_database().await;
 }
 
+/// The SQL a GetApplication runs on a cache miss (`$1` the organization,
+/// `$2` the id), exactly as the server sends it to PostgreSQL: read off the
+/// wire ([`Wiretap`]) while a server answers one Get, from the statement
+/// whose Bind carried that Get's organization and id. pgbench then runs the
+/// very same statement for the database's side of the ceiling, and the
+/// library needs no public function for it. PostgreSQL cannot tell the text
+/// itself: `pg_stat_activity.query` stops at `track_activity_query_size`
+/// (1 kB by default, shorter than this SELECT), `pg_stat_statements` needs
+/// a preloaded library and `log_statement` the server's log file; and the
+/// service logs its dependencies (tokio-postgres) at `info` at most.
+async fn get_sql(
+    opts: &Opts,
+    database_url: &str,
+    conn: &mut AsyncPgConnection,
+    callers: &Callers,
+    orgs_with_owner: &mut BTreeSet<String>,
+) -> String {
+    // Reading needs a member: the large organization gets its owner now
+    // rather than when seeded.
+    seed::add_owner(conn, BIG_ORG, orgs_with_owner).await;
+    let wiretap = Wiretap::start(database_url).await;
+    let (server, _) = start_server(opts, &wiretap.url(database_url), &[]).await;
+    let id = seeded_id(0);
+    let mut api = OAuthApplicationsClient::new(channels(&server.url, 1).await.remove(0));
+    // Nothing is seeded yet: NOT_FOUND, once the SELECT has run.
+    let request = pb::GetApplicationRequest { id: id.clone() };
+    let _ = api
+        .get_application(auth(request, &callers.owner, Some(BIG_ORG)))
+        .await;
+    drop(server);
+    wiretap
+        .statement_run_with(&[BIG_ORG, &id])
+        .expect("the server ran no statement with a Get's organization and id")
+}
+
 /// What every size runs with.
 struct Env<'a> {
     opts: &'a Opts,
     database_url: &'a str,
     callers: &'a Callers,
     cores: usize,
+    /// The SELECT of a Get on a cache miss (see [`get_sql`]).
+    get_sql: &'a str,
 }
 
 impl<'a> Env<'a> {
@@ -206,9 +248,9 @@ async fn grow(
     conn: &mut AsyncPgConnection,
     seed_data: &Seed,
     sizes: &[usize],
+    mut orgs_with_owner: BTreeSet<String>,
 ) -> Grown {
     let opts = env.opts;
-    let mut orgs_with_owner = BTreeSet::new();
     let mut growth = Vec::new();
     let mut seeded = 0;
     let mut last_server = None;
@@ -224,8 +266,8 @@ async fn grow(
         let hot_client = format!("client{:0>20}", 3);
         if ["get", "list", "verify"].iter().any(|w| opts.wants(w)) {
             let ctx = env.ctx(&server, apps).await;
-            let reads =
-                workloads::measure_reads(&ctx, &hot_client, seed_data.secret.expose()).await;
+            let secret = seed_data.secret.expose();
+            let reads = workloads::measure_reads(&ctx, &hot_client, secret, env.get_sql).await;
             growth.push((apps, reads));
         }
         last_server = Some(server);

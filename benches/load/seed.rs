@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use argon2::{Argon2, password_hash::PasswordHasher as _};
 use diesel::sql_query;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use oauth_apps::{
@@ -97,17 +98,24 @@ impl Seed {
         .await
         .unwrap();
         let secret = ClientSecret::generate(&oauth_apps::domain::ChecksumKey::new(key.value));
+        // The hash a create stores: argon2id with argon2's default parameters
+        // (m=19 MiB, t=2, p=1), as `credentials::hashing` computes it, made
+        // with the argon2 crate itself (the service keeps its own hashing
+        // private); the server verifies any argon2id PHC string of sane costs.
         let hash = {
             let s = secret.clone();
             tokio::task::spawn_blocking(move || {
-                oauth_apps::credentials::hashing::hash_in(&s, &mut Vec::new())
+                Argon2::default()
+                    .hash_password(s.expose().as_bytes())
+                    .unwrap()
+                    .to_string()
             })
             .await
             .unwrap()
         };
         Self {
             hint: secret.hint(),
-            hash: hash.as_phc().to_owned(),
+            hash,
             secret,
         }
     }
@@ -158,6 +166,15 @@ pub async fn seed(conn: &mut AsyncPgConnection, seed: &Seed, from: usize, to: us
         .unwrap();
 }
 
+/// Makes the owner an OWNER of `org`, unless `with_owner` says it is.
+pub async fn add_owner(conn: &mut AsyncPgConnection, org: &str, with_owner: &mut BTreeSet<String>) {
+    if with_owner.insert(org.to_owned()) {
+        store::memberships::set(conn, org, OWNER, Role::Owner)
+            .await
+            .unwrap();
+    }
+}
+
 /// Makes the owner an OWNER of the organizations the reads touch at `apps`
 /// applications, once each (`with_owner` holds those done).
 pub async fn add_owners(
@@ -171,10 +188,6 @@ pub async fn add_owners(
         .into_iter()
         .chain((0..=(apps / 1250)).map(|o| format!("org-{o}")));
     for org in orgs {
-        if with_owner.insert(org.clone()) {
-            store::memberships::set(conn, &org, OWNER, Role::Owner)
-                .await
-                .unwrap();
-        }
+        add_owner(conn, &org, with_owner).await;
     }
 }

@@ -477,8 +477,7 @@ macro_rules! app_with_secrets {
 }
 
 /// An application of an organization by id, with its secrets: what a Get
-/// runs (`get_with_secrets`), and what the benchmark runs on its own
-/// (`get_with_secrets_sql`).
+/// runs (`get_with_secrets`).
 macro_rules! app_with_secrets_by_id {
     ($org:expr, $id:expr) => {
         app_with_secrets!()
@@ -549,20 +548,6 @@ pub async fn get_with_secrets(
             .await?,
     )?
     .ok_or(StoreError::NotFound)
-}
-
-/// The SQL text `get_with_secrets` sends (`$1` the organization, `$2` the
-/// id), for running the very same statement outside the service: the
-/// benchmark's pgbench of a Get's query.
-pub fn get_with_secrets_sql() -> diesel::QueryResult<String> {
-    use diesel::{
-        pg::Pg,
-        query_builder::{QueryBuilder as _, QueryFragment},
-    };
-    let query = app_with_secrets_by_id!("", "");
-    let mut sql = diesel::pg::PgQueryBuilder::default();
-    <_ as QueryFragment<Pg>>::to_sql(&query, &mut sql, &Pg)?;
-    Ok(sql.finish())
 }
 
 /// One application of the permit's organization, deleted or not.

@@ -5,7 +5,7 @@
 
 use std::{process::Command, sync::Arc};
 
-use oauth_apps::{proto::v1 as pb, store};
+use oauth_apps::proto::v1 as pb;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::{Ctx, get_seeded};
@@ -24,7 +24,13 @@ pub struct Reads {
     pub select_tps: f64,
 }
 
-pub async fn measure_reads(ctx: &Ctx<'_>, hot_client: &str, seed_secret: &str) -> Reads {
+/// The reads at this size. `get_sql`: the SELECT of a Get, for pgbench.
+pub async fn measure_reads(
+    ctx: &Ctx<'_>,
+    hot_client: &str,
+    seed_secret: &str,
+    get_sql: &str,
+) -> Reads {
     let (opts, c, pid) = (ctx.opts, ctx.opts.concurrency, ctx.pid());
     let hc: Arc<Vec<_>> = Arc::new(ctx.chans.iter().cloned().map(HealthClient::new).collect());
     let health = drive("health Check", opts, c, pid, move |w, _| {
@@ -32,7 +38,7 @@ pub async fn measure_reads(ctx: &Ctx<'_>, hot_client: &str, seed_secret: &str) -
         async move { ok(h.check(HealthCheckRequest::default()).await) }
     })
     .await;
-    let select_tps = pgbench_get(ctx.database_url, ctx.apps, opts);
+    let select_tps = pgbench_get(ctx.database_url, ctx.apps, opts, get_sql);
     eprintln!(
         "  {:<44} {select_tps:>8.0} tps (pgbench, prepared)",
         "Get's SELECT"
@@ -157,9 +163,10 @@ async fn verify_hot(ctx: &Ctx<'_>, hot_client: &str, seed_secret: &str) -> Stats
 
 /// pgbench of the exact SELECT GetApplication runs on a cache miss
 /// (prepared), on random seeded apps: the database's side of the ceiling.
-fn pgbench_get(database_url: &str, apps: usize, opts: &Opts) -> f64 {
+/// `sql` is that SELECT as the server sent it (`$1` the organization, `$2`
+/// the id).
+fn pgbench_get(database_url: &str, apps: usize, opts: &Opts, sql: &str) -> f64 {
     let script = std::env::temp_dir().join(format!("oauth-apps-get-{}.sql", std::process::id()));
-    let sql = store::applications::get_with_secrets_sql().unwrap();
     assert!(
         sql.contains("$2") && !sql.contains("$3"),
         "Get's query has changed its parameters: {sql}"
