@@ -181,11 +181,15 @@ async fn run(opts: Opts) {
 /// wire ([`Wiretap`]) while a server answers one Get, from the statement
 /// whose Bind carried that Get's organization and id. pgbench then runs the
 /// very same statement for the database's side of the ceiling, and the
-/// library needs no public function for it. PostgreSQL cannot tell the text
-/// itself: `pg_stat_activity.query` stops at `track_activity_query_size`
-/// (1 kB by default, shorter than this SELECT), `pg_stat_statements` needs
-/// a preloaded library and `log_statement` the server's log file; and the
-/// service logs its dependencies (tokio-postgres) at `info` at most.
+/// library needs no public function for it. PostgreSQL's own views fit
+/// less well: `pg_stat_activity.query` holds each backend's latest
+/// statement, cut without a word at `track_activity_query_size` (1 kB by
+/// default; this SELECT is about 1,000 bytes, so one more column would cut
+/// it), and which backend's latest is the Get's would be guessed from its
+/// shape; `pg_stat_statements` needs a preloaded library and
+/// `log_statement` the server's log file. The service logs its
+/// dependencies (tokio-postgres, which logs what it prepares) at `info` at
+/// most.
 async fn get_sql(
     opts: &Opts,
     database_url: &str,
