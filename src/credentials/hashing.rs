@@ -36,7 +36,7 @@ const MAX_P_COST: u32 = 1 << 2;
 /// fresh random salt, in `memory` (reused across hashes: allocating and
 /// faulting in 19 MiB per hash costs a fifth of its time). CPU-heavy (tens
 /// of milliseconds): [`Hasher`] runs it off the async runtime.
-pub fn hash_in(secret: &ClientSecret, memory: &mut Vec<Block>) -> SecretHash {
+fn hash_in(secret: &ClientSecret, memory: &mut Vec<Block>) -> SecretHash {
     let params = Params::default();
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);

@@ -536,9 +536,17 @@ async fn secrets_from_before_checksums_keep_working() {
         .unwrap();
     let old =
         oauth_apps::domain::ClientSecret::from_presented(format!("oas_{}", random_base62(43)));
+    // Hashed as the service hashes (argon2id, argon2's default parameters:
+    // m=19 MiB, t=2, p=1), with the argon2 crate itself.
     let hash = tokio::task::spawn_blocking({
         let old = old.clone();
-        move || oauth_apps::credentials::hashing::hash_in(&old, &mut Vec::new())
+        move || {
+            use argon2::password_hash::PasswordHasher as _;
+            argon2::Argon2::default()
+                .hash_password(old.expose().as_bytes())
+                .unwrap()
+                .to_string()
+        }
     })
     .await
     .unwrap();
@@ -547,7 +555,7 @@ async fn secrets_from_before_checksums_keep_working() {
         "UPDATE client_secrets SET secret_hash = $1, hint = $2, checksummed = false \
          WHERE application_id = $3",
     )
-    .bind::<diesel::sql_types::Text, _>(hash.as_phc())
+    .bind::<diesel::sql_types::Text, _>(&hash)
     .bind::<diesel::sql_types::Text, _>(old.hint())
     .bind::<diesel::sql_types::Text, _>(&target.id)
     .execute(&mut conn)

@@ -19,8 +19,7 @@ use chrono::{DateTime, Utc};
 use diesel::{Queryable, Selectable};
 
 pub use read::{
-    Cursor, explain_list, explain_pending_name_keys, find_by_client_id, get, get_with_secrets,
-    get_with_secrets_sql, list,
+    Cursor, explain_list, explain_pending_name_keys, find_by_client_id, get, get_with_secrets, list,
 };
 pub use write::{
     InitialSecret, backfill_name_keys, insert, lock, purge_expired_secrets, rotate_secret, update,

@@ -60,7 +60,8 @@ fn app_with_secrets() -> _ {
 }
 
 /// An application of an organization by id, with its secrets: what a Get
-/// runs on a cache miss.
+/// runs on a cache miss (and what the benchmark's pgbench runs, read off
+/// the wire).
 #[dsl::auto_type]
 fn app_with_secrets_by_id<'a>(org: &'a str, id: &'a str) -> _ {
     app_with_secrets()
@@ -135,17 +136,6 @@ pub async fn get_with_secrets(
             .await?,
     )?
     .ok_or(StoreError::NotFound)
-}
-
-/// The SQL text `get_with_secrets` sends (`$1` the organization, `$2` the
-/// id), for running the very same statement outside the service: the
-/// benchmark's pgbench of a Get's query.
-pub fn get_with_secrets_sql() -> diesel::QueryResult<String> {
-    use diesel::query_builder::QueryBuilder as _;
-    let query = app_with_secrets_by_id("", "");
-    let mut sql = diesel::pg::PgQueryBuilder::default();
-    QueryFragment::<Pg>::to_sql(&query, &mut sql, &Pg)?;
-    Ok(sql.finish())
 }
 
 /// One application of the permit's organization, deleted or not.
