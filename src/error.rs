@@ -1,8 +1,10 @@
-//! The one mapping from the service's errors to gRPC statuses.
+//! The service's one error type, which nests the layers' errors (the auth
+//! layer's denials, the domain's refusals, the store's and the verifier's
+//! failures), and the one mapping from it to gRPC statuses.
 //!
 //! Policy: a client learns what it can act on (the status code, a message
 //! written for it here, field violations, a retry delay) and nothing else.
-//! Every status the service sends is chosen in [`From<ApiError> for Status`],
+//! Every status the service sends is chosen in [`From<Error> for Status`],
 //! whose match has no catch-all arm. Causes from the database or the runtime
 //! are logged here and replaced by a generic message, so no query,
 //! constraint, stack or secret leaves the service.
@@ -22,8 +24,9 @@ use crate::{
     store::{NAME_UNIQUE_CONSTRAINTS, StoreError, TransactionError},
 };
 
+/// Why a call failed, whichever layer found out.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum Error {
     #[error("invalid request")]
     Invalid(Vec<FieldViolation>),
     /// The auth layer refused the caller.
@@ -72,13 +75,13 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl ApiError {
+impl Error {
     pub fn invalid(field: &str, description: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldViolation::new(field, description)])
     }
 }
 
-impl From<Refusal> for ApiError {
+impl From<Refusal> for Error {
     fn from(r: Refusal) -> Self {
         match r {
             Refusal::Invalid(v) => Self::Invalid(v),
@@ -89,13 +92,13 @@ impl From<Refusal> for ApiError {
     }
 }
 
-impl From<OwnerRequired> for ApiError {
+impl From<OwnerRequired> for Error {
     fn from(OwnerRequired(why): OwnerRequired) -> Self {
         Self::OwnerOnly(why)
     }
 }
 
-impl From<AuthError<StoreError>> for ApiError {
+impl From<AuthError<StoreError>> for Error {
     fn from(e: AuthError<StoreError>) -> Self {
         match e {
             AuthError::Denied(Denied::BadToken(e)) => {
@@ -109,7 +112,7 @@ impl From<AuthError<StoreError>> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
@@ -130,13 +133,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
+impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         StoreError::from(e).into()
     }
 }
 
-impl TransactionError for ApiError {
+impl TransactionError for Error {
     fn is_statement_timeout(&self) -> bool {
         matches!(self, Self::DatabaseTimeout)
     }
@@ -146,7 +149,7 @@ impl TransactionError for ApiError {
     }
 }
 
-impl From<VerifyError> for ApiError {
+impl From<VerifyError> for Error {
     fn from(e: VerifyError) -> Self {
         match e {
             VerifyError::RateLimited(retry_after) => Self::RateLimited { retry_after },
@@ -155,7 +158,7 @@ impl From<VerifyError> for ApiError {
     }
 }
 
-impl From<HashError> for ApiError {
+impl From<HashError> for Error {
     fn from(e: HashError) -> Self {
         match e {
             HashError::Busy => Self::Busy {
@@ -187,39 +190,39 @@ fn retry(code: Code, message: String, retry_after: Duration) -> Status {
     )
 }
 
-impl From<ApiError> for Status {
-    fn from(e: ApiError) -> Self {
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
         match e {
-            ApiError::Invalid(violations) => invalid_status(violations),
-            ApiError::Denied(denied) => denied_status(denied),
-            ApiError::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
-            ApiError::NotFound => Status::not_found("application not found"),
-            ApiError::NameTaken => Status::already_exists(
+            Error::Invalid(violations) => invalid_status(violations),
+            Error::Denied(denied) => denied_status(denied),
+            Error::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
+            Error::NotFound => Status::not_found("application not found"),
+            Error::NameTaken => Status::already_exists(
                 "an application with this name, or one that looks the same, already exists in the organization",
             ),
-            ApiError::NameTakenWhileDeleted => Status::already_exists(
+            Error::NameTakenWhileDeleted => Status::already_exists(
                 "another live application of the organization has taken this name (or one that looks the same); rename that one first",
             ),
-            ApiError::EtagMismatch => Status::aborted(
+            Error::EtagMismatch => Status::aborted(
                 "the application changed since it was read (etag mismatch); read it again and retry",
             ),
-            ApiError::Deleted => {
+            Error::Deleted => {
                 Status::failed_precondition("the application is deleted; undelete it first")
             }
-            ApiError::NoSecret => Status::failed_precondition(
+            Error::NoSecret => Status::failed_precondition(
                 "this application has no client secret: public applications (NATIVE, \
                  USER_AGENT_BASED) and PRIVATE_KEY_JWT ones authenticate otherwise",
             ),
-            ApiError::AssertionsNotConfigured => Status::failed_precondition(
+            Error::AssertionsNotConfigured => Status::failed_precondition(
                 "client assertions cannot be verified: the service has no issuer identifier \
                  (OAUTH_APPS_ASSERTION_AUDIENCE) to check their audience against",
             ),
-            ApiError::Busy { retry_after } => retry(
+            Error::Busy { retry_after } => retry(
                 Code::ResourceExhausted,
                 "the service is busy; retry later".to_owned(),
                 retry_after,
             ),
-            ApiError::RateLimited { retry_after } => retry(
+            Error::RateLimited { retry_after } => retry(
                 Code::ResourceExhausted,
                 format!(
                     "rate limit exceeded; retry in {} ms",
@@ -227,18 +230,18 @@ impl From<ApiError> for Status {
                 ),
                 retry_after,
             ),
-            ApiError::MetadataTooLarge { size, max } => Status::resource_exhausted(format!(
+            Error::MetadataTooLarge { size, max } => Status::resource_exhausted(format!(
                 "the call's metadata is {size} bytes; the most this server takes is {max}"
             )),
-            ApiError::Unavailable | ApiError::DatabaseTimeout => {
+            Error::Unavailable | Error::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")
             }
-            ApiError::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
-            ApiError::MissingPermit => {
+            Error::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
+            Error::MissingPermit => {
                 tracing::error!("handler reached without an authorization permit");
                 Status::internal("internal error")
             }
-            ApiError::Internal(cause) => {
+            Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Status::internal("internal error")
             }
@@ -304,7 +307,7 @@ mod tests {
         let many = (0..200)
             .map(|i| FieldViolation::new(format!("f[{i}]"), "bad"))
             .collect();
-        let status = Status::from(ApiError::Invalid(many));
+        let status = Status::from(Error::Invalid(many));
         assert_eq!(status.code(), Code::InvalidArgument);
         let reported = status.get_details_bad_request().unwrap().field_violations;
         assert_eq!(reported.len(), MAX_REPORTED_VIOLATIONS);

@@ -14,7 +14,7 @@ use crate::{
         page_token::ListInput,
         update::{UpdateInput, UpdateValues},
     },
-    error::ApiError,
+    error::Error,
     ops::{Created, Page, RedirectMatch, Rotated},
 };
 
@@ -89,11 +89,11 @@ pub fn auth_method_from_proto(value: i32) -> Requested<Option<AuthMethod>> {
 
 /// An application id from a request: empty is a bad request, any other id
 /// we could not have issued is simply not found.
-pub fn app_id(id: &str, field: &str) -> Result<AppId, ApiError> {
+pub fn app_id(id: &str, field: &str) -> Result<AppId, Error> {
     if id.is_empty() {
-        return Err(ApiError::invalid(field, "is required"));
+        return Err(Error::invalid(field, "is required"));
     }
-    AppId::parse(id).ok_or(ApiError::NotFound)
+    AppId::parse(id).ok_or(Error::NotFound)
 }
 
 pub fn application(app: Application) -> pb::Application {
@@ -185,12 +185,12 @@ impl From<Page> for pb::ListApplicationsResponse {
 }
 
 impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
-    type Error = ApiError;
+    type Error = Error;
 
-    fn try_from(r: pb::UpdateApplicationRequest) -> Result<Self, ApiError> {
+    fn try_from(r: pb::UpdateApplicationRequest) -> Result<Self, Error> {
         let a = r
             .application
-            .ok_or_else(|| ApiError::invalid("application", "is required"))?;
+            .ok_or_else(|| Error::invalid("application", "is required"))?;
         Ok(Self {
             id: app_id(&a.id, "application.id")?,
             application_etag: a.etag,
@@ -220,7 +220,7 @@ impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
 }
 
 /// RotateClientSecret's grace: unset means none.
-pub fn grace(d: Option<prost_types::Duration>) -> Result<Option<std::time::Duration>, ApiError> {
+pub fn grace(d: Option<prost_types::Duration>) -> Result<Option<std::time::Duration>, Error> {
     match d {
         None => Ok(None),
         Some(d) => Ok(lifecycle::parse_grace(d.seconds, d.nanos)?),
@@ -238,9 +238,7 @@ impl From<Rotated> for pb::RotateClientSecretResponse {
 }
 
 /// VerifyClientCredentials' client_id and secret, both required.
-pub fn credentials(
-    r: pb::VerifyClientCredentialsRequest,
-) -> Result<(String, ClientSecret), ApiError> {
+pub fn credentials(r: pb::VerifyClientCredentialsRequest) -> Result<(String, ClientSecret), Error> {
     let mut violations = Vec::new();
     if r.client_id.is_empty() {
         violations.push(FieldViolation::new("client_id", "is required"));
@@ -249,7 +247,7 @@ pub fn credentials(
         violations.push(FieldViolation::new("client_secret", "is required"));
     }
     if !violations.is_empty() {
-        return Err(ApiError::Invalid(violations));
+        return Err(Error::Invalid(violations));
     }
     Ok((r.client_id, ClientSecret::from_presented(r.client_secret)))
 }
@@ -274,9 +272,9 @@ verified_response!(
 );
 
 /// A required client_id.
-pub fn client_id(id: String) -> Result<String, ApiError> {
+pub fn client_id(id: String) -> Result<String, Error> {
     if id.is_empty() {
-        return Err(ApiError::invalid("client_id", "is required"));
+        return Err(Error::invalid("client_id", "is required"));
     }
     Ok(id)
 }

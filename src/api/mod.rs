@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     auth::{ReadPermit, ServicePermit, WritePermit},
-    error::ApiError,
+    error::Error,
     ops::Ops,
     store::Deadline,
 };
@@ -32,9 +32,9 @@ impl Api {
 /// otherwise, never a default), its deadline, and its message.
 fn call<P: Clone + Send + Sync + 'static, T>(
     req: Request<T>,
-) -> Result<(P, Option<Deadline>, T), ApiError> {
+) -> Result<(P, Option<Deadline>, T), Error> {
     let (_, mut extensions, message) = req.into_parts();
-    let permit = extensions.remove::<P>().ok_or(ApiError::MissingPermit)?;
+    let permit = extensions.remove::<P>().ok_or(Error::MissingPermit)?;
     Ok((permit, extensions.remove::<Deadline>(), message))
 }
 

@@ -11,7 +11,7 @@ use crate::{
         page_token,
         page_token::{PagePosition, PageTokenError},
     },
-    error::ApiError,
+    error::Error,
     store::{
         self, Deadline,
         applications::{Cursor, InitialSecret},
@@ -42,7 +42,7 @@ impl Ops {
         permit: &WritePermit,
         input: CreateInput,
         deadline: Option<Deadline>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, Error> {
         // Authority before argon2: a refused call costs no hash.
         let new = permit.authorize(create::check_new(input, &self.policy)?)?;
         let id = AppId::generate();
@@ -73,7 +73,7 @@ impl Ops {
                     "",
                 )
                 .await?;
-                Ok::<_, ApiError>(app)
+                Ok::<_, Error>(app)
             })
             .await?;
         tracing::info!(app_id = %app.id, "application created");
@@ -87,7 +87,7 @@ impl Ops {
         &self,
         permit: &ReadPermit,
         id: AppId,
-    ) -> Result<Application, ApiError> {
+    ) -> Result<Application, Error> {
         record_app(id.as_str());
         if let Some(hit) = self.apps.by_id(permit, &id) {
             return Ok(hit.app.clone());
@@ -95,7 +95,7 @@ impl Ops {
         let generation = self.apps.generation();
         let found = self
             .db
-            .read(async |conn| store::applications::get_with_secrets(conn, permit, &id).await)
+            .run(async |conn| store::applications::get_with_secrets(conn, permit, &id).await)
             .await?;
         let found = std::sync::Arc::new(found);
         self.apps.fill(found.clone(), generation);
@@ -106,7 +106,7 @@ impl Ops {
         &self,
         permit: &ReadPermit,
         input: page_token::ListInput,
-    ) -> Result<Page, ApiError> {
+    ) -> Result<Page, Error> {
         let page_size = page_token::page_size(input.page_size)?;
         let now = Utc::now();
         let after = if input.page_token.is_empty() {
@@ -128,7 +128,7 @@ impl Ops {
         let show_deleted = input.show_deleted;
         let mut apps = self
             .db
-            .read(async |conn| {
+            .run(async |conn| {
                 store::applications::list(conn, permit, show_deleted, after.as_ref(), page_size + 1)
                     .await
             })

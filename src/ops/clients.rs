@@ -23,7 +23,7 @@ use crate::{
         assertion::{self, ASSERTION_TYPE, Accepted, AssertionPolicy, AssertionRefusal},
         redirect,
     },
-    error::ApiError,
+    error::Error,
     store::{self, applications::AppWithSecrets},
     telemetry::rpc::record_app,
 };
@@ -51,7 +51,7 @@ impl Ops {
         permit: &ServicePermit,
         client_id: &str,
         presented: ClientSecret,
-    ) -> Result<Option<Application>, ApiError> {
+    ) -> Result<Option<Application>, Error> {
         let now = Utc::now();
         let verifier = &self.verifier;
         // Ids that cannot be ours share one budget, so that they cannot grow
@@ -86,12 +86,12 @@ impl Ops {
         &self,
         permit: &ServicePermit,
         client_id: &str,
-    ) -> Result<Application, ApiError> {
-        let id = ClientId::parse(client_id).ok_or(ApiError::NotFound)?;
+    ) -> Result<Application, Error> {
+        let id = ClientId::parse(client_id).ok_or(Error::NotFound)?;
         let usable = |f: &AppWithSecrets| f.app.is_usable().then_some(()).ok_or(());
         match self.judged(permit, &id, usable).await? {
             Judged::Yes(found, ()) => Ok(found.app.clone()),
-            Judged::No(_) => Err(ApiError::NotFound),
+            Judged::No(_) => Err(Error::NotFound),
         }
     }
 
@@ -103,8 +103,8 @@ impl Ops {
         permit: &ServicePermit,
         client_id: &str,
         redirect_uri: &str,
-    ) -> Result<RedirectMatch, ApiError> {
-        let id = ClientId::parse(client_id).ok_or(ApiError::NotFound)?;
+    ) -> Result<RedirectMatch, Error> {
+        let id = ClientId::parse(client_id).ok_or(Error::NotFound)?;
         let allow_localhost = self.policy.redirects.allow_localhost;
         // Usable and matched is a yes; usable and not matched still answers.
         let matched = |f: &AppWithSecrets| {
@@ -118,7 +118,7 @@ impl Ops {
         let (app, redirect_uri) = match self.judged(permit, &id, matched).await? {
             Judged::Yes(found, to) => (found, Some(to)),
             Judged::No(Some((found, true))) => (found, None),
-            Judged::No(_) => return Err(ApiError::NotFound),
+            Judged::No(_) => return Err(Error::NotFound),
         };
         if redirect_uri.is_none() {
             tracing::info!(client_id, "redirect_uri not registered");
@@ -139,15 +139,15 @@ impl Ops {
         assertion_type: &str,
         client_assertion: &str,
         client_id: &str,
-    ) -> Result<Option<Application>, ApiError> {
+    ) -> Result<Option<Application>, Error> {
         if assertion_type != ASSERTION_TYPE {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "client_assertion_type",
                 format!("must be {ASSERTION_TYPE}"),
             ));
         }
         let Some(policy) = &self.assertions else {
-            return Err(ApiError::AssertionsNotConfigured);
+            return Err(Error::AssertionsNotConfigured);
         };
         let verdict = match self.claimed_client(client_assertion, client_id) {
             Ok(claimed) => {
@@ -190,7 +190,7 @@ impl Ops {
         client_assertion: &str,
         claimed: &ClientId,
         policy: &AssertionPolicy,
-    ) -> Result<Verdict, ApiError> {
+    ) -> Result<Verdict, Error> {
         let now = Utc::now().timestamp();
         let judge = |f: &AppWithSecrets| {
             self.verifier
@@ -216,13 +216,13 @@ impl Ops {
         permit: &ServicePermit,
         client: &ClientId,
         accepted: &Accepted,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, Error> {
         let until = DateTime::<Utc>::from_timestamp(accepted.valid_until, 0)
-            .ok_or_else(|| ApiError::Internal("assertion expiry out of range".into()))?;
+            .ok_or_else(|| Error::Internal("assertion expiry out of range".into()))?;
         let client = client.as_str();
         Ok(self
             .db
-            .read(async |conn| {
+            .run(async |conn| {
                 store::assertions::spend_jti(conn, permit, client, &accepted.jti, until).await
             })
             .await?)
@@ -235,7 +235,7 @@ impl Ops {
         permit: &ServicePermit,
         client_id: &ClientId,
         judge: impl Fn(&AppWithSecrets) -> Result<T, R>,
-    ) -> Result<Judged<T, R>, ApiError> {
+    ) -> Result<Judged<T, R>, Error> {
         if let Some(hit) = self.apps.by_client_id(permit, client_id.as_str())
             && let Ok(yes) = judge(&hit)
         {
@@ -246,9 +246,7 @@ impl Ops {
         let client_id = client_id.as_str();
         let found = self
             .db
-            .read(async |conn| {
-                store::applications::find_by_client_id(conn, permit, client_id).await
-            })
+            .run(async |conn| store::applications::find_by_client_id(conn, permit, client_id).await)
             .await?;
         let Some(found) = found.map(Arc::new) else {
             return Ok(Judged::No(None));

@@ -12,7 +12,7 @@ use crate::{
         AppId, Application, ClientSecret, lifecycle,
         update::{self, UpdateInput},
     },
-    error::ApiError,
+    error::Error,
     store::{self, Deadline, audit::Action},
     telemetry::rpc::record_app,
 };
@@ -32,7 +32,7 @@ impl Ops {
         permit: &WritePermit,
         input: UpdateInput,
         deadline: Option<Deadline>,
-    ) -> Result<Application, ApiError> {
+    ) -> Result<Application, Error> {
         record_app(input.id.as_str());
         let updated = self
             .db
@@ -52,7 +52,7 @@ impl Ops {
                     )
                     .await?;
                 }
-                Ok::<_, ApiError>(updated)
+                Ok::<_, Error>(updated)
             })
             .await?;
         self.apps.forget(updated.id.as_str(), &updated.client_id);
@@ -67,7 +67,7 @@ impl Ops {
         id: AppId,
         deleted: bool,
         deadline: Option<Deadline>,
-    ) -> Result<Application, ApiError> {
+    ) -> Result<Application, Error> {
         record_app(id.as_str());
         let result = self
             .db
@@ -91,7 +91,7 @@ impl Ops {
             .await;
         match result {
             // Only an undelete can collide: a live app took the name meanwhile.
-            Err(ApiError::NameTaken) => Err(ApiError::NameTakenWhileDeleted),
+            Err(Error::NameTaken) => Err(Error::NameTakenWhileDeleted),
             Ok(app) => {
                 self.apps.forget(app.id.as_str(), &app.client_id);
                 Ok(app)
@@ -106,12 +106,12 @@ impl Ops {
         id: AppId,
         grace: Option<std::time::Duration>,
         deadline: Option<Deadline>,
-    ) -> Result<Rotated, ApiError> {
+    ) -> Result<Rotated, Error> {
         record_app(id.as_str());
         // Checked before hashing, so a refused rotation costs no argon2.
         let app = self
             .db
-            .read(async |conn| store::applications::get(conn, permit.read(), &id).await)
+            .run(async |conn| store::applications::get(conn, permit.read(), &id).await)
             .await?;
         permit.check(&lifecycle::plan_rotation(app, grace)?)?;
         let secret = ClientSecret::generate(&self.checksum_key);
@@ -133,7 +133,7 @@ impl Ops {
                     &details,
                 )
                 .await?;
-                Ok::<_, ApiError>(rotated)
+                Ok::<_, Error>(rotated)
             })
             .await?;
         self.apps.forget(app.id.as_str(), &app.client_id);

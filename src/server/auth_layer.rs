@@ -9,7 +9,7 @@ use tower_http::auth::{AsyncAuthorizeRequest, AsyncRequireAuthorizationLayer};
 
 use crate::{
     auth::{Authorizer, Permit, SERVICE_PATH_PREFIX},
-    error::ApiError,
+    error::Error,
     store::Memberships,
 };
 
@@ -43,7 +43,7 @@ impl AsyncAuthorizeRequest<Body> for Authorize {
                 Ok(Permit::Service(p)) => {
                     extensions.insert(p);
                 }
-                Err(e) => return Err(Status::from(ApiError::from(e)).into_http()),
+                Err(e) => return Err(Status::from(Error::from(e)).into_http()),
             }
             Ok(req)
         })

@@ -6,7 +6,7 @@ use http::{Request, Response};
 use tonic::{Status, body::Body};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// A header field's size as HTTP/2 counts it (RFC 9113 section 6.5.2): its
 /// name and value, plus 32.
@@ -28,7 +28,7 @@ pub fn layer(
         if size <= max_bytes {
             return Ok(());
         }
-        Err(Status::from(ApiError::MetadataTooLarge {
+        Err(Status::from(Error::MetadataTooLarge {
             size,
             max: max_bytes,
         })

@@ -203,7 +203,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         let purged = state
             .ops
             .db
-            .read(async |conn| crate::store::applications::purge_expired_secrets(conn).await)
+            .run(async |conn| crate::store::applications::purge_expired_secrets(conn).await)
             .await;
         match purged {
             Ok(0) => {}
@@ -213,7 +213,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         let purged = state
             .ops
             .db
-            .read(async |conn| crate::store::assertions::purge_expired(conn).await)
+            .run(async |conn| crate::store::assertions::purge_expired(conn).await)
             .await;
         match purged {
             Ok(0) => {}

@@ -204,7 +204,7 @@ async fn backfill_name_keys(url: &str) -> anyhow::Result<()> {
 async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
     let shared_key = async |name: &'static str| {
         let candidate = random_base62(43);
-        db.read(async |conn| store::settings::get_or_init(conn, name, candidate.as_bytes()).await)
+        db.run(async |conn| store::settings::get_or_init(conn, name, candidate.as_bytes()).await)
             .await
     };
     let page_tokens = PageTokenKey::new(shared_key(PAGE_TOKEN_KEY_SETTING).await?);

@@ -1,6 +1,6 @@
 //! Database creation, migrations, the connection pool, and [`Db`]: the one
-//! way a call runs its database work, a read or a transaction, bounded by
-//! the database timeout and the call's deadline.
+//! way a call runs its database work, statements on their own or a
+//! transaction, bounded by the database timeout and the call's deadline.
 
 use std::{
     future::Future,
@@ -170,7 +170,7 @@ where
 }
 
 /// The pool and the database timeout: every call's database work goes
-/// through [`Db::read`] or [`Db::transaction`].
+/// through [`Db::run`] or [`Db::transaction`].
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
@@ -186,9 +186,11 @@ impl Db {
         &self.pool
     }
 
-    /// Runs reads on a pooled connection under the database timeout: a
-    /// database that does not answer makes the call UNAVAILABLE, never a hang.
-    pub async fn read<'a, T, F>(&self, work: F) -> StoreResult<T>
+    /// Runs `work` on a pooled connection, outside a transaction, under the
+    /// database timeout: reads, and writes that stand alone (a `jti` spent,
+    /// a purge, a shared setting). A database that does not answer makes the
+    /// call UNAVAILABLE, never a hang.
+    pub async fn run<'a, T, F>(&self, work: F) -> StoreResult<T>
     where
         for<'c> F: AsyncFnOnce(&'c mut AsyncPgConnection) -> StoreResult<T>
             + SendAsyncFn<&'c mut AsyncPgConnection, StoreResult<T>>

@@ -19,7 +19,7 @@ impl RoleSource for Memberships {
 
     async fn role_of(&self, org: &str, user: &str) -> StoreResult<Option<Role>> {
         self.0
-            .read(async |conn| role_of(conn, org, user).await)
+            .run(async |conn| role_of(conn, org, user).await)
             .await
     }
 }

@@ -182,7 +182,7 @@ async fn seed(state: &AppState) -> anyhow::Result<()> {
     state
         .ops
         .db
-        .read(async |conn| store::memberships::set(conn, DEMO_ORG, DEMO_OWNER, Role::Owner).await)
+        .run(async |conn| store::memberships::set(conn, DEMO_ORG, DEMO_OWNER, Role::Owner).await)
         .await?;
     Ok(())
 }
