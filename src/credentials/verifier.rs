@@ -33,13 +33,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{CallerSlots, HashError, Hasher, Limiter, VerifiedCache};
-use crate::{
-    domain::{
-        Application, AuthMethod, ChecksumKey, ClientSecret,
-        assertion::{self, Accepted, AssertionPolicy, AssertionRefusal},
-        ids::CLIENT_ID_CHARS,
-    },
-    store::applications::{AppWithSecrets, LiveSecret},
+use crate::domain::{
+    AppWithSecrets, Application, AuthMethod, ChecksumKey, ClientSecret, LiveSecret,
+    assertion::{self, Accepted, AssertionPolicy, AssertionRefusal},
+    ids::CLIENT_ID_CHARS,
 };
 
 /// Longer secrets are not hashed as given (they cannot be ours anyway).

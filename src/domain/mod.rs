@@ -32,4 +32,4 @@ pub use policy::Policy;
 pub use privilege::{Classified, OwnerOnly};
 pub use refusal::{FieldViolation, Refusal};
 pub use scopes::ScopeCatalog;
-pub use secret::{ChecksumKey, ClientSecret, SecretHash};
+pub use secret::{AppWithSecrets, ChecksumKey, ClientSecret, LiveSecret, SecretHash};

@@ -21,7 +21,13 @@ use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use super::ids::{BASE62, random_base62};
+use chrono::{DateTime, Utc};
+
+use super::{
+    application::Application,
+    ids::{BASE62, random_base62},
+    jwk::KeySet,
+};
 
 /// Prefix that lets secret scanners recognise a leaked secret.
 pub const SECRET_PREFIX: &str = "oas_";
@@ -128,6 +134,37 @@ impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretHash(<redacted>)")
     }
+}
+
+/// A stored secret: the current one, or the previous one (which verifies
+/// only until it expires).
+#[derive(Clone, Debug)]
+pub struct LiveSecret {
+    pub hash: SecretHash,
+    pub hint: String,
+    /// Minted with a checksum (every secret since checksums exist).
+    pub checksummed: bool,
+    /// When a previous secret stops verifying; `None` for the current one.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl LiveSecret {
+    /// Whether it verifies at `now`: expiry is checked at use, so that a
+    /// copy held in a cache never outlives its grace.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_none_or(|t| t > now)
+    }
+}
+
+/// An application with its stored secrets, current first, and its parsed
+/// keys: what verification needs, and what the replica-local cache holds.
+#[derive(Clone, Debug)]
+pub struct AppWithSecrets {
+    pub app: Application,
+    pub secrets: Vec<LiveSecret>,
+    /// The app's registered public keys (`app.jwks`), parsed once per
+    /// version of the app, where its row is read.
+    pub client_keys: KeySet,
 }
 
 #[cfg(test)]

@@ -19,12 +19,12 @@ use crate::{
     auth::ServicePermit,
     credentials::Verdict,
     domain::{
-        Application, ClientId, ClientSecret,
+        AppWithSecrets, Application, ClientId, ClientSecret,
         assertion::{self, ASSERTION_TYPE, Accepted, AssertionPolicy, AssertionRefusal},
         redirect,
     },
     error::Error,
-    store::{self, applications::AppWithSecrets},
+    store,
     telemetry::rpc::record_app,
 };
 

@@ -30,10 +30,10 @@ use std::{
 
 use quick_cache::{Weighter, sync::Cache};
 
-use super::{applications::AppWithSecrets, notifications::Subscriber};
+use super::notifications::Subscriber;
 use crate::{
     auth::{ReadPermit, ServicePermit},
-    domain::AppId,
+    domain::{AppId, AppWithSecrets},
 };
 
 /// Where changes to applications and their secrets are announced.

@@ -427,15 +427,20 @@ async fn guesses_never_lock_the_right_secret_out() {
             Err(e) => assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}"),
         }
     }
-    assert_eq!(
-        replica
-            .try_verify(&target.client_id, "one more")
-            .await
-            .unwrap_err()
-            .code(),
-        Code::ResourceExhausted,
-        "guesses are limited"
-    );
+    // Guesses are limited: the budget refills slowly (one a few seconds), so
+    // on a loaded machine a guess or two more may still be answered first.
+    let mut limited = false;
+    for _ in 0..10 {
+        match replica.try_verify(&target.client_id, "one more").await {
+            Ok(r) => assert!(!r.valid),
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                limited = true;
+                break;
+            }
+        }
+    }
+    assert!(limited, "guesses are limited");
     assert!(
         replica.verify(&target.client_id, right).await.valid,
         "the right secret is locked out"

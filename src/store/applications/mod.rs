@@ -26,7 +26,7 @@ pub use write::{
 };
 
 use super::{StoreError, StoreResult, schema::applications};
-use crate::domain::{AppId, AppType, Application, AuthMethod, GrantType, SecretHash, jwk::KeySet};
+use crate::domain::{AppId, AppType, Application, AuthMethod, GrantType};
 
 pub const SLOT_CURRENT: &str = "current";
 pub const SLOT_PREVIOUS: &str = "previous";
@@ -108,35 +108,4 @@ impl AppRow {
             contacts: self.contacts,
         })
     }
-}
-
-/// A stored secret: the current one, or the previous one (which verifies
-/// only until it expires).
-#[derive(Clone, Debug)]
-pub struct LiveSecret {
-    pub hash: SecretHash,
-    pub hint: String,
-    /// Minted with a checksum (every secret since checksums exist).
-    pub checksummed: bool,
-    /// When a previous secret stops verifying; `None` for the current one.
-    pub expires: Option<DateTime<Utc>>,
-}
-
-impl LiveSecret {
-    /// Whether it verifies at `now`: expiry is checked at use, so that a
-    /// copy held in a cache never outlives its grace.
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.expires.is_none_or(|t| t > now)
-    }
-}
-
-/// An application with its stored secrets, current first: what the
-/// verification calls need, and what the replica-local cache holds.
-#[derive(Clone, Debug)]
-pub struct AppWithSecrets {
-    pub app: Application,
-    pub secrets: Vec<LiveSecret>,
-    /// The app's registered public keys (`app.jwks`), parsed once per
-    /// version of the app, where its row is read.
-    pub client_keys: KeySet,
 }

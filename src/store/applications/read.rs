@@ -15,10 +15,10 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 
-use super::{AppRow, AppWithSecrets, LiveSecret, SLOT_CURRENT};
+use super::{AppRow, SLOT_CURRENT};
 use crate::{
     auth::{ReadPermit, ServicePermit},
-    domain::{AppId, Application, SecretHash, jwk::KeySet},
+    domain::{AppId, AppWithSecrets, Application, LiveSecret, SecretHash, jwk::KeySet},
     store::{
         StoreError, StoreResult,
         schema::{applications, client_secrets},
