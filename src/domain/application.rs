@@ -159,11 +159,11 @@ impl AppChanges {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A live WEB application, for the rules' tests.
-    pub(in crate::domain) fn app(first_party: bool, scopes: &[&str]) -> Application {
+    /// A live WEB application, for the rules' (and the cache's) tests.
+    pub(crate) fn app(first_party: bool, scopes: &[&str]) -> Application {
         Application {
             id: AppId::generate(),
             organization_id: "org".into(),

@@ -245,34 +245,12 @@ mod tests {
     }
 
     fn entry(id: &str, client_id: &str) -> Arc<AppWithSecrets> {
-        let now = chrono::Utc::now();
+        let mut app = crate::domain::application::tests::app(false, &[]);
+        app.id = AppId::parse(id).unwrap();
+        app.organization_id = "o".into();
+        app.client_id = client_id.into();
         Arc::new(AppWithSecrets {
-            app: Application {
-                id: AppId::parse(id).unwrap(),
-                organization_id: "o".into(),
-                name: "n".into(),
-                description: String::new(),
-                app_type: AppType::Web,
-                redirect_uris: vec![],
-                scopes: vec![],
-                client_id: client_id.into(),
-                secret_hint: None,
-                active: true,
-                first_party: false,
-                created_by: "u".into(),
-                create_time: now,
-                update_time: now,
-                delete_time: None,
-                revision: 1,
-                grant_types: vec![],
-                auth_method: AuthMethod::ClientSecretBasic,
-                jwks: None,
-                client_uri: String::new(),
-                logo_uri: String::new(),
-                policy_uri: String::new(),
-                tos_uri: String::new(),
-                contacts: vec![],
-            },
+            app,
             secrets: vec![],
             client_keys: Default::default(),
         })
