@@ -230,7 +230,6 @@ impl Subscriber for AppCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AppType, Application, AuthMethod};
 
     fn member(org: &str) -> ReadPermit {
         ReadPermit::for_test(org, "u")
