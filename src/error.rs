@@ -249,9 +249,11 @@ impl From<Error> for Status {
     }
 }
 
-/// INVALID_ARGUMENT with every violation (up to a cap) as BadRequest details.
+/// INVALID_ARGUMENT with every violation (up to a cap) as BadRequest details,
+/// and the first few in the message too, for tools that show details only
+/// as base64 (buf curl).
 fn invalid_status(violations: Vec<FieldViolation>) -> Status {
-    let n = violations.len();
+    let message = invalid_message(&violations);
     let details = ErrorDetails::with_bad_request(
         violations
             .into_iter()
@@ -259,14 +261,45 @@ fn invalid_status(violations: Vec<FieldViolation>) -> Status {
             .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
             .collect::<Vec<_>>(),
     );
-    let message = match n {
-        1 => "the request has an invalid field (see BadRequest details)".to_owned(),
-        n if n > MAX_REPORTED_VIOLATIONS => format!(
-            "the request has {n} invalid fields; the first {MAX_REPORTED_VIOLATIONS} are in the BadRequest details"
-        ),
-        n => format!("the request has {n} invalid fields (see BadRequest details)"),
-    };
     Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// Violations named in the message at most, and the longest description
+/// shown there: the message travels in a header.
+const VIOLATIONS_IN_MESSAGE: usize = 5;
+const DESCRIPTION_IN_MESSAGE: usize = 300;
+
+/// `the request has 2 invalid fields: name: must not be empty or blank;
+/// scopes: ... (every one in the BadRequest details)`.
+fn invalid_message(violations: &[FieldViolation]) -> String {
+    let n = violations.len();
+    let listed: Vec<String> = violations
+        .iter()
+        .take(VIOLATIONS_IN_MESSAGE)
+        .map(|v| {
+            let mut why: String = v.description.chars().take(DESCRIPTION_IN_MESSAGE).collect();
+            if why.len() < v.description.len() {
+                why.push('…');
+            }
+            format!("{}: {why}", v.field)
+        })
+        .collect();
+    let more = n.saturating_sub(VIOLATIONS_IN_MESSAGE);
+    let more = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    let details = if n > MAX_REPORTED_VIOLATIONS {
+        format!("the first {MAX_REPORTED_VIOLATIONS} are in the BadRequest details")
+    } else {
+        "every one in the BadRequest details".to_owned()
+    };
+    let head = match n {
+        1 => "the request has an invalid field".to_owned(),
+        n => format!("the request has {n} invalid fields"),
+    };
+    format!("{head}: {}{more} ({details})", listed.join("; "))
 }
 
 /// Why the auth layer refused a caller, in words the caller can act on.
@@ -317,5 +350,35 @@ mod tests {
             status.message()
         );
         assert!(status.message().contains("first 50"));
+        assert!(
+            status.message().contains("f[4]: bad; and 195 more"),
+            "{}",
+            status.message()
+        );
+        assert!(!status.message().contains("f[5]"), "{}", status.message());
+    }
+
+    #[test]
+    fn the_message_names_each_field_and_why() {
+        let status = Status::from(Error::Invalid(vec![
+            FieldViolation::new("name", "must not be empty or blank"),
+            FieldViolation::new("redirect_uris[1]", "x".repeat(1000)),
+        ]));
+        let message = status.message();
+        assert!(
+            message.starts_with(
+                "the request has 2 invalid fields: name: must not be empty or blank; redirect_uris[1]: xxx"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("… (every one in the BadRequest details)"),
+            "{message}"
+        );
+        assert!(
+            message.len() < 450,
+            "descriptions are cut: {}",
+            message.len()
+        );
     }
 }
