@@ -59,7 +59,9 @@ impl Cli {
     /// The command line (and the environment), or the process exits with
     /// clap's message.
     pub fn parse_args() -> Self {
-        let matches = Self::command().get_matches();
+        let matches = Self::command()
+            .try_get_matches()
+            .unwrap_or_else(|e| exit_naming_the_variable(e));
         let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let given = database_url_given(&matches);
         match &mut cli.command {
@@ -81,12 +83,62 @@ impl Cli {
     /// The command to run: `oauth-apps` alone serves, with settings from the
     /// environment.
     pub fn command_or_serve(self) -> Command {
-        self.command
-            .unwrap_or_else(|| match Self::parse_from(["oauth-apps", "serve"]).command {
-                Some(c) => c,
-                None => unreachable!("serve was given"),
-            })
+        self.command.unwrap_or_else(|| {
+            let serve = DefaultServe::try_parse_from(["oauth-apps"])
+                .unwrap_or_else(|e| exit_naming_the_variable(e));
+            Command::Serve(Box::new(serve.config))
+        })
     }
+}
+
+/// `oauth-apps` alone: serve, with settings from the environment.
+#[derive(Parser)]
+#[command(name = "oauth-apps")]
+struct DefaultServe {
+    #[command(flatten)]
+    config: Config,
+}
+
+/// Exits with clap's error, naming the environment variable rather than the
+/// flag when a bad value came from the environment: `OAUTH_APPS_LISTEN=x`
+/// is about OAUTH_APPS_LISTEN, not about a `--listen` nobody typed.
+fn exit_naming_the_variable(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let kind = e.kind();
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => e.exit(),
+    };
+    let flag = arg.split_whitespace().next().unwrap_or_default().to_owned();
+    let typed = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let variable = env_of(&Cli::command(), flag.trim_start_matches("--"));
+    match variable {
+        Some(var)
+            if !typed
+                && matches!(kind, ErrorKind::InvalidValue | ErrorKind::ValueValidation)
+                && std::env::var_os(&var).is_some() =>
+        {
+            let said = e.to_string();
+            let said = said.replace(
+                &format!("'{arg}'"),
+                &format!("the environment variable {var} (the setting {flag})"),
+            );
+            eprint!("{said}");
+            std::process::exit(e.exit_code());
+        }
+        _ => e.exit(),
+    }
+}
+
+/// The environment variable of the argument with this long name, in any
+/// command.
+fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+    let here = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned());
+    here.or_else(|| command.get_subcommands().find_map(|c| env_of(c, long)))
 }
 
 /// Whether the innermost command's `--database-url` was given (the flag or

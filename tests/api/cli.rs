@@ -140,6 +140,36 @@ fn a_short_jwt_secret_is_refused() {
     }
 }
 
+/// A bad value from the environment names the variable, not a flag nobody
+/// typed; a bad flag names the flag. Either way the exit code is clap's 2.
+#[test]
+fn a_bad_setting_names_where_it_came_from() {
+    let run = |args: &[&str], listen: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oauth-apps"));
+        command.args(args).env_remove("OAUTH_APPS_LISTEN");
+        if let Some(listen) = listen {
+            command.env("OAUTH_APPS_LISTEN", listen);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [&[][..], &["serve"][..]] {
+        let (code, err) = run(args, Some("nonsense"));
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("the environment variable OAUTH_APPS_LISTEN (the setting --listen)"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("'--listen"), "{args:?}: {err}");
+    }
+    let (code, err) = run(&["serve", "--listen", "nonsense"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("'--listen <LISTEN>'"), "{err}");
+}
+
 /// The attack review's forged audit line: ids holding a newline and tabs
 /// are printed escaped, one record a line; the CLI refuses to store them.
 #[tokio::test]
