@@ -37,6 +37,18 @@ pub enum TokenError {
     Malformed,
 }
 
+/// Whether `sub` is a subject the service accepts: the verifier's rule, which
+/// `oauth-apps token` applies before it mints.
+pub fn check_subject(sub: &str) -> Result<(), TokenError> {
+    if sub.trim().is_empty() {
+        return Err(TokenError::NoSubject);
+    }
+    if sub.len() > MAX_SUBJECT_BYTES || sub.chars().any(char::is_control) {
+        return Err(TokenError::BadSubject);
+    }
+    Ok(())
+}
+
 /// Longest `sub` accepted: the longest user id a membership may have.
 pub const MAX_SUBJECT_BYTES: usize = 256;
 
@@ -315,12 +327,7 @@ impl TokenVerifier {
                 _ => TokenError::Malformed,
             })?;
         let claims = data.claims;
-        if claims.sub.trim().is_empty() {
-            return Err(TokenError::NoSubject);
-        }
-        if claims.sub.len() > MAX_SUBJECT_BYTES || claims.sub.chars().any(char::is_control) {
-            return Err(TokenError::BadSubject);
-        }
+        check_subject(&claims.sub)?;
         if let Some(max) = self.max_lifetime {
             let max = max.as_secs_f64();
             let now = jsonwebtoken::get_current_timestamp() as f64;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use oauth_apps::{
-    auth::TokenIssuer,
+    auth::{TokenIssuer, token::check_subject},
     config::{DevDirArgs, JwtArgs},
 };
 
@@ -35,6 +35,15 @@ pub fn run(mut args: TokenArgs) -> anyhow::Result<()> {
         args.jwt.jwt_secret = Some(super::dev::jwt_secret(dir)?);
     }
     let jwt = &args.jwt;
+    // What the server would refuse is refused here, with the reason.
+    check_subject(&args.sub).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
+    let max = jwt.jwt_max_lifetime;
+    anyhow::ensure!(
+        max.is_zero() || args.ttl <= max,
+        "--ttl {} is longer than the server accepts: OAUTH_APPS_JWT_MAX_LIFETIME is {}",
+        humantime::format_duration(args.ttl),
+        humantime::format_duration(max)
+    );
     let issuer = TokenIssuer::hs256(
         jwt.secret()?,
         jwt.jwt_issuer.as_deref(),

@@ -170,6 +170,39 @@ fn a_bad_setting_names_where_it_came_from() {
     assert!(err.contains("'--listen <LISTEN>'"), "{err}");
 }
 
+/// `token` refuses what the server would refuse, and says why.
+#[test]
+fn token_refuses_what_the_server_would() {
+    let mint = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+            .arg("token")
+            .args(args)
+            .env("OAUTH_APPS_JWT_SECRET", "a-development-secret-of-32-bytes!")
+            .env_remove("OAUTH_APPS_JWT_MAX_LIFETIME")
+            .env_remove("OAUTH_APPS_DEV_DIR")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = mint(&["--sub", "alice", "--ttl", "2d"]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "--ttl 2days is longer than the server accepts: OAUTH_APPS_JWT_MAX_LIFETIME is 1day"
+        ),
+        "{err}"
+    );
+    let (ok, err) = mint(&["--sub", " "]);
+    assert!(!ok);
+    assert!(err.contains("--sub: the token has no subject"), "{err}");
+    let (ok, err) = mint(&["--sub", "alice", "--ttl", "2d", "--jwt-max-lifetime", "0s"]);
+    assert!(ok, "no bound, no refusal: {err}");
+    assert!(mint(&["--sub", "alice", "--ttl", "24h"]).0);
+}
+
 /// The attack review's forged audit line: ids holding a newline and tabs
 /// are printed escaped, one record a line; the CLI refuses to store them.
 #[tokio::test]
