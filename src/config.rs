@@ -183,6 +183,22 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_MUTATIONS_PER_MINUTE", default_value_t = 600)]
     pub mutations_per_minute: u32,
 
+    /// Org-scoped reads (GetApplication, ListApplications) per caller per
+    /// minute; 0 turns the limit off.
+    #[arg(long, env = "OAUTH_APPS_READS_PER_MINUTE", default_value_t = 6000)]
+    pub reads_per_minute: u32,
+
+    /// Largest ListApplications response, in bytes of its applications: a
+    /// page ends early, with a next_page_token, rather than pass it (one
+    /// application is always sent). At least 128 KiB.
+    #[arg(long, env = "OAUTH_APPS_MAX_LIST_RESPONSE_BYTES", default_value_t = 2 * 1024 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(128 * 1024..))]
+    pub max_list_response_bytes: usize,
+
+    /// ListApplications calls with a page_size over 100 assembled at once;
+    /// more wait their turn.
+    #[arg(long, env = "OAUTH_APPS_LARGE_LISTS_AT_ONCE", default_value_t = 8)]
+    pub large_lists_at_once: usize,
+
     /// Failed credential verifications per client_id per minute; 0 turns the limit off.
     #[arg(
         long,

@@ -198,6 +198,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         state.mutations.forget_idle();
+        state.reads.forget_idle();
         state.ops.verifier.failures.forget_idle();
         state.ops.verifier.slots.forget_idle();
         let purged = state

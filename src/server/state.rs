@@ -16,7 +16,7 @@ use crate::{
     config::{Config, DatabaseArgs, JwtArgs},
     credentials::{CallerSlots, Hasher, Limiter, VerifiedCache, Verifier},
     domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
-    ops::Ops,
+    ops::{ListLimits, Ops},
     store::{self, AppCache, Db, Memberships, Pool},
 };
 
@@ -87,6 +87,8 @@ pub struct AppState {
     /// Roles cached per replica, invalidated through LISTEN/NOTIFY.
     pub roles: Arc<RoleCache>,
     pub mutations: Limiter,
+    /// Org-scoped reads per caller.
+    pub reads: Limiter,
     /// For the LISTEN connection (its `Debug` hides the password).
     pub database: DatabaseArgs,
     pub server: ServerSettings,
@@ -114,6 +116,7 @@ impl AppState {
         let ops = ops(config, db.clone()).await?;
         let roles = Arc::new(RoleCache::default());
         let mutations = Limiter::per_minute(config.mutations_per_minute);
+        let reads = Limiter::per_minute(config.reads_per_minute);
         let server = server_settings(config, tls);
         Ok(Self {
             ops,
@@ -122,10 +125,12 @@ impl AppState {
                 Memberships(db),
                 roles.clone(),
                 mutations.clone(),
+                reads.clone(),
             ),
             pool,
             roles,
             mutations,
+            reads,
             database: config.database.clone(),
             connections: OpenConnections::new(server.connections.max_connections),
             server,
@@ -233,6 +238,7 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
             )),
         },
         apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
+        lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
     })
 }
 
