@@ -8,8 +8,10 @@ mod auth_layer;
 pub mod connections;
 mod deadline;
 mod metadata;
+pub mod peers;
 mod reflection;
 pub mod state;
+pub mod streams;
 
 use std::{future::Future, time::Duration};
 
@@ -74,7 +76,7 @@ pub async fn serve(
         .max_decoding_message_size(settings.max_request_bytes);
     let incoming = connections::incoming(listener, settings.connections, &state.connections);
     let result = builder(&settings)?
-        .layer(connections::ActivityLayer)
+        .layer(streams::StreamLayer(settings.streams))
         .layer(telemetry_layer())
         .layer(metadata::layer(settings.max_metadata_bytes))
         .layer(deadline::layer(settings.request_timeout))

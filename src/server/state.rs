@@ -7,7 +7,10 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 
-use super::connections::{ConnectionLimits, OpenConnections, fit_to_open_files};
+use super::{
+    connections::{ConnectionLimits, OpenConnections, fit_to_open_files},
+    streams::StreamLimits,
+};
 use crate::{
     auth::{
         Authorizer, KeySources, RoleCache, TokenVerifier,
@@ -35,6 +38,8 @@ const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
     pub connections: ConnectionLimits,
+    /// Limits on health Watch and reflection streams.
+    pub streams: StreamLimits,
     pub request_timeout: Duration,
     pub max_request_bytes: usize,
     pub max_metadata_bytes: usize,
@@ -132,7 +137,7 @@ impl AppState {
             mutations,
             reads,
             database: config.database.clone(),
-            connections: OpenConnections::new(server.connections.max_connections),
+            connections: OpenConnections::new(&server.connections),
             server,
         })
     }
@@ -251,8 +256,15 @@ fn server_settings(config: &Config, tls: Option<TlsMaterial>) -> ServerSettings 
     ServerSettings {
         connections: ConnectionLimits {
             max_connections: fit_to_open_files(config.max_connections, reserve),
+            reserved_connections: config.reserved_connections,
+            max_connections_per_peer: config.max_connections_per_peer,
+            unauthenticated_idle_timeout: config.unauthenticated_idle_timeout,
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
+        },
+        streams: StreamLimits {
+            per_peer: config.max_streams_per_peer,
+            max_lifetime: config.stream_max_lifetime,
         },
         request_timeout: config.request_timeout,
         max_request_bytes: config.max_request_bytes,
