@@ -40,7 +40,7 @@ use tokio::{
 };
 use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
 
-use super::peers::{Held, PeerGuard, Peers};
+use super::peers::{Held, PeerFull, PeerGuard, Peers};
 
 /// What a connection may cost.
 #[derive(Clone, Copy, Debug)]
@@ -132,11 +132,13 @@ impl Activity {
     /// A public stream on this connection: counted against its peer while
     /// the connection has not authenticated (`Ok(None)` once it has);
     /// `Err` when the peer holds `max` already.
-    pub fn take_stream(&self, max: usize) -> Result<Option<PeerGuard>, ()> {
+    pub fn take_stream(&self, max: usize) -> Result<Option<PeerGuard>, PeerFull> {
         match self.peer {
-            Some(ip) if !self.is_authenticated() => {
-                self.peers.take(ip, Held::Stream, max).map(Some).ok_or(())
-            }
+            Some(ip) if !self.is_authenticated() => self
+                .peers
+                .take(ip, Held::Stream, max)
+                .map(Some)
+                .ok_or(PeerFull),
             _ => Ok(None),
         }
     }
@@ -470,49 +472,4 @@ pub fn incoming(
             return Some((Ok(io), (listener, open)));
         }
     })
-}
-
-/// Raises the soft limit of open files to the hard one, and returns the
-/// connection cap that fits under it: `wanted`, or fewer when the process
-/// may not open that many files besides what else it needs (`reserve`).
-#[cfg(unix)]
-pub fn fit_to_open_files(wanted: usize, reserve: usize) -> usize {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    let limit = unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return wanted;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        lim.rlim_cur
-    };
-    let room = usize::try_from(limit)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(reserve)
-        .max(1);
-    if room < wanted {
-        tracing::warn!(
-            wanted,
-            allowed = room,
-            open_files = limit,
-            "OAUTH_APPS_MAX_CONNECTIONS is more than the open-files limit allows; capping"
-        );
-    }
-    wanted.min(room)
-}
-
-#[cfg(not(unix))]
-pub fn fit_to_open_files(wanted: usize, _reserve: usize) -> usize {
-    wanted
 }

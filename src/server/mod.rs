@@ -1,4 +1,6 @@
-//! The server stack. Every call passes, outermost first: the telemetry layer
+//! The server stack. Every call passes, outermost first: the stream layer
+//! (the call in flight on its connection; public streams' share per peer
+//! and lifetime), the telemetry layer
 //! (one span, log line and measurement per RPC), the deadline (the client's
 //! `grpc-timeout` or the server's default), the auth layer (a permit, or the
 //! refusal), then the OAuthApplications service or the public health and
@@ -8,6 +10,7 @@ mod auth_layer;
 pub mod connections;
 mod deadline;
 mod metadata;
+mod open_files;
 pub mod peers;
 mod reflection;
 pub mod state;

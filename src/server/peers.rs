@@ -32,6 +32,10 @@ impl Counts {
     }
 }
 
+/// The peer holds its maximum already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerFull;
+
 /// Counts per peer; a peer holding nothing has no entry.
 #[derive(Clone, Debug, Default)]
 pub struct Peers(Arc<Mutex<HashMap<IpAddr, Counts>>>);

@@ -8,7 +8,8 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context as _;
 
 use super::{
-    connections::{ConnectionLimits, OpenConnections, fit_to_open_files},
+    connections::{ConnectionLimits, OpenConnections},
+    open_files::fit_to_open_files,
     streams::StreamLimits,
 };
 use crate::{

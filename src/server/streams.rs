@@ -16,7 +16,7 @@ use tokio::time::{Sleep, sleep};
 
 use super::{
     connections::{CallGuard, info_of},
-    peers::PeerGuard,
+    peers::{PeerFull, PeerGuard},
 };
 use crate::auth::SERVICE_PATH_PREFIX;
 
@@ -76,7 +76,7 @@ where
         if public && let Some(activity) = &activity {
             match activity.take_stream(self.limits.per_peer) {
                 Ok(guard) => peer_stream = guard,
-                Err(()) => {
+                Err(PeerFull) => {
                     tracing::debug!("public stream refused: the peer holds its maximum");
                     let refused = tonic::Status::resource_exhausted(
                         "too many streams from this address without authentication",
