@@ -183,6 +183,22 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_MUTATIONS_PER_MINUTE", default_value_t = 600)]
     pub mutations_per_minute: u32,
 
+    /// Org-scoped reads (GetApplication, ListApplications) per caller per
+    /// minute; 0 turns the limit off.
+    #[arg(long, env = "OAUTH_APPS_READS_PER_MINUTE", default_value_t = 6000)]
+    pub reads_per_minute: u32,
+
+    /// Largest ListApplications response, in bytes of its applications: a
+    /// page ends early, with a next_page_token, rather than pass it (one
+    /// application is always sent). At least 128 KiB.
+    #[arg(long, env = "OAUTH_APPS_MAX_LIST_RESPONSE_BYTES", default_value_t = 2 * 1024 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(128 * 1024..))]
+    pub max_list_response_bytes: usize,
+
+    /// ListApplications calls with a page_size over 100 assembled at once;
+    /// more wait their turn.
+    #[arg(long, env = "OAUTH_APPS_LARGE_LISTS_AT_ONCE", default_value_t = 8)]
+    pub large_lists_at_once: usize,
+
     /// Failed credential verifications per client_id per minute; 0 turns the limit off.
     #[arg(
         long,
@@ -251,6 +267,38 @@ pub struct Config {
     /// A connection with no call in flight for this long is closed.
     #[arg(long, env = "OAUTH_APPS_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5m")]
     pub idle_timeout: Duration,
+
+    /// The idle timeout of a connection that has not carried an
+    /// authenticated call (health checks, reflection, refused calls).
+    #[arg(long, env = "OAUTH_APPS_UNAUTHENTICATED_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub unauthenticated_idle_timeout: Duration,
+
+    /// Connections one source address may hold open before any of them
+    /// has carried an authenticated call (authenticated ones do not count);
+    /// 0 turns the limit off.
+    #[arg(
+        long,
+        env = "OAUTH_APPS_MAX_CONNECTIONS_PER_PEER",
+        default_value_t = 100
+    )]
+    pub max_connections_per_peer: usize,
+
+    /// Slots of OAUTH_APPS_MAX_CONNECTIONS (at most half) kept for health
+    /// checks and authenticated callers: once the others are taken, a new
+    /// connection that has not authenticated is closed after 1 s without a call.
+    #[arg(long, env = "OAUTH_APPS_RESERVED_CONNECTIONS", default_value_t = 100)]
+    pub reserved_connections: usize,
+
+    /// Health Watch and reflection streams one source address may hold at
+    /// once on connections that have not authenticated; more are
+    /// RESOURCE_EXHAUSTED. 0 turns the limit off.
+    #[arg(long, env = "OAUTH_APPS_MAX_STREAMS_PER_PEER", default_value_t = 100)]
+    pub max_streams_per_peer: usize,
+
+    /// Longest a health Watch or reflection stream lasts: it then ends with
+    /// UNAVAILABLE, and the client calls again.
+    #[arg(long, env = "OAUTH_APPS_STREAM_MAX_LIFETIME", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub stream_max_lifetime: Duration,
 
     /// HTTP/2 keepalive ping interval (0 turns pings off); a peer that does
     /// not answer within 20 s is disconnected.

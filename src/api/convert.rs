@@ -175,6 +175,13 @@ impl From<pb::ListApplicationsRequest> for ListInput {
     }
 }
 
+/// The bytes `app` adds to a ListApplicationsResponse: its encoding, with
+/// its field tag and length.
+pub fn encoded_len(app: &Application) -> usize {
+    let len = prost::Message::encoded_len(&application(app.clone()));
+    1 + prost::length_delimiter_len(len) + len
+}
+
 impl From<Page> for pb::ListApplicationsResponse {
     fn from(p: Page) -> Self {
         Self {

@@ -71,7 +71,10 @@ impl OAuthApplications for Api {
         req: Request<pb::ListApplicationsRequest>,
     ) -> RpcResult<pb::ListApplicationsResponse> {
         let (permit, _, msg) = call::<ReadPermit, _>(req)?;
-        let page = self.ops.list_applications(&permit, msg.into()).await?;
+        let page = self
+            .ops
+            .list_applications(&permit, msg.into(), convert::encoded_len)
+            .await?;
         Ok(Response::new(page.into()))
     }
 

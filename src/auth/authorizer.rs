@@ -33,7 +33,7 @@ pub trait RoleSource: Send + Sync + 'static {
 pub enum AuthError<E> {
     /// The caller may not make this call.
     Denied(Denied),
-    /// Over the caller's mutation rate limit.
+    /// Over the caller's mutation or read rate limit.
     RateLimited(Duration),
     /// The role could not be read.
     RoleLookup(E),
@@ -78,6 +78,7 @@ pub struct Authorizer<R> {
     roles: R,
     cache: Arc<RoleCache>,
     mutations: Limiter,
+    reads: Limiter,
 }
 
 impl<R: RoleSource + Clone> Authorizer<R> {
@@ -86,12 +87,14 @@ impl<R: RoleSource + Clone> Authorizer<R> {
         roles: R,
         cache: Arc<RoleCache>,
         mutations: Limiter,
+        reads: Limiter,
     ) -> Self {
         Self {
             verifier,
             roles,
             cache,
             mutations,
+            reads,
         }
     }
 
@@ -139,14 +142,19 @@ impl<R: RoleSource + Clone> Authorizer<R> {
             };
             return Err(too_low.into());
         }
+        // Limited per caller once authorized, so refused calls keep their
+        // own status and spend nothing.
+        let limit = if access.is_mutating() {
+            &self.mutations
+        } else {
+            &self.reads
+        };
+        limit
+            .check(&caller.subject)
+            .map_err(AuthError::RateLimited)?;
         if !access.is_mutating() {
             return Ok(Permit::Read(ReadPermit::new(org, caller.subject)));
         }
-        // Limited per caller once authorized, so refused calls keep their
-        // own status and spend nothing.
-        self.mutations
-            .check(&caller.subject)
-            .map_err(AuthError::RateLimited)?;
         Ok(Permit::Write(WritePermit::new(org, caller.subject, role)))
     }
 

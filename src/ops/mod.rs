@@ -11,7 +11,7 @@ mod lifecycle;
 
 use std::sync::Arc;
 
-pub use applications::{Created, Page};
+pub use applications::{Created, LARGE_PAGE, ListLimits, Page};
 pub use clients::RedirectMatch;
 pub use lifecycle::Rotated;
 
@@ -40,4 +40,6 @@ pub struct Ops {
     /// Applications and their secrets, kept per replica for the reads
     /// (never for mutations), correct by the database's notifications.
     pub apps: Arc<AppCache>,
+    /// What a ListApplications response may cost.
+    pub lists: ListLimits,
 }

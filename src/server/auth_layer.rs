@@ -30,6 +30,13 @@ impl AsyncAuthorizeRequest<Body> for Authorize {
                 return Ok(req);
             };
             let decision = authorizer.authorize(method, req.headers()).await;
+            if decision.is_ok()
+                && let Some(connection) = super::connections::info_of(req.extensions())
+            {
+                // Its caller proved who they are: the connection leaves its
+                // peer's unauthenticated share.
+                connection.activity().authenticate();
+            }
             // Handlers need the permit, not the token: it goes no further.
             req.headers_mut().remove(http::header::AUTHORIZATION);
             let extensions = req.extensions_mut();

@@ -8,22 +8,30 @@
 //! accept at once, so a process out of descriptors spins. So the server
 //! accepts through [`incoming`], whose connections ([`GuardedIo`]) hold a
 //! slot of the cap until they close, and enforce both deadlines from the
-//! socket up; [`ActivityLayer`] tells a connection when a call starts and
-//! when its response is done, so a connection with a call in flight (a
-//! health Watch stream, say) is never idle.
+//! socket up; the [`streams`](super::streams) layer tells a connection when
+//! a call starts and when its response is done, so a connection with a call
+//! in flight (a health Watch stream, say) is never idle.
+//!
+//! Until it carries an authenticated call (the auth layer calls
+//! [`Activity::authenticate`]), a connection counts against its peer's
+//! (source address's) share, has the shorter unauthenticated idle timeout,
+//! and may not take the reserved slots of the cap for longer than
+//! [`RESERVE_IDLE`] without a call: so one peer cannot hold every slot, and
+//! health checks and authenticated callers get in while others fill the rest.
 
 use std::{
     io,
+    net::IpAddr,
     pin::Pin,
     sync::{
-        Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
     time::Duration,
 };
 
-use futures_util::{Stream, future::BoxFuture};
+use futures_util::Stream;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -32,11 +40,20 @@ use tokio::{
 };
 use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
 
+use super::peers::{Held, PeerFull, PeerGuard, Peers};
+
 /// What a connection may cost.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     /// Connections open at once; more are closed as soon as accepted.
     pub max_connections: usize,
+    /// Slots of `max_connections` that connections which have not
+    /// authenticated may use only briefly (see [`RESERVE_IDLE`]).
+    pub reserved_connections: usize,
+    /// Connections that have not authenticated, per peer address; 0: no limit.
+    pub max_connections_per_peer: usize,
+    /// The idle timeout of a connection that never carried an authenticated call.
+    pub unauthenticated_idle_timeout: Duration,
     /// Until the client's HTTP/2 preface and first SETTINGS frame have
     /// arrived (over TLS: until the first call).
     pub handshake_timeout: Duration,
@@ -52,7 +69,19 @@ const FRAME_TYPE_SETTINGS: u8 = 4;
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
-/// Calls on one connection, shared by the connection and the layer.
+/// How long a connection admitted into the reserve may stay idle before it
+/// authenticates: long enough for its first call to arrive.
+pub const RESERVE_IDLE: Duration = Duration::from_secs(1);
+
+/// What a connection holds until it carries an authenticated call.
+#[derive(Debug)]
+struct Unauthenticated {
+    _peer: Option<PeerGuard>,
+    /// A slot outside the reserve; `None` for a connection in the reserve.
+    _open_slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Calls on one connection, shared by the connection and the layers.
 #[derive(Debug)]
 pub struct Activity {
     opened: Instant,
@@ -60,15 +89,68 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// When the last call started or ended, in milliseconds since `opened`.
     last_ms: AtomicU64,
+    peer: Option<IpAddr>,
+    peers: Peers,
+    /// Admitted into the reserve: nothing left outside it at accept time.
+    reserved: bool,
+    authenticated: AtomicBool,
+    unauthenticated: Mutex<Option<Unauthenticated>>,
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(peer: Option<IpAddr>, peers: Peers, held: Unauthenticated) -> Self {
         Self {
             opened: Instant::now(),
             calls_started: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
+            peer,
+            peers,
+            reserved: held._open_slot.is_none(),
+            authenticated: AtomicBool::new(false),
+            unauthenticated: Mutex::new(Some(held)),
+        }
+    }
+
+    /// The connection carried an authenticated call: it no longer counts
+    /// against its peer's limits, and gets the longer idle timeout.
+    pub fn authenticate(&self) {
+        if !self.authenticated.swap(true, Ordering::AcqRel) {
+            let held = self
+                .unauthenticated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            drop(held);
+        }
+    }
+
+    fn is_authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::Acquire)
+    }
+
+    /// A public stream on this connection: counted against its peer while
+    /// the connection has not authenticated (`Ok(None)` once it has);
+    /// `Err` when the peer holds `max` already.
+    pub fn take_stream(&self, max: usize) -> Result<Option<PeerGuard>, PeerFull> {
+        match self.peer {
+            Some(ip) if !self.is_authenticated() => self
+                .peers
+                .take(ip, Held::Stream, max)
+                .map(Some)
+                .ok_or(PeerFull),
+            _ => Ok(None),
+        }
+    }
+
+    /// How long this connection may go without a call.
+    fn idle_timeout(&self, limits: &ConnectionLimits) -> Duration {
+        if self.is_authenticated() {
+            limits.idle_timeout
+        } else if self.reserved {
+            RESERVE_IDLE.min(limits.unauthenticated_idle_timeout)
+        } else {
+            limits.unauthenticated_idle_timeout.min(limits.idle_timeout)
         }
     }
 
@@ -81,7 +163,7 @@ impl Activity {
         self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 
-    fn begin(self: &Arc<Self>) -> CallGuard {
+    pub fn begin(self: &Arc<Self>) -> CallGuard {
         self.calls_started.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch();
@@ -105,6 +187,21 @@ impl Drop for CallGuard {
 pub struct ConnectionInfo {
     pub tcp: TcpConnectInfo,
     activity: Arc<Activity>,
+}
+
+impl ConnectionInfo {
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+}
+
+/// The connection a request came on, over TCP or TLS.
+pub fn info_of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
+    extensions.get::<ConnectionInfo>().or_else(|| {
+        extensions
+            .get::<TlsConnectInfo<ConnectionInfo>>()
+            .map(TlsConnectInfo::get_ref)
+    })
 }
 
 /// An accepted connection, holding its slot of the cap until it closes.
@@ -152,7 +249,7 @@ impl GuardedIo {
     fn handshake_done(&mut self) {
         self.handshaking = false;
         self.info.activity.touch();
-        let next = Instant::now() + self.limits.idle_timeout;
+        let next = Instant::now() + self.info.activity.idle_timeout(&self.limits);
         self.timer.as_mut().reset(next);
     }
 
@@ -170,10 +267,11 @@ impl GuardedIo {
                 ));
             }
             let now = Instant::now();
+            let idle = activity.idle_timeout(&self.limits);
             let next = if activity.in_flight.load(Ordering::Acquire) > 0 {
-                now + self.limits.idle_timeout
+                now + idle
             } else {
-                activity.last() + self.limits.idle_timeout
+                activity.last() + idle
             };
             if next <= now {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle"));
@@ -261,18 +359,26 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-/// The slots of the connection cap: how many connections are open.
+/// The slots of the connection cap: how many connections are open, and by
+/// whom.
 #[derive(Clone, Debug)]
 pub struct OpenConnections {
     slots: Arc<Semaphore>,
+    /// The slots outside the reserve, for connections not yet authenticated.
+    open_slots: Arc<Semaphore>,
+    peers: Peers,
     max: usize,
 }
 
 impl OpenConnections {
-    pub fn new(max: usize) -> Self {
-        let max = max.max(1);
+    /// At most half of the cap is reserved, whatever `limits` asks.
+    pub fn new(limits: &ConnectionLimits) -> Self {
+        let max = limits.max_connections.max(1);
+        let reserved = limits.reserved_connections.min(max / 2);
         Self {
             slots: Arc::new(Semaphore::new(max)),
+            open_slots: Arc::new(Semaphore::new(max - reserved)),
+            peers: Peers::default(),
             max,
         }
     }
@@ -280,6 +386,43 @@ impl OpenConnections {
     pub fn count(&self) -> usize {
         self.max - self.slots.available_permits()
     }
+
+    /// Connections from `ip` that have not authenticated.
+    pub fn unauthenticated_from(&self, ip: IpAddr) -> usize {
+        self.peers.count(ip, Held::Connection)
+    }
+
+    /// A slot for a new connection from `peer`, or `None` (close it): at the
+    /// cap, or the peer holds its share of unauthenticated connections.
+    fn admit(&self, peer: Option<IpAddr>, limits: &ConnectionLimits) -> Option<Admitted> {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::debug!("connection refused: at the cap of open connections");
+            return None;
+        };
+        let per_peer = limits.max_connections_per_peer;
+        let peer_guard = match peer {
+            Some(ip) => match self.peers.take(ip, Held::Connection, per_peer) {
+                Some(guard) => Some(guard),
+                None => {
+                    tracing::debug!(%ip, "connection refused: the peer holds its maximum");
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let held = Unauthenticated {
+            _peer: peer_guard,
+            _open_slot: self.open_slots.clone().try_acquire_owned().ok(),
+        };
+        let activity = Arc::new(Activity::new(peer, self.peers.clone(), held));
+        Some(Admitted { slot, activity })
+    }
+}
+
+/// A connection let in: its slot of the cap and its activity.
+struct Admitted {
+    slot: OwnedSemaphorePermit,
+    activity: Arc<Activity>,
 }
 
 /// Accepts connections from `listener` under `limits`, each holding a slot
@@ -291,12 +434,12 @@ pub fn incoming(
     limits: ConnectionLimits,
     open: &OpenConnections,
 ) -> impl Stream<Item = Result<GuardedIo, io::Error>> + Send + 'static {
-    let slots = open.slots.clone();
-    futures_util::stream::unfold((listener, slots), move |(listener, slots)| async move {
+    let open = open.clone();
+    futures_util::stream::unfold((listener, open), move |(listener, open)| async move {
         let mut backoff = Duration::from_millis(10);
         loop {
-            let tcp = match listener.accept().await {
-                Ok((tcp, _)) => tcp,
+            let (tcp, peer) = match listener.accept().await {
+                Ok((tcp, peer)) => (tcp, peer),
                 Err(e) if is_per_connection(&e) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "cannot accept connections");
@@ -306,20 +449,19 @@ pub fn incoming(
                 }
             };
             backoff = Duration::from_millis(10);
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                // Over the cap: closed at once, so the client sees it
-                // rather than hanging.
-                tracing::debug!("connection refused: at the cap of open connections");
+            // Refused: closed at once, so the client sees it rather than
+            // hanging.
+            let Some(admitted) = open.admit(Some(peer.ip()), &limits) else {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
             let io = GuardedIo {
                 info: ConnectionInfo {
                     tcp: tcp.connect_info(),
-                    activity: Arc::new(Activity::new()),
+                    activity: admitted.activity,
                 },
                 inner: tcp,
-                _slot: slot,
+                _slot: admitted.slot,
                 limits,
                 handshaking: true,
                 seen: [0; HANDSHAKE_BYTES],
@@ -327,134 +469,7 @@ pub fn incoming(
                 tls: false,
                 timer: Box::pin(sleep_until(Instant::now() + limits.handshake_timeout)),
             };
-            return Some((Ok(io), (listener, slots)));
+            return Some((Ok(io), (listener, open)));
         }
     })
-}
-
-/// Marks each call in flight on its connection until its response body is
-/// done with, so streams count as activity for as long as they last.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ActivityLayer;
-
-impl<S> tower::Layer<S> for ActivityLayer {
-    type Service = ActivityService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ActivityService(inner)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ActivityService<S>(S);
-
-impl<S, B> tower::Service<http::Request<B>> for ActivityService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let extensions = req.extensions();
-        let info = extensions.get::<ConnectionInfo>().or_else(|| {
-            extensions
-                .get::<TlsConnectInfo<ConnectionInfo>>()
-                .map(TlsConnectInfo::get_ref)
-        });
-        let guard = info.map(|i| i.activity.begin());
-        let response = self.0.call(req);
-        Box::pin(async move {
-            let response = response.await?;
-            Ok(match guard {
-                Some(guard) => response.map(|body| {
-                    tonic::body::Body::new(GuardedBody {
-                        inner: body,
-                        _guard: guard,
-                    })
-                }),
-                None => response,
-            })
-        })
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that keeps its call in flight until dropped.
-    struct GuardedBody {
-        #[pin]
-        inner: tonic::body::Body,
-        _guard: CallGuard,
-    }
-}
-
-impl http_body::Body for GuardedBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
-        Poll::Ready(ready!(self.project().inner.poll_frame(cx)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// Raises the soft limit of open files to the hard one, and returns the
-/// connection cap that fits under it: `wanted`, or fewer when the process
-/// may not open that many files besides what else it needs (`reserve`).
-#[cfg(unix)]
-pub fn fit_to_open_files(wanted: usize, reserve: usize) -> usize {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    let limit = unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return wanted;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        lim.rlim_cur
-    };
-    let room = usize::try_from(limit)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(reserve)
-        .max(1);
-    if room < wanted {
-        tracing::warn!(
-            wanted,
-            allowed = room,
-            open_files = limit,
-            "OAUTH_APPS_MAX_CONNECTIONS is more than the open-files limit allows; capping"
-        );
-    }
-    wanted.min(room)
-}
-
-#[cfg(not(unix))]
-pub fn fit_to_open_files(wanted: usize, _reserve: usize) -> usize {
-    wanted
 }

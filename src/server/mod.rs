@@ -1,4 +1,6 @@
-//! The server stack. Every call passes, outermost first: the telemetry layer
+//! The server stack. Every call passes, outermost first: the stream layer
+//! (the call in flight on its connection; public streams' share per peer
+//! and lifetime), the telemetry layer
 //! (one span, log line and measurement per RPC), the deadline (the client's
 //! `grpc-timeout` or the server's default), the auth layer (a permit, or the
 //! refusal), then the OAuthApplications service or the public health and
@@ -8,8 +10,11 @@ mod auth_layer;
 pub mod connections;
 mod deadline;
 mod metadata;
+mod open_files;
+pub mod peers;
 mod reflection;
 pub mod state;
+pub mod streams;
 
 use std::{future::Future, time::Duration};
 
@@ -74,7 +79,7 @@ pub async fn serve(
         .max_decoding_message_size(settings.max_request_bytes);
     let incoming = connections::incoming(listener, settings.connections, &state.connections);
     let result = builder(&settings)?
-        .layer(connections::ActivityLayer)
+        .layer(streams::StreamLayer(settings.streams))
         .layer(telemetry_layer())
         .layer(metadata::layer(settings.max_metadata_bytes))
         .layer(deadline::layer(settings.request_timeout))
@@ -198,6 +203,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         state.mutations.forget_idle();
+        state.reads.forget_idle();
         state.ops.verifier.failures.forget_idle();
         state.ops.verifier.slots.forget_idle();
         let purged = state

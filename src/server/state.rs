@@ -7,7 +7,11 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 
-use super::connections::{ConnectionLimits, OpenConnections, fit_to_open_files};
+use super::{
+    connections::{ConnectionLimits, OpenConnections},
+    open_files::fit_to_open_files,
+    streams::StreamLimits,
+};
 use crate::{
     auth::{
         Authorizer, KeySources, RoleCache, TokenVerifier,
@@ -16,7 +20,7 @@ use crate::{
     config::{Config, DatabaseArgs, JwtArgs},
     credentials::{CallerSlots, Hasher, Limiter, VerifiedCache, Verifier},
     domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
-    ops::Ops,
+    ops::{ListLimits, Ops},
     store::{self, AppCache, Db, Memberships, Pool},
 };
 
@@ -35,6 +39,8 @@ const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
     pub connections: ConnectionLimits,
+    /// Limits on health Watch and reflection streams.
+    pub streams: StreamLimits,
     pub request_timeout: Duration,
     pub max_request_bytes: usize,
     pub max_metadata_bytes: usize,
@@ -87,6 +93,8 @@ pub struct AppState {
     /// Roles cached per replica, invalidated through LISTEN/NOTIFY.
     pub roles: Arc<RoleCache>,
     pub mutations: Limiter,
+    /// Org-scoped reads per caller.
+    pub reads: Limiter,
     /// For the LISTEN connection (its `Debug` hides the password).
     pub database: DatabaseArgs,
     pub server: ServerSettings,
@@ -114,6 +122,7 @@ impl AppState {
         let ops = ops(config, db.clone()).await?;
         let roles = Arc::new(RoleCache::default());
         let mutations = Limiter::per_minute(config.mutations_per_minute);
+        let reads = Limiter::per_minute(config.reads_per_minute);
         let server = server_settings(config, tls);
         Ok(Self {
             ops,
@@ -122,12 +131,14 @@ impl AppState {
                 Memberships(db),
                 roles.clone(),
                 mutations.clone(),
+                reads.clone(),
             ),
             pool,
             roles,
             mutations,
+            reads,
             database: config.database.clone(),
-            connections: OpenConnections::new(server.connections.max_connections),
+            connections: OpenConnections::new(&server.connections),
             server,
         })
     }
@@ -233,6 +244,7 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
             )),
         },
         apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
+        lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
     })
 }
 
@@ -245,8 +257,15 @@ fn server_settings(config: &Config, tls: Option<TlsMaterial>) -> ServerSettings 
     ServerSettings {
         connections: ConnectionLimits {
             max_connections: fit_to_open_files(config.max_connections, reserve),
+            reserved_connections: config.reserved_connections,
+            max_connections_per_peer: config.max_connections_per_peer,
+            unauthenticated_idle_timeout: config.unauthenticated_idle_timeout,
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
+        },
+        streams: StreamLimits {
+            per_peer: config.max_streams_per_peer,
+            max_lifetime: config.stream_max_lifetime,
         },
         request_timeout: config.request_timeout,
         max_request_bytes: config.max_request_bytes,

@@ -267,3 +267,159 @@ async fn failed_accepts_back_off_instead_of_spinning() {
         .await
         .unwrap();
 }
+
+/// A channel (one connection) from `ip`, another loopback address than the
+/// 127.0.0.1 of every other client: another peer.
+async fn channel_from(app: &TestApp, ip: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .local_address(Some(ip.parse().unwrap()))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// A bare TCP connection from `ip`.
+async fn tcp_from(app: &TestApp, ip: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    socket.connect(app.addr).await.unwrap()
+}
+
+/// A health Watch stream on `channel`, past its first message.
+async fn watch_on(
+    channel: tonic::transport::Channel,
+) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
+    let mut watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap();
+    watch
+}
+
+/// The attack review's finding: one client held every slot with Watch
+/// streams. A peer now holds at most its share; once peers fill every slot
+/// outside the reserve, a health check and an authenticated call still get in.
+#[tokio::test]
+async fn one_peer_cannot_exhaust_the_cap_and_health_checks_get_through() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_connections = 10;
+        c.reserved_connections = 2;
+        c.max_connections_per_peer = 3;
+    })
+    .await;
+    app.set_member("org", "alice", oauth_apps::domain::Role::Member)
+        .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(watch_on(channel_from(&app, "127.0.0.2").await).await);
+    }
+    let mut fourth = tcp_from(&app, "127.0.0.2").await;
+    let closed = closed_within(&mut fourth, Duration::from_millis(500)).await;
+    assert!(closed.is_some(), "a peer holds more than its share");
+    let hostile: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    assert_eq!(app.state.connections.unauthenticated_from(hostile), 3);
+    assert!(health_ok(&app).await, "another peer's health check");
+    // Two more peers take every slot outside the reserve.
+    for (ip, n) in [("127.0.0.3", 3), ("127.0.0.4", 2)] {
+        for _ in 0..n {
+            held.push(watch_on(channel_from(&app, ip).await).await);
+        }
+    }
+    eventually(
+        "every slot outside the reserve held",
+        Duration::from_secs(3),
+        || async { app.state.connections.count() == 8 },
+    )
+    .await;
+    assert!(health_ok(&app).await, "a health check in the reserve");
+    let listed = oauth_apps::proto::OAuthApplicationsClient::new(app.channel().await)
+        .list_applications(app.req(Default::default(), "alice", "org"))
+        .await;
+    assert!(listed.is_ok(), "an authenticated call: {listed:?}");
+    drop(held);
+}
+
+/// Watch streams are counted per peer, and more are refused.
+#[tokio::test]
+async fn a_peer_holds_at_most_its_streams() {
+    let app = TestApp::spawn_with(|c| c.max_streams_per_peer = 2).await;
+    let channel = channel_from(&app, "127.0.0.2").await;
+    let first = watch_on(channel.clone()).await;
+    let _second = watch_on(channel.clone()).await;
+    let err = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    // Other peers have their own share; an ended stream frees its place.
+    let _other = watch_on(app.channel().await).await;
+    drop(first);
+    eventually("a freed stream", Duration::from_secs(3), || async {
+        HealthClient::new(channel.clone())
+            .watch(HealthCheckRequest::default())
+            .await
+            .is_ok()
+    })
+    .await;
+}
+
+/// A Watch stream ends with UNAVAILABLE after its lifetime, so that a
+/// client calls again (and holds no slot for ever).
+#[tokio::test]
+async fn watch_streams_end_after_their_lifetime() {
+    let app = TestApp::spawn_with(|c| c.stream_max_lifetime = Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let mut watch = watch_on(app.channel().await).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("the stream outlived its lifetime");
+    let err = end.expect_err("a Watch ends with a status");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // The client calls again and gets a new stream.
+    watch_on(app.channel().await).await;
+}
+
+/// A connection that never carried an authenticated call is closed after
+/// the shorter idle timeout; an authenticated one keeps the long one.
+#[tokio::test]
+async fn never_authenticated_idle_connections_close_sooner() {
+    let app = TestApp::spawn_with(|c| {
+        c.idle_timeout = Duration::from_secs(60);
+        c.unauthenticated_idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    app.set_member("org", "alice", oauth_apps::domain::Role::Member)
+        .await;
+    let mut health = HealthClient::new(app.channel().await);
+    health.check(HealthCheckRequest::default()).await.unwrap();
+    let mut api = oauth_apps::proto::OAuthApplicationsClient::new(app.channel().await);
+    api.list_applications(app.req(Default::default(), "alice", "org"))
+        .await
+        .unwrap();
+    let mut refused = oauth_apps::proto::OAuthApplicationsClient::new(app.channel().await);
+    let err = refused
+        .list_applications(with_auth(Default::default(), None, Some("org")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(app.state.connections.count(), 3);
+    eventually(
+        "the unauthenticated connections to close",
+        Duration::from_secs(3),
+        || async { app.state.connections.count() == 1 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        app.state.connections.count(),
+        1,
+        "the authenticated one stays"
+    );
+    api.list_applications(app.req(Default::default(), "alice", "org"))
+        .await
+        .unwrap();
+}

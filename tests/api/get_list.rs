@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use oauth_apps::{domain::Role, proto::v1 as pb};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 use crate::common::{TestApp, violated_fields};
 
@@ -249,4 +250,133 @@ async fn the_list_cursor_is_an_index_condition() {
             .any(|l| l.contains("Filter:") && l.contains("create_time")),
         "the cursor is filtered row by row:\n{plan}"
     );
+}
+
+/// An application as large as the rules allow: 20 redirect URIs of about
+/// 2000 bytes each, a full description.
+fn max_size_app(i: usize) -> pb::CreateApplicationRequest {
+    pb::CreateApplicationRequest {
+        name: format!("big {i}"),
+        description: "d".repeat(500),
+        r#type: pb::ApplicationType::Native.into(),
+        redirect_uris: (0..20)
+            .map(|u| format!("https://app.example.com/cb/{i}/{u}/{}", "p".repeat(1950)))
+            .collect(),
+        scopes: vec!["read:user".to_owned()],
+        ..Default::default()
+    }
+}
+
+/// A page_size=1000 List of max-size apps stops at the byte cap with a
+/// next_page_token, and paging still returns every app exactly once.
+#[tokio::test]
+async fn a_page_ends_at_the_byte_cap_and_paging_returns_every_app_once() {
+    use prost::Message as _;
+    const CAP: usize = 128 * 1024;
+    let app = TestApp::spawn_with(|c| c.max_list_response_bytes = CAP).await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let mut c = app.client().await;
+    let mut created = Vec::new();
+    for i in 0..8 {
+        let resp = c
+            .create_application(app.req(max_size_app(i), "owner", ORG))
+            .await
+            .expect("a max-size app is valid");
+        created.push(resp.into_inner().application.unwrap().id);
+    }
+    let (mut seen, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = app
+            .list(
+                "owner",
+                ORG,
+                pb::ListApplicationsRequest {
+                    page_size: 1000,
+                    page_token: token,
+                    show_deleted: false,
+                },
+            )
+            .await
+            .unwrap();
+        pages += 1;
+        let apps_bytes = page.encoded_len() - page.next_page_token.len() - 3;
+        assert!(apps_bytes <= CAP, "page {pages}: {apps_bytes} bytes");
+        assert!(!page.applications.is_empty());
+        seen.extend(page.applications.into_iter().map(|a| a.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        assert!(pages < 10, "paging does not end");
+        token = page.next_page_token;
+    }
+    assert!(
+        pages >= 3,
+        "8 apps of ~41 KiB under a 128 KiB cap: {pages} pages"
+    );
+    assert_eq!(seen, created, "every app exactly once, in order");
+}
+
+/// Pages larger than the rows read at a time are assembled from several
+/// reads, without losing or repeating a row at their seams.
+#[tokio::test]
+async fn large_pages_are_read_in_chunks_without_gaps_or_repeats() {
+    use diesel_async::RunQueryDsl as _;
+    let app = TestApp::spawn().await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let mut conn = app.db_conn().await;
+    diesel::sql_query(
+        "INSERT INTO applications (id, organization_id, name, app_type, scopes, client_id, created_by, create_time, grant_types) \
+         SELECT 'app_' || lpad(i::text, 22, '0'), 'org-acme', 'app ' || i, 'web', '{read:user}', \
+                'client' || i, 'seed', now() - make_interval(secs => 1000 - i), '{client_credentials}' \
+         FROM generate_series(1, 230) AS i",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let expected: Vec<String> = (1..=230).map(|i| format!("app_{i:0>22}")).collect();
+    for (page_size, want_pages) in [(1000, 1), (150, 2), (100, 3), (115, 2)] {
+        let (all, pages) = list_all(&app, page_size).await;
+        let ids: Vec<_> = all.into_iter().map(|a| a.id).collect();
+        assert_eq!(ids, expected, "page_size {page_size}");
+        assert_eq!(pages, want_pages, "page_size {page_size}");
+    }
+}
+
+/// Reads count against a per-caller limit: over it, RESOURCE_EXHAUSTED
+/// with RetryInfo; another caller keeps their own budget.
+#[tokio::test]
+async fn reads_are_limited_per_caller_with_retry_info() {
+    let app = TestApp::spawn_with(|c| c.reads_per_minute = 3).await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    app.set_member(ORG, "member", Role::Member).await;
+    let id = app
+        .create_app("owner", ORG, "one")
+        .await
+        .application
+        .unwrap()
+        .id;
+    let mut c = app.client().await;
+    for _ in 0..2 {
+        app.list("owner", ORG, pb::ListApplicationsRequest::default())
+            .await
+            .unwrap();
+    }
+    c.get_application(app.req(pb::GetApplicationRequest { id: id.clone() }, "owner", ORG))
+        .await
+        .unwrap();
+    let err = app
+        .list("owner", ORG, pb::ListApplicationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    let delay = err.get_details_retry_info().and_then(|r| r.retry_delay);
+    assert!(delay.is_some_and(|d| !d.is_zero()), "{err:?}");
+    let err = c
+        .get_application(app.req(pb::GetApplicationRequest { id: id.clone() }, "owner", ORG))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    c.get_application(app.req(pb::GetApplicationRequest { id }, "member", ORG))
+        .await
+        .expect("another caller has a budget of its own");
 }
