@@ -101,9 +101,18 @@ impl From<OwnerRequired> for Error {
 impl From<AuthError<StoreError>> for Error {
     fn from(e: AuthError<StoreError>) -> Self {
         match e {
+            // The reason (never the token) is what an operator needs to
+            // help a caller who is refused.
             AuthError::Denied(Denied::BadToken(e)) => {
-                tracing::debug!(reason = %e, "token refused");
+                tracing::info!(reason = %e, "bearer token refused");
                 Self::Denied(Denied::BadToken(e))
+            }
+            AuthError::Denied(Denied::NoBearer) => {
+                tracing::info!(
+                    reason = "no `authorization: Bearer` metadata",
+                    "bearer token refused"
+                );
+                Self::Denied(Denied::NoBearer)
             }
             AuthError::Denied(d) => Self::Denied(d),
             AuthError::RateLimited(retry_after) => Self::RateLimited { retry_after },

@@ -115,7 +115,7 @@ impl<R: RoleSource + Clone> Authorizer<R> {
             .verify(token)
             .await
             .map_err(Denied::BadToken)?;
-        crate::telemetry::rpc::record_caller(&caller.subject, None);
+        crate::telemetry::rpc::record_caller(&caller.subject);
         // The least role each org-scoped kind of method needs.
         let min_role = match access {
             Access::Service(scope) if caller.has_scope(scope) => {
@@ -126,7 +126,7 @@ impl<R: RoleSource + Clone> Authorizer<R> {
             Access::Write => Role::Admin,
         };
         let org = organization_id(headers)?;
-        crate::telemetry::rpc::record_caller(&caller.subject, Some(&org));
+        crate::telemetry::rpc::record_org(&org);
         // Mutations always read the role from the database: the power to
         // change things is withdrawn at the very next call, with no
         // notification in between. Reads may use the cache.

@@ -50,6 +50,18 @@ fn follow(
     })
 }
 
+/// The address of the "oauth-apps listening" line, in JSON or text logs.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        return (v["fields"]["message"] == "oauth-apps listening")
+            .then(|| v["fields"]["addr"].as_str()?.parse().ok())
+            .flatten();
+    }
+    let rest = line.split_once("oauth-apps listening")?.1;
+    let addr = rest.split_once("addr=")?.1.split_whitespace().next()?;
+    addr.trim_matches('"').parse().ok()
+}
+
 impl ServerProcess {
     /// Starts `oauth-apps serve` on a free port with JSON logs and waits
     /// until it listens.
@@ -84,12 +96,7 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel::<SocketAddr>();
         let tx = Mutex::new(tx);
         let stderr = follow(child.stderr.take().unwrap(), output.clone(), move |line| {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                return;
-            };
-            if v["fields"]["message"] == "oauth-apps listening"
-                && let Some(addr) = v["fields"]["addr"].as_str().and_then(|a| a.parse().ok())
-            {
+            if let Some(addr) = listening_addr(line) {
                 let _ = tx.lock().unwrap().send(addr);
             }
         });

@@ -123,6 +123,39 @@ fn token(sub: &str, scope: Option<&str>) -> String {
     )
 }
 
+/// A text log line names each field once (the caller is recorded once, the
+/// organization once), with the latency to a tenth of a millisecond.
+#[tokio::test]
+async fn text_log_lines_name_each_field_once() {
+    let db = TestDb::new().await;
+    add_owner(&db, "org-x", "alice").await;
+    let server = ServerProcess::start(
+        &db.url,
+        &[("OAUTH_APPS_LOG_FORMAT", "text"), ("RUST_LOG", "info")],
+    );
+    let mut client = OAuthApplicationsClient::connect(server.url())
+        .await
+        .unwrap();
+    let request = pb::ListApplicationsRequest::default();
+    let owner_token = token("alice", None);
+    client
+        .list_applications(with_auth(request, Some(&owner_token), Some("org-x")))
+        .await
+        .unwrap();
+    crate::common::eventually("the rpc line", Duration::from_secs(10), || {
+        let seen = server.logs().contains(" rpc ");
+        async move { seen }
+    })
+    .await;
+    let logs = server.logs();
+    let line = logs.lines().find(|l| l.contains(" rpc ")).unwrap();
+    assert_eq!(line.matches("caller=").count(), 1, "{line}");
+    assert_eq!(line.matches("org=").count(), 1, "{line}");
+    let ms = line.split("latency_ms=").nth(1).unwrap();
+    let ms = ms.split_whitespace().next().unwrap();
+    assert!(ms.split('.').nth(1).is_none_or(|d| d.len() <= 1), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     let db = TestDb::new().await;
@@ -358,6 +391,24 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     assert!(rpc_lines[0]["fields"]["latency_ms"].as_f64().is_some());
     assert_eq!(rpc_lines[0]["span"]["caller"], "alice");
     assert_eq!(rpc_lines[5]["fields"]["status"], "UNAUTHENTICATED");
+    // The latency to a tenth of a millisecond.
+    for line in &rpc_lines {
+        let ms = line["fields"]["latency_ms"].as_f64().unwrap();
+        assert!(((ms * 10.0).round() - ms * 10.0).abs() < 1e-6, "{ms}");
+    }
+    // A refused token is logged at INFO with its reason.
+    let refused: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "bearer token refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{logs}");
+    assert_eq!(refused[0]["level"], "INFO");
+    assert!(
+        refused[0]["fields"]["reason"].as_str().is_some(),
+        "{:?}",
+        refused[0]
+    );
 
     // Nothing secret anywhere, in any encoding: not in logs (at trace
     // level), not in spans. The stored hash and the page-token key are read
