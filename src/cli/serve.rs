@@ -17,8 +17,79 @@ pub async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "oauth-apps listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        tls = tls_mode(config),
+        database = %database_place(&config.database.database_url),
+        tokens = %token_sources(config),
+        telemetry = %oauth_apps::telemetry::export_summary(),
+        cache_mib = config.cache_mib,
+        limits = %limits(config),
+        "oauth-apps listening"
+    );
     Ok(listener)
+}
+
+/// `off`, `on`, or `mutual` (client certificates required).
+fn tls_mode(config: &Config) -> &'static str {
+    match (&config.tls_cert, &config.tls_client_ca) {
+        (None, _) => "off",
+        (Some(_), None) => "on",
+        (Some(_), Some(_)) => "mutual",
+    }
+}
+
+/// Where the database is, `host:port/name` (or the socket folder), never
+/// who or with what password.
+fn database_place(url: &str) -> String {
+    let Ok(url) = url::Url::parse(url) else {
+        return "<unparseable DATABASE_URL>".to_owned();
+    };
+    let socket = url
+        .query_pairs()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.into_owned());
+    let host = match (url.host_str().filter(|h| !h.is_empty()), socket) {
+        (_, Some(dir)) => dir,
+        (Some(host), None) => format!("{host}:{}", url.port().unwrap_or(5432)),
+        (None, None) => "localhost:5432".to_owned(),
+    };
+    format!("{host}{}", url.path())
+}
+
+/// How bearer tokens are checked: HS256, a JWKS file, a JWKS URL.
+fn token_sources(config: &Config) -> String {
+    let jwt = &config.jwt;
+    let mut sources = Vec::new();
+    if jwt.jwt_secret.as_deref().is_some_and(|s| !s.is_empty()) {
+        sources.push("HS256 (OAUTH_APPS_JWT_SECRET)".to_owned());
+    }
+    if let Some(file) = &jwt.jwks_file {
+        sources.push(format!("JWKS file {}", file.display()));
+    }
+    if let Some(url) = &jwt.jwks_url {
+        sources.push(format!(
+            "JWKS URL {}",
+            oauth_apps::config::redact_url(url.as_str())
+        ));
+    }
+    if sources.is_empty() {
+        "none".to_owned()
+    } else {
+        sources.join(", ")
+    }
+}
+
+/// The limits a caller may meet, per minute (0: off).
+fn limits(config: &Config) -> String {
+    format!(
+        "mutations {}/min and reads {}/min per caller, failed verifications {}/min per client, \
+         {} connections",
+        config.mutations_per_minute,
+        config.reads_per_minute,
+        config.failed_verify_per_minute,
+        config.max_connections
+    )
 }
 
 /// Serves until a signal; then in-flight calls get `grace` to finish.

@@ -82,6 +82,37 @@ fn export_wanted(signal: &str) -> bool {
         || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
 }
 
+/// Where telemetry goes, for the start-up line: `off`, or the OTLP
+/// endpoint of traces and of metrics.
+pub fn export_summary() -> String {
+    let endpoint = |signal: &str| {
+        let specific = std::env::var(format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"));
+        let url = specific
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .unwrap_or_default();
+        // Credentials in the URL are not for a log line.
+        match url::Url::parse(&url) {
+            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => url,
+        }
+    };
+    let traces = export_wanted("TRACES").then(|| endpoint("TRACES"));
+    let metrics = export_wanted("METRICS").then(|| endpoint("METRICS"));
+    match (traces, metrics) {
+        (None, None) => "off".to_owned(),
+        (Some(t), Some(m)) if t == m => format!("OTLP to {t}"),
+        (t, m) => format!(
+            "traces to {}, metrics to {}",
+            t.as_deref().unwrap_or("off"),
+            m.as_deref().unwrap_or("off")
+        ),
+    }
+}
+
 /// The log filter: `RUST_LOG` (default `info`).
 fn log_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))

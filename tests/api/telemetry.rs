@@ -156,6 +156,39 @@ async fn text_log_lines_name_each_field_once() {
     assert!(ms.split('.').nth(1).is_none_or(|d| d.len() <= 1), "{line}");
 }
 
+/// The start-up line says what runs: TLS, where the database is (never
+/// the password), how tokens are checked, where telemetry goes, the cache
+/// and the limits.
+#[tokio::test]
+async fn the_start_up_line_says_what_runs() {
+    let db = TestDb::new().await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_password(Some("hunter2-not-for-logs")).unwrap();
+    let server = ServerProcess::start(
+        url.as_str(),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"),
+            ("OAUTH_APPS_CACHE_MIB", "32"),
+        ],
+    );
+    let logs = server.logs();
+    assert!(!logs.contains("hunter2"), "{logs}");
+    let line: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["fields"]["message"] == "oauth-apps listening")
+        .unwrap();
+    let field = |name: &str| line["fields"][name].to_string();
+    assert_eq!(field("tls"), "\"off\"");
+    let host = url.host_str().unwrap();
+    let place = format!("\"{host}:{}{}\"", url.port().unwrap_or(5432), url.path());
+    assert_eq!(field("database"), place);
+    assert_eq!(field("tokens"), "\"HS256 (OAUTH_APPS_JWT_SECRET)\"");
+    assert_eq!(field("telemetry"), "\"OTLP to http://127.0.0.1:1\"");
+    assert_eq!(line["fields"]["cache_mib"], 32);
+    assert!(field("limits").contains("mutations"), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     let db = TestDb::new().await;
