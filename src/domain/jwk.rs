@@ -459,8 +459,15 @@ pub fn check_client_jwks(jwks: &str, field: &str, out: &mut Vec<FieldViolation>)
     }
 }
 
+/// Most keys one signature is tried with. A header without a `kid` may
+/// match every key of its algorithm: trying all ten for each forged
+/// assertion would make refusing one cost ten RSA verifications. A client
+/// with more keys than this for one algorithm names them by `kid`.
+pub const MAX_KEYS_TRIED: usize = 3;
+
 /// The keys that may check a signature by `alg` whose header names `kid`:
-/// keys for that algorithm, with that `kid` when the header names one.
+/// keys for that algorithm, with that `kid` when the header names one, the
+/// first [`MAX_KEYS_TRIED`] of them in the set's order.
 pub fn candidates<'a>(
     keys: impl IntoIterator<Item = &'a PublicKey>,
     alg: Algorithm,
@@ -468,6 +475,7 @@ pub fn candidates<'a>(
 ) -> impl Iterator<Item = &'a PublicKey> {
     keys.into_iter()
         .filter(move |k| k.fits(alg) && kid.is_none_or(|kid| k.kid() == Some(kid)))
+        .take(MAX_KEYS_TRIED)
 }
 
 /// The one key for `alg` and `kid`: the first with that `kid`, or without

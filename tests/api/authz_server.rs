@@ -11,7 +11,7 @@ use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth, 
 
 pub(crate) const ORG: &str = "org-as";
 pub(crate) const AUD: &str = "https://as.example";
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 pub(crate) async fn setup() -> TestApp {
     let app = TestApp::spawn_with(|c| c.assertion_audience = Some(AUD.into())).await;

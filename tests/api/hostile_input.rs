@@ -2,10 +2,13 @@
 //! unsafe characters in metadata URLs, markup in contacts, control
 //! characters in identifiers, keys no careful server would accept.
 
+use jsonwebtoken::Algorithm;
 use oauth_apps::proto::v1 as pb;
+use tonic::Code;
 
-use crate::authz_server::{ORG, create, setup};
-use crate::common::{TestApp, violated_fields, web_app};
+use crate::authz_server::{ASSERTION_TYPE, ORG, create, setup};
+use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth};
+use crate::process::ServerProcess;
 
 async fn refused_fields(app: &TestApp, req: pb::CreateApplicationRequest) -> Vec<String> {
     match create(app, req).await {
@@ -113,4 +116,99 @@ async fn contacts_are_real_addresses_without_markup_or_invisible_characters() {
         ..web_app("ok")
     };
     assert!(refused_fields(&app, ok).await.is_empty());
+}
+
+/// Finding 5: a NUL (or other control character) in a client_id or in a
+/// signed assertion's `jti` is invalid input: never INTERNAL, never an
+/// ERROR line. The real binary, so that its log is what is read.
+#[tokio::test]
+async fn control_characters_in_identifiers_are_invalid_input_without_errors() {
+    use crate::authz_server::{AUD, claims, jwks, keyed, sign};
+    let app = setup().await;
+    let created = create(&app, keyed("nul", &jwks(&["rsa"]))).await.unwrap();
+    let client_id = created.application.unwrap().client_id;
+    let server = ServerProcess::start(&app.db.url, &[("OAUTH_APPS_ASSERTION_AUDIENCE", AUD)]);
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::o_auth_applications_client::OAuthApplicationsClient::new(channel);
+    let token = app.token_with_scope("token-endpoint", VERIFY_SCOPE);
+    let kid = crate::authz_server::jwk("rsa")["kid"]
+        .as_str()
+        .map(str::to_owned);
+    for jti in ["a\0b", "\0", "line\nbreak"] {
+        let assertion = sign(
+            Algorithm::RS256,
+            "rsa",
+            kid.as_deref(),
+            &claims(&client_id, jti),
+        );
+        let answer = client
+            .verify_client_assertion(with_auth(
+                pb::VerifyClientAssertionRequest {
+                    client_assertion_type: ASSERTION_TYPE.into(),
+                    client_assertion: assertion,
+                    client_id: client_id.clone(),
+                },
+                Some(&token),
+                None,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!answer.valid, "{jti:?}");
+    }
+    let nul_id = format!("{client_id}\0");
+    let verified = client
+        .verify_client_credentials(with_auth(
+            pb::VerifyClientCredentialsRequest {
+                client_id: nul_id.clone(),
+                client_secret: "x".repeat(40),
+            },
+            Some(&token),
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!verified.valid);
+    let looked_up = client
+        .lookup_client(with_auth(
+            pb::LookupClientRequest {
+                client_id: nul_id.clone(),
+            },
+            Some(&token),
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(looked_up.code(), Code::NotFound, "{looked_up:?}");
+    let matched = client
+        .match_redirect_uri(with_auth(
+            pb::MatchRedirectUriRequest {
+                client_id: nul_id,
+                redirect_uri: "https://app.example/cb".into(),
+            },
+            Some(&token),
+            None,
+        ))
+        .await;
+    match matched {
+        Ok(m) => assert!(!m.into_inner().matched),
+        Err(e) => assert_eq!(e.code(), Code::NotFound, "{e:?}"),
+    }
+    let logs = server.logs();
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["level"] == "ERROR")
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(
+        logs.contains("\"level\":\"DEBUG\""),
+        "the log is JSON with levels"
+    );
 }
