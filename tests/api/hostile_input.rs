@@ -212,3 +212,124 @@ async fn control_characters_in_identifiers_are_invalid_input_without_errors() {
         "the log is JSON with levels"
     );
 }
+
+/// Finding 6: without a `kid`, a signature is tried with at most a few of
+/// the keys that fit, so a key set of ten costs a forged assertion three
+/// verifications, not ten. The right key among the first three verifies.
+#[tokio::test]
+async fn without_a_kid_only_the_first_three_fitting_keys_are_tried() {
+    use crate::authz_server::{claims, jwk, keyed, rand_jti, sign, verify_assertion};
+    let app = setup().await;
+    let decoy = |i: u8| {
+        let mut n = vec![0xC5u8; 256];
+        n[255] = i;
+        serde_json::json!({"kty": "RSA", "alg": "RS256",
+            "n": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &n),
+            "e": "AQAB"})
+    };
+    let mut real = jwk("rsa");
+    real.as_object_mut().unwrap().remove("kid");
+    let register = |keys: Vec<serde_json::Value>, name: &str| {
+        keyed(name, &serde_json::json!({ "keys": keys }).to_string())
+    };
+    let third = create(
+        &app,
+        register(vec![decoy(1), decoy(2), real.clone()], "third"),
+    )
+    .await
+    .unwrap()
+    .application
+    .unwrap()
+    .client_id;
+    let fourth = create(
+        &app,
+        register(vec![decoy(1), decoy(2), decoy(3), real], "fourth"),
+    )
+    .await
+    .unwrap()
+    .application
+    .unwrap()
+    .client_id;
+    for (client, valid) in [(third, true), (fourth, false)] {
+        let assertion = sign(Algorithm::RS256, "rsa", None, &claims(&client, &rand_jti()));
+        let answer = verify_assertion(&app, &assertion, &client).await.unwrap();
+        assert_eq!(answer.valid, valid, "{client}");
+    }
+}
+
+/// Finding 9: a token issuer's RSA key under 2048 bits is skipped (with a
+/// warning), as a client's is refused: a token it signed never verifies.
+#[tokio::test]
+async fn an_issuers_rsa_key_under_2048_bits_is_skipped() {
+    use crate::jwks::{claims, jwk, list_as, sign};
+    let dir = std::env::temp_dir().join(format!(
+        "oauth-apps-weak-{}",
+        oauth_apps::domain::ids::random_base62(8)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    let set = serde_json::json!({ "keys": [jwk("rsa1024"), jwk("rsa")] });
+    std::fs::write(&path, set.to_string()).unwrap();
+    let file = path.clone();
+    let app = TestApp::spawn_with(move |c| {
+        c.jwt.jwks_file = Some(file);
+        c.jwt.jwt_issuer = Some("https://id.example".into());
+        c.jwt.jwt_audience = Some("oauth-apps".into());
+    })
+    .await;
+    app.set_member(crate::jwks::ORG, "alice", oauth_apps::domain::Role::Member)
+        .await;
+    let strong = sign(Algorithm::RS256, "rsa.pem", Some("rsa-1"), claims("alice"));
+    assert_eq!(list_as(&app, &strong).await, Ok(()));
+    let weak = sign(
+        Algorithm::RS256,
+        "rsa1024.pem",
+        Some("rsa-weak"),
+        claims("alice"),
+    );
+    assert_eq!(list_as(&app, &weak).await, Err(Code::Unauthenticated));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Info: keys no careful server accepts are refused at registration, and
+/// so are members that point elsewhere for key material.
+#[tokio::test]
+async fn unusable_keys_and_key_references_are_refused_at_registration() {
+    use crate::authz_server::{jwk, keyed};
+    let app = setup().await;
+    let rsa = |member: &str, value: serde_json::Value| {
+        let mut k = jwk("rsa");
+        k[member] = value;
+        k
+    };
+    let big_n = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        vec![0xC5u8; 2048],
+    );
+    let mut off_curve = jwk("ec");
+    off_curve["y"] = off_curve["x"].clone();
+    let cases = [
+        ("e = 1", rsa("e", "AQ".into())),
+        ("even e", rsa("e", "AQAA".into())),
+        ("16384 bits", rsa("n", big_n.into())),
+        ("off-curve EC", off_curve),
+        ("x5u", rsa("x5u", "https://evil.example/cert".into())),
+        ("jku", rsa("jku", "https://evil.example/jwks".into())),
+        ("jwks_uri", rsa("jwks_uri", "https://evil.example/jwks".into())),
+        ("x5c", rsa("x5c", serde_json::json!(["MIIB"]))),
+    ];
+    for (what, key) in cases {
+        let set = serde_json::json!({ "keys": [key] }).to_string();
+        assert_eq!(
+            refused_fields(&app, keyed("k", &set)).await,
+            ["jwks"],
+            "{what}"
+        );
+    }
+    let mut set = serde_json::json!({ "keys": [jwk("rsa")] });
+    set["jwks_uri"] = "https://evil.example/jwks".into();
+    assert_eq!(
+        refused_fields(&app, keyed("k", &set.to_string())).await,
+        ["jwks"]
+    );
+}
