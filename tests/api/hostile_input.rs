@@ -315,7 +315,10 @@ async fn unusable_keys_and_key_references_are_refused_at_registration() {
         ("off-curve EC", off_curve),
         ("x5u", rsa("x5u", "https://evil.example/cert".into())),
         ("jku", rsa("jku", "https://evil.example/jwks".into())),
-        ("jwks_uri", rsa("jwks_uri", "https://evil.example/jwks".into())),
+        (
+            "jwks_uri",
+            rsa("jwks_uri", "https://evil.example/jwks".into()),
+        ),
         ("x5c", rsa("x5c", serde_json::json!(["MIIB"]))),
     ];
     for (what, key) in cases {
@@ -332,4 +335,61 @@ async fn unusable_keys_and_key_references_are_refused_at_registration() {
         refused_fields(&app, keyed("k", &set.to_string())).await,
         ["jwks"]
     );
+}
+
+/// Info: a redirect URI on port 0 ("any free port") is refused.
+#[tokio::test]
+async fn redirect_uris_on_port_zero_are_refused() {
+    use crate::authz_server::typed;
+    let app = setup().await;
+    for (t, uri) in [
+        (pb::ApplicationType::Web, "https://app.example:0/cb"),
+        (pb::ApplicationType::Native, "http://127.0.0.1:0/cb"),
+    ] {
+        assert_eq!(
+            refused_fields(&app, typed("p0", t, &[uri])).await,
+            ["redirect_uris[0]"],
+            "{uri}"
+        );
+    }
+}
+
+/// Info: a present `typ` must be one of the two accepted strings (`""` and
+/// `null` are not absent), and a header or claims set with a member twice
+/// (two `jti`s, where parsers disagree on which wins) is not valid.
+#[tokio::test]
+async fn assertions_with_an_empty_typ_or_a_member_twice_are_not_valid() {
+    use crate::authz_server::{AUD, fixture, jwks, keyed, rand_jti, verify_assertion};
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let app = setup().await;
+    let created = create(&app, keyed("raw", &jwks(&["rsa"]))).await.unwrap();
+    let client = created.application.unwrap().client_id;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(fixture("rsa.pem").as_bytes()).unwrap();
+    let sign_raw = |header: &str, claims: &str| {
+        let input = format!("{}.{}", B64.encode(header), B64.encode(claims));
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).unwrap();
+        format!("{input}.{sig}")
+    };
+    let claims = |jti: &str| {
+        let now = jsonwebtoken::get_current_timestamp();
+        format!(
+            r#"{{"iss":"{client}","sub":"{client}","aud":"{AUD}","exp":{},"jti":"{jti}""#,
+            now + 60
+        )
+    };
+    let ok = format!("{}}}", claims(&rand_jti()));
+    let header = r#"{"alg":"RS256","kid":"rsa-1"}"#;
+    let valid = |a: String| {
+        let app = &app;
+        let client = client.clone();
+        async move { verify_assertion(app, &a, &client).await.unwrap().valid }
+    };
+    assert!(valid(sign_raw(header, &ok)).await, "the control case");
+    for typ in ["\"\"", "null"] {
+        let header = format!(r#"{{"alg":"RS256","kid":"rsa-1","typ":{typ}}}"#);
+        let claims = format!("{}}}", claims(&rand_jti()));
+        assert!(!valid(sign_raw(&header, &claims)).await, "typ {typ}");
+    }
+    let twice = format!(r#"{},"jti":"{}"}}"#, claims(&rand_jti()), rand_jti());
+    assert!(!valid(sign_raw(header, &twice)).await, "two jti");
 }

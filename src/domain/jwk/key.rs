@@ -159,7 +159,12 @@ fn algorithms(
 /// An RSA key's size and exponent: the same rule for every reader, so an
 /// issuer's 1024-bit key is skipped as a client's is refused.
 fn rsa_problems(members: &Map<String, Value>, problems: &mut Vec<KeyProblem>) {
-    let decoded = |m: &str| members.get(m).and_then(Value::as_str).and_then(|v| B64.decode(v).ok());
+    let decoded = |m: &str| {
+        members
+            .get(m)
+            .and_then(Value::as_str)
+            .and_then(|v| B64.decode(v).ok())
+    };
     match decoded("n").map(|n| modulus_bits(&n)) {
         Some(bits) if bits < RSA_MIN_BITS => problems.push(KeyProblem::WeakRsa(bits)),
         Some(bits) if bits > RSA_MAX_BITS => problems.push(KeyProblem::LargeRsa(bits)),
@@ -178,7 +183,12 @@ fn rsa_problems(members: &Map<String, Value>, problems: &mut Vec<KeyProblem>) {
 /// Whether an EC key's `x` and `y` are a point of P-256. Members that are
 /// not base64url are left to the key parser, which calls them unusable.
 fn on_p256(members: &Map<String, Value>) -> bool {
-    let decoded = |m: &str| members.get(m).and_then(Value::as_str).and_then(|v| B64.decode(v).ok());
+    let decoded = |m: &str| {
+        members
+            .get(m)
+            .and_then(Value::as_str)
+            .and_then(|v| B64.decode(v).ok())
+    };
     let (Some(x), Some(y)) = (decoded("x"), decoded("y")) else {
         return true;
     };
@@ -197,4 +207,3 @@ fn modulus_bits(n: &[u8]) -> usize {
         Some(first) => (n.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
     }
 }
-

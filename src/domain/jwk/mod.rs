@@ -20,8 +20,8 @@ use super::refusal::FieldViolation;
 
 mod key;
 
-use key::read_key;
 pub use key::REFERENCE_MEMBERS;
+use key::read_key;
 
 /// Largest JWK Set a client may register.
 pub const JWKS_MAX_BYTES: usize = 16 * 1024;
@@ -130,9 +130,9 @@ impl fmt::Display for KeyProblem {
                 f,
                 "an RSA key may have at most {RSA_MAX_BITS} bits (has {bits})"
             ),
-            Self::RsaExponent => {
-                f.write_str("an RSA key's exponent e must be odd, from 3 to 2^33-1 (65537 is usual)")
-            }
+            Self::RsaExponent => f.write_str(
+                "an RSA key's exponent e must be odd, from 3 to 2^33-1 (65537 is usual)",
+            ),
             Self::NotOnCurve => f.write_str("its x and y are not a point of P-256"),
             Self::References(members) => write!(
                 f,
@@ -540,10 +540,7 @@ mod tests {
             };
             let (set, skipped) = read(vec![key.clone()], &CLIENT_KEYS);
             assert!(set.is_empty(), "{member}");
-            assert_eq!(
-                skipped[0].problems,
-                [KeyProblem::References(vec![member])]
-            );
+            assert_eq!(skipped[0].problems, [KeyProblem::References(vec![member])]);
             let mut out = vec![];
             let mut set = serde_json::json!({"keys": [rsa()]});
             set[member] = "https://evil.example/keys".into();
