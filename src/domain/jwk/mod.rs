@@ -578,7 +578,7 @@ mod tests {
             for rules in [&CLIENT_KEYS, &ISSUER_KEYS] {
                 let (set, skipped) = read(vec![key.clone()], rules);
                 assert!(set.is_empty(), "{problem:?}");
-                assert_eq!(skipped[0].problems, [problem.clone()]);
+                assert_eq!(skipped[0].problems, std::slice::from_ref(&problem));
             }
         }
         let (set, _) = read(vec![with("e", vec![3])], &ISSUER_KEYS);
