@@ -2,8 +2,9 @@
 //! every reader: an RSA key under [`RSA_MIN_BITS`] or over [`RSA_MAX_BITS`]
 //! or with an exponent that is even, 1 or huge; an EC key whose point is
 //! not on P-256. Registration refuses besides members that point elsewhere
-//! for key material ([`REFERENCE_MEMBERS`]), which the registry never
-//! fetches or checks but a consumer of the stored set might trust.
+//! for key material ([`REFERENCE_MEMBERS`], see [`references`]), which the
+//! registry never fetches or checks but a consumer of the stored set might
+//! trust.
 
 use std::collections::HashSet;
 
@@ -18,6 +19,18 @@ use super::{KeyProblem, KeyRules, PRIVATE_MEMBERS, PublicKey, RSA_MAX_BITS, RSA_
 /// the registry would have to validate): refused at registration. A
 /// client registers the bare public key.
 pub const REFERENCE_MEMBERS: [&str; 4] = ["x5u", "jku", "jwks_uri", "x5c"];
+
+/// The members of `entry` (a key, or the set itself) that name key
+/// material elsewhere, as a problem. Registration's rule only: a key
+/// stored before it stays readable, since the registry never follows them.
+pub(super) fn references(entry: &Value) -> Option<KeyProblem> {
+    let members = entry.as_object()?;
+    let found: Vec<&'static str> = REFERENCE_MEMBERS
+        .into_iter()
+        .filter(|m| members.contains_key(*m))
+        .collect();
+    (!found.is_empty()).then_some(KeyProblem::References(found))
+}
 
 /// Largest RSA public exponent accepted (as ring and the `rsa` crate do).
 const RSA_MAX_EXPONENT: u64 = (1 << 33) - 1;
@@ -40,13 +53,6 @@ pub(super) fn read_key(
         return Err(vec![KeyProblem::PrivateMembers(private)]);
     }
     let mut problems = Vec::new();
-    let references: Vec<&'static str> = REFERENCE_MEMBERS
-        .into_iter()
-        .filter(|m| members.contains_key(*m))
-        .collect();
-    if rules.strict && !references.is_empty() {
-        problems.push(KeyProblem::References(references));
-    }
     let kid = kid_and_use(members, rules, kids, &mut problems);
     let Some(family) = family(members, &mut problems) else {
         return Err(problems);

@@ -21,7 +21,7 @@ use super::refusal::FieldViolation;
 mod key;
 
 pub use key::REFERENCE_MEMBERS;
-use key::read_key;
+use key::{read_key, references};
 
 /// Largest JWK Set a client may register.
 pub const JWKS_MAX_BYTES: usize = 16 * 1024;
@@ -42,8 +42,8 @@ pub struct KeyRules {
     /// The algorithms a key may be used with.
     pub algorithms: &'static [Algorithm],
     /// Registration's rules besides: `use` only `sig` when given, no two
-    /// keys with one `kid`, no [`REFERENCE_MEMBERS`]. Without them, of the
-    /// `use`s only `enc` keeps a key out.
+    /// keys with one `kid`. Without them, of the `use`s only `enc` keeps a
+    /// key out. ([`check_client_jwks`] refuses [`REFERENCE_MEMBERS`] too.)
     pub strict: bool,
 }
 
@@ -334,26 +334,21 @@ pub fn check_client_jwks(jwks: &str, field: &str, out: &mut Vec<FieldViolation>)
         ));
         return;
     }
-    let set: Map<String, Value> = serde_json::from_str(jwks).unwrap_or_default();
-    let references: Vec<&str> = REFERENCE_MEMBERS
-        .into_iter()
-        .filter(|m| set.contains_key(*m))
-        .collect();
-    if !references.is_empty() {
-        out.push(FieldViolation::new(
-            field,
-            KeyProblem::References(references).to_string(),
-        ));
+    let set: Value = serde_json::from_str(jwks).unwrap_or_default();
+    if let Some(p) = references(&set) {
+        out.push(FieldViolation::new(field, p.to_string()));
     }
     let mut kids = HashSet::new();
     for (i, key) in keys.iter().enumerate() {
-        if let Err(problems) = read_key(key, &CLIENT_KEYS, &mut kids) {
-            out.extend(
-                problems
-                    .iter()
-                    .map(|p| FieldViolation::new(field, format!("keys[{i}]: {p}"))),
-            );
-        }
+        let mut problems = read_key(key, &CLIENT_KEYS, &mut kids)
+            .err()
+            .unwrap_or_default();
+        problems.extend(references(key));
+        out.extend(
+            problems
+                .iter()
+                .map(|p| FieldViolation::new(field, format!("keys[{i}]: {p}"))),
+        );
     }
 }
 
@@ -538,9 +533,13 @@ mod tests {
             } else {
                 "https://evil.example/keys".into()
             };
-            let (set, skipped) = read(vec![key.clone()], &CLIENT_KEYS);
-            assert!(set.is_empty(), "{member}");
-            assert_eq!(skipped[0].problems, [KeyProblem::References(vec![member])]);
+            // Refused at registration, still read when stored before.
+            let mut out = vec![];
+            check_client_jwks(&jwks(vec![key.clone()]), "jwks", &mut out);
+            assert_eq!(out.len(), 1, "{member}: {out:?}");
+            assert!(out[0].description.contains(member), "{out:?}");
+            let (set, _) = read(vec![key.clone()], &CLIENT_KEYS);
+            assert_eq!(set.len(), 1, "{member}");
             let mut out = vec![];
             let mut set = serde_json::json!({"keys": [rsa()]});
             set[member] = "https://evil.example/keys".into();
