@@ -165,6 +165,13 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_REDIRECT_ALLOW_LOCALHOST", default_value_t = false, action = clap::ArgAction::Set)]
     pub redirect_allow_localhost: bool,
 
+    /// Metadata URLs (`client_uri`, `logo_uri`, `policy_uri`, `tos_uri`) may
+    /// name internal hosts: loopback, private, link-local, `localhost`,
+    /// single-label names. Off by default: such URLs point a consumer (a
+    /// consent screen fetching a logo) at the operator's own network.
+    #[arg(long, env = "OAUTH_APPS_METADATA_URL_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub metadata_url_allow_private: bool,
+
     /// Private-use schemes NATIVE apps may use although they have no dot,
     /// space separated (such as "cursor vscode").
     #[arg(long, env = "OAUTH_APPS_NATIVE_SCHEMES", value_parser = parse_native_schemes, default_value = "")]
@@ -425,6 +432,7 @@ impl Config {
                 allow_localhost: self.redirect_allow_localhost,
                 native_schemes: self.native_schemes.0.clone(),
             },
+            metadata_urls_allow_private: self.metadata_url_allow_private,
         }
     }
 

@@ -74,7 +74,7 @@ pub enum AssertionRefusal {
     NotYetValid,
     #[error("iat is in the future")]
     IssuedInFuture,
-    #[error("jti is missing or not a short string")]
+    #[error("jti is missing or not a short string without control characters")]
     NoJti,
     #[error("jti was accepted before")]
     Replayed,
@@ -90,15 +90,46 @@ pub struct Accepted {
 }
 
 /// Part `i` (0: header, 1: claims) of a compact JWS, read without
-/// verifying anything yet.
+/// verifying anything yet. A member written twice makes it malformed:
+/// JSON parsers disagree on which one wins (RFC 7515 section 5.2 and RFC
+/// 7519 section 4 say to refuse), so a second `jti`, `aud` or `alg` could
+/// mean one thing here and another to whoever logged the assertion.
 fn raw_part(assertion: &str, i: usize) -> Option<Map<String, Value>> {
     let parts: Vec<&str> = assertion.split('.').collect();
     if parts.len() != 3 {
         return None;
     }
-    match serde_json::from_slice::<Value>(&B64.decode(parts[i]).ok()?).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
+    let bytes = B64.decode(parts[i]).ok()?;
+    serde_json::from_slice::<UniqueMembers>(&bytes)
+        .ok()
+        .map(|m| m.0)
+}
+
+/// A JSON object whose members each appear once.
+struct UniqueMembers(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object without duplicate members")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueMembers, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if map.insert(key, value).is_some() {
+                        return Err(serde::de::Error::custom("duplicate member"));
+                    }
+                }
+                Ok(UniqueMembers(map))
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -155,14 +186,21 @@ fn check_header(assertion: &str) -> Result<Header, AssertionRefusal> {
         Some(_) => return Err(R::Algorithm),
         None => return Err(R::Malformed),
     }
+    // A `typ` that is present must be one of the two, as written in the
+    // header: `""` and `null` are not "absent".
+    let typ_ok = match raw_header.get("typ") {
+        None => true,
+        Some(Value::String(t)) => {
+            t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("client-authentication+jwt")
+        }
+        Some(_) => false,
+    };
+    if !typ_ok {
+        return Err(R::Type);
+    }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| R::Malformed)?;
     if !accepted(&header.alg) {
         return Err(R::Algorithm);
-    }
-    if header.typ.as_deref().is_some_and(|t| {
-        !t.eq_ignore_ascii_case("JWT") && !t.eq_ignore_ascii_case("client-authentication+jwt")
-    }) {
-        return Err(R::Type);
     }
     if header.crit.is_some() {
         return Err(R::Critical);
@@ -228,7 +266,13 @@ fn check_claims(
         return Err(R::IssuedInFuture);
     }
     let jti = match claims.get("jti") {
-        Some(Value::String(j)) if !j.is_empty() && j.len() <= MAX_JTI_BYTES => j.clone(),
+        // Control characters (a NUL above all, which PostgreSQL text
+        // cannot hold) are invalid input, not a failure of the store.
+        Some(Value::String(j))
+            if !j.is_empty() && j.len() <= MAX_JTI_BYTES && !j.chars().any(char::is_control) =>
+        {
+            j.clone()
+        }
         _ => return Err(R::NoJti),
     };
     Ok(Accepted {
@@ -302,6 +346,44 @@ mod tests {
             B64.encode(claims.to_string()),
             sig
         )
+    }
+
+    /// Signs header and claims exactly as written (RS256, the fixture's key).
+    fn sign_raw(header: &str, claims: &str) -> String {
+        let key = EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap();
+        let signing_input = format!("{}.{}", B64.encode(header), B64.encode(claims));
+        let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::RS256);
+        format!("{signing_input}.{}", sig.unwrap())
+    }
+
+    #[test]
+    fn what_is_present_must_be_well_formed() {
+        use AssertionRefusal as R;
+        let rsa_only = jwks(&[RSA_JWK]);
+        let c = claims().to_string();
+        let check = |a: &str| check(a, CLIENT, &rsa_only, &policy(), now());
+        assert!(check(&sign_raw(r#"{"alg":"RS256","typ":"JWT"}"#, &c)).is_ok());
+        for (what, header, want) in [
+            ("typ empty", r#"{"alg":"RS256","typ":""}"#, R::Type),
+            ("typ null", r#"{"alg":"RS256","typ":null}"#, R::Type),
+            ("typ number", r#"{"alg":"RS256","typ":1}"#, R::Type),
+            (
+                "alg twice",
+                r#"{"alg":"RS256","alg":"RS256"}"#,
+                R::Malformed,
+            ),
+        ] {
+            assert_eq!(check(&sign_raw(header, &c)), Err(want), "{what}");
+        }
+        let header = r#"{"alg":"RS256"}"#;
+        let twice = c.replacen('{', r#"{"jti":"other","#, 1);
+        assert_eq!(check(&sign_raw(header, &twice)), Err(R::Malformed));
+        assert_eq!(claimed_client(&sign_raw(header, &twice)), Err(R::Malformed));
+        for jti in [r"a\u0000b", r"\u0000", r"a\nb", r"a\u007fb", r"a\u0085b"] {
+            let claims = c.replace(r#""jti":"j-1""#, &format!(r#""jti":"{jti}""#));
+            assert_ne!(claims, c);
+            assert_eq!(check(&sign_raw(header, &claims)), Err(R::NoJti), "{jti}");
+        }
     }
 
     #[test]

@@ -79,7 +79,12 @@ pub fn check_new(
         &input.policy_uri,
         &input.tos_uri,
     ) {
-        metadata::check_https_url(url, field, &mut violations);
+        metadata::check_https_url(
+            url,
+            field,
+            policy.metadata_urls_allow_private,
+            &mut violations,
+        );
     }
     metadata::check_contacts(&input.contacts, "contacts", &mut violations);
     let typed = input

@@ -9,4 +9,7 @@ pub struct Policy {
     pub scopes: ScopeCatalog,
     /// What redirect URIs development tools may register beyond the rules.
     pub redirects: RedirectPolicy,
+    /// Metadata URLs (`client_uri`...) may name internal hosts (loopback,
+    /// private, link-local): for deployments whose users are all inside.
+    pub metadata_urls_allow_private: bool,
 }

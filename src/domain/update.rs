@@ -121,7 +121,12 @@ fn check_values(
     let urls = metadata::user_urls(&v.client_uri, &v.logo_uri, &v.policy_uri, &v.tos_uri);
     for (field, url) in urls {
         if named(field) {
-            metadata::check_https_url(url, &format!("application.{field}"), violations);
+            metadata::check_https_url(
+                url,
+                &format!("application.{field}"),
+                policy.metadata_urls_allow_private,
+                violations,
+            );
         }
     }
     if named("contacts") {

@@ -9,33 +9,33 @@ use tonic::{Code, Status};
 
 use crate::common::{TestApp, VERIFY_SCOPE, violated_fields, web_app, with_auth, within_a_moment};
 
-const ORG: &str = "org-as";
-const AUD: &str = "https://as.example";
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ORG: &str = "org-as";
+pub(crate) const AUD: &str = "https://as.example";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-async fn setup() -> TestApp {
+pub(crate) async fn setup() -> TestApp {
     let app = TestApp::spawn_with(|c| c.assertion_audience = Some(AUD.into())).await;
     app.set_member(ORG, "owner", Role::Owner).await;
     app
 }
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/jwks")
         .join(name);
     std::fs::read_to_string(path).unwrap()
 }
 
-fn jwk(name: &str) -> serde_json::Value {
+pub(crate) fn jwk(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(&format!("{name}.jwk.json"))).unwrap()
 }
 
-fn jwks(names: &[&str]) -> String {
+pub(crate) fn jwks(names: &[&str]) -> String {
     let keys: Vec<_> = names.iter().map(|n| jwk(n)).collect();
     serde_json::json!({ "keys": keys }).to_string()
 }
 
-async fn create(
+pub(crate) async fn create(
     app: &TestApp,
     req: pb::CreateApplicationRequest,
 ) -> Result<pb::CreateApplicationResponse, Status> {
@@ -46,7 +46,11 @@ async fn create(
         .map(|r| r.into_inner())
 }
 
-fn typed(name: &str, t: pb::ApplicationType, uris: &[&str]) -> pb::CreateApplicationRequest {
+pub(crate) fn typed(
+    name: &str,
+    t: pb::ApplicationType,
+    uris: &[&str],
+) -> pb::CreateApplicationRequest {
     pb::CreateApplicationRequest {
         r#type: t.into(),
         redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
@@ -54,7 +58,7 @@ fn typed(name: &str, t: pb::ApplicationType, uris: &[&str]) -> pb::CreateApplica
     }
 }
 
-fn keyed(name: &str, keys: &str) -> pb::CreateApplicationRequest {
+pub(crate) fn keyed(name: &str, keys: &str) -> pb::CreateApplicationRequest {
     pb::CreateApplicationRequest {
         token_endpoint_auth_method: pb::TokenEndpointAuthMethod::PrivateKeyJwt.into(),
         jwks: keys.to_owned(),
@@ -66,7 +70,12 @@ fn grants(g: &[pb::GrantType]) -> Vec<i32> {
     g.iter().map(|g| *g as i32).collect()
 }
 
-fn sign(alg: Algorithm, key: &str, kid: Option<&str>, claims: &serde_json::Value) -> String {
+pub(crate) fn sign(
+    alg: Algorithm,
+    key: &str,
+    kid: Option<&str>,
+    claims: &serde_json::Value,
+) -> String {
     let pem = fixture(&format!("{key}.pem"));
     let key = match alg {
         Algorithm::RS256 | Algorithm::PS256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
@@ -80,13 +89,13 @@ fn sign(alg: Algorithm, key: &str, kid: Option<&str>, claims: &serde_json::Value
     encode(&header, claims, &key).unwrap()
 }
 
-fn claims(client_id: &str, jti: &str) -> serde_json::Value {
+pub(crate) fn claims(client_id: &str, jti: &str) -> serde_json::Value {
     let now = jsonwebtoken::get_current_timestamp();
     serde_json::json!({"iss": client_id, "sub": client_id, "aud": AUD, "exp": now + 120,
         "iat": now, "jti": jti})
 }
 
-async fn verify_assertion(
+pub(crate) async fn verify_assertion(
     app: &TestApp,
     assertion: &str,
     client_id: &str,
@@ -107,7 +116,7 @@ async fn verify_assertion(
         .map(|r| r.into_inner())
 }
 
-async fn match_uri(
+pub(crate) async fn match_uri(
     app: &TestApp,
     client_id: &str,
     uri: &str,
@@ -865,7 +874,7 @@ async fn client_assertions_verify_once_with_every_check() {
     assert!(!verify_assertion(&app, &by_web, "").await.unwrap().valid);
 }
 
-fn rand_jti() -> String {
+pub(crate) fn rand_jti() -> String {
     oauth_apps::domain::ids::random_base62(12)
 }
 

@@ -438,3 +438,19 @@ async fn start_up_needs_a_usable_set_from_a_trusted_server() {
     let e = token_verifier(&config.jwt, window).await.err().unwrap();
     assert!(e.to_string().contains("https"), "{e}");
 }
+
+/// Issue 22, finding 9: an issuer's RSA key under 2048 bits, published at
+/// the URL, is skipped as it is from a file; the other keys verify.
+#[tokio::test]
+async fn an_rsa_key_under_2048_bits_from_the_url_is_skipped() {
+    let idp = IdentityProvider::start(Answer::Keys(vec!["rsa1024", "rsa"])).await;
+    let app = idp.app(FIVE_MINUTES).await;
+    assert_eq!(list_as(&app, &rsa_token()).await, Ok(()));
+    let weak = sign(
+        Algorithm::RS256,
+        "rsa1024.pem",
+        Some("rsa-weak"),
+        claims("alice"),
+    );
+    assert_eq!(list_as(&app, &weak).await, Err(Code::Unauthenticated));
+}

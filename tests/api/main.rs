@@ -10,6 +10,7 @@ mod create;
 mod dev;
 mod failure;
 mod get_list;
+mod hostile_input;
 mod jwks;
 mod jwks_url;
 mod lifecycle;

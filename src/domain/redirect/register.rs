@@ -276,6 +276,11 @@ fn check_authority(authority: &str, parsed: &Url) -> Result<(), String> {
                     .into(),
             );
         }
+        // Port 0 means "any free port" to a socket API: no browser can be
+        // sent there, and MatchRedirectUri refuses it too.
+        if parsed.port() == Some(0) {
+            return Err("port 0 is no port a browser can be sent to".into());
+        }
     }
     if !raw_host.starts_with('[') && !is_dns_host(raw_host) {
         return Err(
@@ -389,6 +394,9 @@ mod tests {
         "http://0x7f.0.0.1/cb",
         "http://2130706433/cb",
         "http://10.0.0.1/cb",
+        "https://example.com:0/cb",
+        "http://127.0.0.1:0/cb",
+        "http://[::1]:0/cb",
         "https://user@example.com/cb",
         "https://user:pass@example.com/cb",
         "https://good.com@evil.com/cb",

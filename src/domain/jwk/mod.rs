@@ -13,19 +13,25 @@
 
 use std::{collections::HashSet, fmt};
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use jsonwebtoken::{Algorithm, DecodingKey, jwk::Jwk};
-use serde::Deserialize as _;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
 use super::refusal::FieldViolation;
+
+mod key;
+
+pub use key::REFERENCE_MEMBERS;
+use key::{read_key, references};
 
 /// Largest JWK Set a client may register.
 pub const JWKS_MAX_BYTES: usize = 16 * 1024;
 /// Most keys a client may register.
 pub const JWKS_MAX_KEYS: usize = 10;
-/// Smallest RSA modulus a client may register.
+/// Smallest RSA modulus any reader uses (NIST SP 800-131A; RFC 7518 3.3).
 pub const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus any reader uses: ring's limit, and beyond it one
+/// verification costs more than a request should.
+pub const RSA_MAX_BITS: usize = 8192;
 
 /// Members that only a private (or symmetric) key has (RFC 7518 section 6).
 pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -35,9 +41,9 @@ pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", 
 pub struct KeyRules {
     /// The algorithms a key may be used with.
     pub algorithms: &'static [Algorithm],
-    /// Registration's rules besides: RSA keys of at least [`RSA_MIN_BITS`],
-    /// `use` only `sig` when given, no two keys with one `kid`. Without
-    /// them, of the `use`s only `enc` keeps a key out.
+    /// Registration's rules besides: `use` only `sig` when given, no two
+    /// keys with one `kid`. Without them, of the `use`s only `enc` keeps a
+    /// key out. ([`check_client_jwks`] refuses [`REFERENCE_MEMBERS`] too.)
     pub strict: bool,
 }
 
@@ -90,6 +96,12 @@ pub enum KeyProblem {
     NotForSigning,
     /// An RSA key with this many bits.
     WeakRsa(usize),
+    /// An RSA key with this many bits.
+    LargeRsa(usize),
+    RsaExponent,
+    NotOnCurve,
+    /// Which members naming key material elsewhere it holds.
+    References(Vec<&'static str>),
     NoModulus,
     Curve,
     KeyType,
@@ -113,6 +125,19 @@ impl fmt::Display for KeyProblem {
             Self::WeakRsa(bits) => write!(
                 f,
                 "an RSA key needs at least {RSA_MIN_BITS} bits (has {bits})"
+            ),
+            Self::LargeRsa(bits) => write!(
+                f,
+                "an RSA key may have at most {RSA_MAX_BITS} bits (has {bits})"
+            ),
+            Self::RsaExponent => f.write_str(
+                "an RSA key's exponent e must be odd, from 3 to 2^33-1 (65537 is usual)",
+            ),
+            Self::NotOnCurve => f.write_str("its x and y are not a point of P-256"),
+            Self::References(members) => write!(
+                f,
+                "must not name key material elsewhere ({}): register the bare public key",
+                members.join(", ")
             ),
             Self::NoModulus => f.write_str("an RSA key needs its modulus n (base64url)"),
             Self::Curve => f.write_str("EC keys must be on P-256 and OKP keys Ed25519"),
@@ -274,144 +299,6 @@ impl KeySet {
     }
 }
 
-/// One key of a set, or every problem found with it. `kids` holds the kids
-/// of the keys before it, for the strict rules.
-fn read_key(
-    entry: &Value,
-    rules: &KeyRules,
-    kids: &mut HashSet<String>,
-) -> Result<PublicKey, Vec<KeyProblem>> {
-    let Some(members) = entry.as_object() else {
-        return Err(vec![KeyProblem::NotAnObject]);
-    };
-    let private: Vec<&'static str> = PRIVATE_MEMBERS
-        .into_iter()
-        .filter(|m| members.contains_key(*m))
-        .collect();
-    if !private.is_empty() {
-        return Err(vec![KeyProblem::PrivateMembers(private)]);
-    }
-    let mut problems = Vec::new();
-    let kid = kid_and_use(members, rules, kids, &mut problems);
-    let Some(family) = family(members, rules, &mut problems) else {
-        return Err(problems);
-    };
-    let algorithms = algorithms(members, family, rules, &mut problems);
-    let key = Jwk::deserialize(entry)
-        .ok()
-        .and_then(|jwk| DecodingKey::from_jwk(&jwk).ok());
-    match key {
-        Some(key) if problems.is_empty() => Ok(PublicKey {
-            kid,
-            algorithms,
-            key,
-        }),
-        Some(_) => Err(problems),
-        None => {
-            problems.push(KeyProblem::Unusable);
-            Err(problems)
-        }
-    }
-}
-
-/// The key's `kid` when it is a string, and the problems of its `kid` and
-/// `use`.
-fn kid_and_use(
-    members: &Map<String, Value>,
-    rules: &KeyRules,
-    kids: &mut HashSet<String>,
-    problems: &mut Vec<KeyProblem>,
-) -> Option<String> {
-    let kid = match members.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => {
-            if rules.strict && !kids.insert(kid.clone()) {
-                problems.push(KeyProblem::DuplicateKid);
-            }
-            Some(kid.clone())
-        }
-        Some(_) => {
-            problems.push(KeyProblem::KidNotString);
-            None
-        }
-    };
-    let key_use = members.get("use").map(Value::as_str);
-    let not_for_signing = match key_use {
-        Some(u) if rules.strict => u != Some("sig"),
-        Some(u) => u == Some("enc"),
-        None => false,
-    };
-    if not_for_signing {
-        problems.push(KeyProblem::NotForSigning);
-    }
-    kid
-}
-
-/// The algorithms a key's type implies; `None` for a type we never use.
-fn family(
-    members: &Map<String, Value>,
-    rules: &KeyRules,
-    problems: &mut Vec<KeyProblem>,
-) -> Option<&'static [Algorithm]> {
-    let text = |m: &str| members.get(m).and_then(Value::as_str);
-    match (text("kty"), text("crv")) {
-        (Some("RSA"), _) => {
-            if rules.strict {
-                match text("n").and_then(|n| B64.decode(n).ok()) {
-                    Some(n) if modulus_bits(&n) >= RSA_MIN_BITS => {}
-                    Some(n) => problems.push(KeyProblem::WeakRsa(modulus_bits(&n))),
-                    None => problems.push(KeyProblem::NoModulus),
-                }
-            }
-            Some(&[Algorithm::RS256, Algorithm::PS256])
-        }
-        (Some("EC"), Some("P-256")) => Some(&[Algorithm::ES256]),
-        (Some("OKP"), Some("Ed25519")) => Some(&[Algorithm::EdDSA]),
-        (Some("EC" | "OKP"), _) => {
-            problems.push(KeyProblem::Curve);
-            None
-        }
-        _ => {
-            problems.push(KeyProblem::KeyType);
-            None
-        }
-    }
-}
-
-/// The algorithms of `family` that `rules` accept, narrowed to the one the
-/// key's `alg` names: a key meant for PS256 must not check RS256.
-fn algorithms(
-    members: &Map<String, Value>,
-    family: &[Algorithm],
-    rules: &KeyRules,
-    problems: &mut Vec<KeyProblem>,
-) -> Vec<Algorithm> {
-    let allowed: Vec<Algorithm> = family
-        .iter()
-        .copied()
-        .filter(|a| rules.algorithms.contains(a))
-        .collect();
-    let Some(named) = members.get("alg") else {
-        return allowed;
-    };
-    match named.as_str().and_then(|a| a.parse::<Algorithm>().ok()) {
-        Some(alg) if allowed.contains(&alg) => vec![alg],
-        _ => {
-            problems.push(KeyProblem::Algorithm(allowed));
-            Vec::new()
-        }
-    }
-}
-
-/// Bits of a big-endian unsigned integer, leading zeros aside.
-fn modulus_bits(n: &[u8]) -> usize {
-    let n: Vec<u8> = n.iter().copied().skip_while(|b| *b == 0).collect();
-    match n.first() {
-        None => 0,
-        Some(first) => (n.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
-    }
-}
-
 /// The public keys a client registers: 1 to 10 keys, at most 16 KiB; RSA
 /// of at least 2048 bits, EC P-256 or OKP Ed25519; no private members;
 /// unique kids. Violations say which key and why, never what it holds.
@@ -447,20 +334,33 @@ pub fn check_client_jwks(jwks: &str, field: &str, out: &mut Vec<FieldViolation>)
         ));
         return;
     }
+    let set: Value = serde_json::from_str(jwks).unwrap_or_default();
+    if let Some(p) = references(&set) {
+        out.push(FieldViolation::new(field, p.to_string()));
+    }
     let mut kids = HashSet::new();
     for (i, key) in keys.iter().enumerate() {
-        if let Err(problems) = read_key(key, &CLIENT_KEYS, &mut kids) {
-            out.extend(
-                problems
-                    .iter()
-                    .map(|p| FieldViolation::new(field, format!("keys[{i}]: {p}"))),
-            );
-        }
+        let mut problems = read_key(key, &CLIENT_KEYS, &mut kids)
+            .err()
+            .unwrap_or_default();
+        problems.extend(references(key));
+        out.extend(
+            problems
+                .iter()
+                .map(|p| FieldViolation::new(field, format!("keys[{i}]: {p}"))),
+        );
     }
 }
 
+/// Most keys one signature is tried with. A header without a `kid` may
+/// match every key of its algorithm: trying all ten for each forged
+/// assertion would make refusing one cost ten RSA verifications. A client
+/// with more keys than this for one algorithm names them by `kid`.
+pub const MAX_KEYS_TRIED: usize = 3;
+
 /// The keys that may check a signature by `alg` whose header names `kid`:
-/// keys for that algorithm, with that `kid` when the header names one.
+/// keys for that algorithm, with that `kid` when the header names one, the
+/// first [`MAX_KEYS_TRIED`] of them in the set's order.
 pub fn candidates<'a>(
     keys: impl IntoIterator<Item = &'a PublicKey>,
     alg: Algorithm,
@@ -468,6 +368,7 @@ pub fn candidates<'a>(
 ) -> impl Iterator<Item = &'a PublicKey> {
     keys.into_iter()
         .filter(move |k| k.fits(alg) && kid.is_none_or(|kid| k.kid() == Some(kid)))
+        .take(MAX_KEYS_TRIED)
 }
 
 /// The one key for `alg` and `kid`: the first with that `kid`, or without
@@ -485,8 +386,9 @@ pub fn choose<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 
-    const RSA_JWK: &str = include_str!("../../tests/fixtures/jwks/rsa.jwk.json");
+    const RSA_JWK: &str = include_str!("../../../tests/fixtures/jwks/rsa.jwk.json");
 
     fn rsa_key(bits_bytes: usize) -> serde_json::Value {
         let mut n = vec![0xC5u8; bits_bytes];
@@ -612,17 +514,74 @@ mod tests {
     }
 
     #[test]
-    fn only_registration_is_strict_about_size_use_and_kids() {
+    fn only_registration_is_strict_about_use_kids_and_references() {
         let mut sign_or_so = rsa_key(256);
         sign_or_so["use"] = "signing".into();
-        let weak = rsa_key(128);
-        let (set, skipped) = read(vec![weak, sign_or_so], &ISSUER_KEYS);
+        let mut x5c = rsa_key(256);
+        x5c["x5c"] = serde_json::json!(["MIIB"]);
+        let (set, skipped) = read(vec![sign_or_so, x5c], &ISSUER_KEYS);
         assert_eq!(set.kids(), ["r1", "r1"]);
         assert!(skipped.is_empty());
         let (set, skipped) = read(vec![rsa_key(128), rsa_key(256)], &CLIENT_KEYS);
         assert!(set.is_empty());
         assert_eq!(skipped[0].problems, [KeyProblem::WeakRsa(1024)]);
         assert_eq!(skipped[1].problems, [KeyProblem::DuplicateKid]);
+        for member in REFERENCE_MEMBERS {
+            let mut key = rsa();
+            key[member] = if member == "x5c" {
+                serde_json::json!(["MIIB"])
+            } else {
+                "https://evil.example/keys".into()
+            };
+            // Refused at registration, still read when stored before.
+            let mut out = vec![];
+            check_client_jwks(&jwks(vec![key.clone()]), "jwks", &mut out);
+            assert_eq!(out.len(), 1, "{member}: {out:?}");
+            assert!(out[0].description.contains(member), "{out:?}");
+            let (set, _) = read(vec![key.clone()], &CLIENT_KEYS);
+            assert_eq!(set.len(), 1, "{member}");
+            let mut out = vec![];
+            let mut set = serde_json::json!({"keys": [rsa()]});
+            set[member] = "https://evil.example/keys".into();
+            check_client_jwks(&set.to_string(), "jwks", &mut out);
+            assert_eq!(out.len(), 1, "{member}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn every_reader_skips_unusable_rsa_and_ec_keys() {
+        let with = |member: &str, value: Vec<u8>| {
+            let mut key = rsa_key(256);
+            key[member] = B64.encode(value).into();
+            key
+        };
+        let cases = [
+            (rsa_key(128), KeyProblem::WeakRsa(1024)),
+            (rsa_key(1025), KeyProblem::LargeRsa(8200)),
+            (with("e", vec![1]), KeyProblem::RsaExponent),
+            (with("e", vec![1, 0, 0]), KeyProblem::RsaExponent),
+            (with("e", vec![0xff; 9]), KeyProblem::RsaExponent),
+            (with("e", vec![]), KeyProblem::RsaExponent),
+            (
+                serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "off",
+                    "x": B64.encode([1u8; 32]), "y": B64.encode([2u8; 32])}),
+                KeyProblem::NotOnCurve,
+            ),
+            (
+                serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "short",
+                    "x": B64.encode([1u8; 31]), "y": B64.encode([2u8; 32])}),
+                KeyProblem::NotOnCurve,
+            ),
+        ];
+        for (key, problem) in cases {
+            for rules in [&CLIENT_KEYS, &ISSUER_KEYS] {
+                let (set, skipped) = read(vec![key.clone()], rules);
+                assert!(set.is_empty(), "{problem:?}");
+                assert_eq!(skipped[0].problems, std::slice::from_ref(&problem));
+            }
+        }
+        let (set, _) = read(vec![with("e", vec![3])], &ISSUER_KEYS);
+        assert_eq!(set.len(), 1);
     }
 
     #[test]
@@ -637,6 +596,19 @@ mod tests {
         );
         // Without a kid: every key that fits is a candidate, and none is the choice.
         assert_eq!(candidates(set.keys(), Algorithm::RS256, None).count(), 2);
+        // But never more than a few, however many fit.
+        let mut many = vec![];
+        for i in 0..6 {
+            let mut k = rsa();
+            k["kid"] = format!("k{i}").into();
+            many.push(k);
+        }
+        let (set6, _) = read(many, &CLIENT_KEYS);
+        assert_eq!(set6.len(), 6);
+        assert_eq!(
+            candidates(set6.keys(), Algorithm::RS256, None).count(),
+            MAX_KEYS_TRIED
+        );
         assert_eq!(kid(choose(set.keys(), Algorithm::RS256, None)), None);
         assert_eq!(
             kid(choose(set.keys(), Algorithm::ES256, Some("rsa-2"))),
