@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::Ops;
 use crate::{
@@ -217,7 +217,7 @@ impl Ops {
         client: &ClientId,
         accepted: &Accepted,
     ) -> Result<bool, Error> {
-        let until = DateTime::<Utc>::from_timestamp(accepted.valid_until, 0)
+        let until = store::assertions::kept_until(accepted.valid_until)
             .ok_or_else(|| Error::Internal("assertion expiry out of range".into()))?;
         let client = client.as_str();
         Ok(self

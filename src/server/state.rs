@@ -232,7 +232,10 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
                 config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
             )),
         },
-        apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
+        apps: Arc::new(AppCache::new(
+            config.cache_mib.saturating_mul(1 << 20),
+            config.cache_ttl,
+        )),
     })
 }
 

@@ -1,7 +1,7 @@
 //! What an authorization server asks: client metadata, MatchRedirectUri and
 //! VerifyClientAssertion, through the real gRPC API.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use oauth_apps::{domain::Role, proto::v1 as pb};
@@ -1325,4 +1325,94 @@ async fn a_stale_cached_copy_never_says_no() {
         verify_assertion(&b, &rsa, "").await.unwrap().valid,
         "added key"
     );
+}
+
+/// Issue 22, finding 10: a change no notification announces (a DBA's, with
+/// triggers off) answers from the cache until the entry's time to live,
+/// `OAUTH_APPS_CACHE_TTL`, and no longer.
+#[tokio::test]
+async fn an_unannounced_change_is_cached_until_the_ttl_and_no_longer() {
+    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    let ttl = Duration::from_millis(1500);
+    let app = TestApp::spawn_with(|c| c.cache_ttl = ttl).await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let web = create(&app, web_app("Web"))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    // Cached by a yes.
+    assert!(app.lookup(&web.client_id).await.is_ok());
+    let deactivated_at = std::time::Instant::now();
+    let mut conn = app.db_conn().await;
+    conn.batch_execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    diesel::sql_query("UPDATE applications SET active = false WHERE id = $1")
+        .bind::<diesel::sql_types::Text, _>(&web.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // Unannounced, the cached yes stands...
+    if deactivated_at.elapsed() < ttl / 2 {
+        assert!(app.lookup(&web.client_id).await.is_ok(), "served cached");
+    }
+    // ...until the time to live, then the database's copy answers.
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(
+        app.lookup(&web.client_id).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+/// Issue 22, finding 1: in an assertion's last accepted second (its `exp`
+/// plus the 30 s skew, whole seconds), a purge of expired `jti`s must not
+/// free its `jti`: the replay is refused on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_in_the_last_accepted_second_frees_no_jti() {
+    let app = setup().await;
+    let replica = {
+        let mut config = oauth_apps::Config::new(app.db.url.clone(), crate::common::JWT_SECRET);
+        config.assertion_audience = Some(AUD.into());
+        TestApp::spawn_on(
+            crate::common::TestDb::borrowed_url(app.db.url.clone()),
+            config,
+        )
+        .await
+    };
+    let a = create(&app, keyed("Keyed", &jwks(&["ec"])))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let mut conn = app.db_conn().await;
+    let mut tried = 0;
+    for _ in 0..10 {
+        // Start early in a second, so the whole try fits in it.
+        let since_second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_millis();
+        tokio::time::sleep(Duration::from_millis(u64::from(1020 - since_second))).await;
+        let second = jsonwebtoken::get_current_timestamp();
+        let mut c = claims(&a.client_id, &rand_jti());
+        // Accepted in this second and no later.
+        c["exp"] = (second - 30).into();
+        c["iat"] = (second - 60).into();
+        let assertion = sign(Algorithm::ES256, "ec", Some("ec-1"), &c);
+        assert!(verify_assertion(&app, &assertion, "").await.unwrap().valid);
+        oauth_apps::store::assertions::purge_expired(&mut conn)
+            .await
+            .unwrap();
+        let replayed = verify_assertion(&replica, &assertion, "")
+            .await
+            .unwrap()
+            .valid;
+        if jsonwebtoken::get_current_timestamp() != second {
+            continue; // the second ended: the try says nothing
+        }
+        tried += 1;
+        assert!(!replayed, "replayed after a purge in its last second");
+    }
+    assert!(tried >= 3, "only {tried} tries fit in a second");
 }
