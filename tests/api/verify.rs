@@ -427,15 +427,17 @@ async fn guesses_never_lock_the_right_secret_out() {
             Err(e) => assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}"),
         }
     }
-    assert_eq!(
-        replica
-            .try_verify(&target.client_id, "one more")
-            .await
-            .unwrap_err()
-            .code(),
-        Code::ResourceExhausted,
-        "guesses are limited"
-    );
+    // (Guesses wait as long as a hash: on a loaded machine a unit may
+    // come back meanwhile.)
+    let mut limited = false;
+    for _ in 0..5 {
+        let more = replica.try_verify(&target.client_id, "one more").await;
+        if more.is_err_and(|e| e.code() == Code::ResourceExhausted) {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "guesses are limited");
     assert!(
         replica.verify(&target.client_id, right).await.valid,
         "the right secret is locked out"
@@ -522,8 +524,9 @@ async fn a_verification_spray_costs_no_hash_and_starves_nothing() {
 }
 
 /// Secrets minted before checksums existed keep verifying; their guessers
-/// cannot be told apart by checksum, so every attempt that costs a hash
-/// spends the budget first (the right one too, once, before it is cached).
+/// cannot be told apart by checksum, so every attempt is hashed, and only
+/// wrong ones spend the budget: once it is spent they are
+/// RESOURCE_EXHAUSTED, but the right one still verifies.
 #[tokio::test]
 async fn secrets_from_before_checksums_keep_working() {
     use diesel_async::RunQueryDsl as _;
@@ -561,17 +564,24 @@ async fn secrets_from_before_checksums_keep_working() {
     .execute(&mut conn)
     .await
     .unwrap();
-    assert!(app.verify(&target.client_id, old.expose()).await.valid);
+    // Issue 22, finding 4: guesses that keep the hint cannot be told from
+    // it; 35 of them spend the budget (3), yet the right one, never
+    // verified before (so hashed), still verifies.
     let guess = format!("oas_{}{}", random_base62(39), old.hint());
-    for _ in 0..2 {
-        assert!(!app.verify(&target.client_id, &guess).await.valid);
+    let mut limited = 0;
+    for _ in 0..35 {
+        match app.try_verify(&target.client_id, &guess).await {
+            Ok(r) => assert!(!r.valid),
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                limited += 1;
+            }
+        }
     }
-    assert_eq!(
-        app.try_verify(&target.client_id, &guess)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::ResourceExhausted
+    assert!(limited >= 20, "guesses are limited: {limited}");
+    assert!(
+        app.verify(&target.client_id, old.expose()).await.valid,
+        "the right legacy secret is locked out"
     );
     // Cached, it still verifies; a rotation gives it a checksummed successor.
     assert!(app.verify(&target.client_id, old.expose()).await.valid);
