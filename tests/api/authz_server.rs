@@ -1344,24 +1344,37 @@ async fn an_unannounced_change_is_cached_until_the_ttl_and_no_longer() {
         .unwrap()
         .application
         .unwrap();
-    // Cached by a yes.
-    assert!(app.lookup(&web.client_id).await.is_ok());
-    let deactivated_at = std::time::Instant::now();
     let mut conn = app.db_conn().await;
     conn.batch_execute("SET session_replication_role = replica")
         .await
         .unwrap();
-    diesel::sql_query("UPDATE applications SET active = false WHERE id = $1")
-        .bind::<diesel::sql_types::Text, _>(&web.id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    // Unannounced, the cached yes stands...
-    if deactivated_at.elapsed() < ttl / 2 {
-        assert!(app.lookup(&web.client_id).await.is_ok(), "served cached");
+    let set_active = async |conn: &mut diesel_async::AsyncPgConnection, active: bool| {
+        diesel::sql_query("UPDATE applications SET active = $2 WHERE id = $1")
+            .bind::<diesel::sql_types::Text, _>(&web.id)
+            .bind::<diesel::sql_types::Bool, _>(active)
+            .execute(conn)
+            .await
+            .unwrap();
+    };
+    // Cached by a yes, then deactivated unannounced: the cached yes stands
+    // (once the cache is live: until then, try again).
+    let mut deactivated_at = None;
+    for _ in 0..50 {
+        assert!(app.lookup(&web.client_id).await.is_ok());
+        let at = std::time::Instant::now();
+        set_active(&mut conn, false).await;
+        if app.lookup(&web.client_id).await.is_ok() {
+            deactivated_at = Some(at);
+            break;
+        }
+        set_active(&mut conn, true).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // ...until the time to live, then the database's copy answers.
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let deactivated_at = deactivated_at.expect("the cache never answered");
+    // ...until the time to live (counted from the fill, before the change),
+    // then the database's copy answers.
+    tokio::time::sleep((ttl + Duration::from_millis(200)).saturating_sub(deactivated_at.elapsed()))
+        .await;
     assert_eq!(
         app.lookup(&web.client_id).await.unwrap_err().code(),
         Code::NotFound
