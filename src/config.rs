@@ -228,6 +228,13 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_CACHE_MIB", default_value_t = 64)]
     pub cache_mib: u64,
 
+    /// The longest a cached application answers, change notifications or
+    /// not: the bound on a change no notification announces (one made by a
+    /// DBA with `session_replication_role = replica`, which fires no
+    /// trigger). 0 turns the cache off.
+    #[arg(long, env = "OAUTH_APPS_CACHE_TTL", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub cache_ttl: Duration,
+
     /// Largest number of database connections.
     #[arg(long, env = "OAUTH_APPS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -504,6 +511,7 @@ mod tests {
             (600, 30)
         );
         assert_eq!((c.cache_mib, c.db_pool_size), (64, 16));
+        assert_eq!(c.cache_ttl, Duration::from_secs(60));
         assert_eq!(c.db_timeout, Duration::from_secs(3));
         assert_eq!(c.max_request_bytes, 64 * 1024);
         assert_eq!(c.idle_timeout, Duration::from_secs(300));

@@ -163,6 +163,7 @@ impl From<VerifyError> for Error {
         match e {
             VerifyError::RateLimited(retry_after) => Self::RateLimited { retry_after },
             VerifyError::Hash(e) => e.into(),
+            VerifyError::Signature => Self::Internal(e.to_string()),
         }
     }
 }

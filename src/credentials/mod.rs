@@ -11,5 +11,5 @@ pub mod verify_cache;
 pub use caller_slots::CallerSlots;
 pub use hashing::{HashError, Hasher};
 pub use limits::Limiter;
-pub use verifier::{Verdict, Verifier, VerifyError};
+pub use verifier::{AssertionFailure, SignatureLane, Verdict, Verifier, VerifyError};
 pub use verify_cache::VerifiedCache;

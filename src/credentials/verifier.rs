@@ -18,17 +18,36 @@
 //! - Failures spend the client_id's budget (`OAUTH_APPS_FAILED_VERIFY_PER_MINUTE`),
 //!   known or not, so a limit reveals nothing. Once it is spent, failures are
 //!   RESOURCE_EXHAUSTED, but an attempt that could be right is still hashed
-//!   and verifies: a guesser, who cannot produce our checksum, never locks
-//!   the right secret out. (A secret from before checksums has only its
-//!   hint to go on, so its attempts spend the budget before the hash.)
-//! - Assertions are judged by the domain's rules (`domain::assertion`);
-//!   refused ones spend the same budget, valid ones verify whatever it is.
+//!   and verifies: the right secret is never locked out. That holds for a
+//!   secret from before checksums too, whose guesses we cannot tell from it
+//!   by its hint alone: they are hashed as well, so what bounds them is the
+//!   caller's slots and the verification lane, not the budget (a guesser
+//!   learns only a yes, at the rate of argon2 hashes, against a secret of
+//!   256 random bits).
+//! - Assertions are judged by the domain's rules (`domain::assertion`), the
+//!   signature in a lane of its own off the async runtime. A refusal that
+//!   proves no key (malformed, unknown client or key, bad signature,
+//!   replayed: anyone with a client_id can send those) spends the client's
+//!   assertion budget, never the one of secrets; a signed assertion whose
+//!   claims fail spends the failure budget shared with secrets. While the
+//!   assertion budget is spent, signature work is done only for an
+//!   assertion that names one key (its `kid`, or the client's one key for
+//!   its algorithm): at most one signature check, so a valid assertion
+//!   still verifies and a flood costs no more; others are
+//!   RESOURCE_EXHAUSTED before any. A valid assertion verifies whatever
+//!   either budget.
 //!
 //! The verifier does no I/O of its own: the operation reads the client (a
 //! cached copy only when [`Verifier::could_verify`] or the assertion's
 //! verdict says yes on it) and spends an accepted assertion's `jti`.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -37,6 +56,7 @@ use crate::domain::{
     AppWithSecrets, Application, AuthMethod, ChecksumKey, ClientSecret, LiveSecret,
     assertion::{self, Accepted, AssertionPolicy, AssertionRefusal},
     ids::CLIENT_ID_CHARS,
+    jwk,
 };
 
 /// Longer secrets are not hashed as given (they cannot be ours anyway).
@@ -59,6 +79,65 @@ pub enum VerifyError {
     RateLimited(Duration),
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// A signature check could not be run (its task panicked).
+    #[error("signature check failed to run")]
+    Signature,
+}
+
+/// Why an assertion did not verify.
+#[derive(Debug)]
+pub enum AssertionFailure {
+    /// Refused: the caller answers `valid = false`.
+    Refused(AssertionRefusal),
+    /// Not answered (its budget is spent, or the check failed to run).
+    Stopped(VerifyError),
+}
+
+/// Signature checks at once, off the async runtime: few, so that a flood
+/// of assertions cannot take every core from other calls.
+const SIGNATURE_LANES: usize = 2;
+
+/// The lane signature checks run in, and how many ran.
+#[derive(Clone, Debug)]
+pub struct SignatureLane {
+    slots: Arc<tokio::sync::Semaphore>,
+    runs: Arc<AtomicU64>,
+}
+
+impl Default for SignatureLane {
+    fn default() -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(SIGNATURE_LANES)),
+            runs: Arc::default(),
+        }
+    }
+}
+
+impl SignatureLane {
+    /// Assertions whose signature was checked so far.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, VerifyError> {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| VerifyError::Signature)?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| VerifyError::Signature)
+    }
 }
 
 /// Everything verification needs, built once at start-up.
@@ -69,8 +148,12 @@ pub struct Verifier {
     pub hasher: Hasher,
     pub checksum_key: ChecksumKey,
     pub verified: Arc<VerifiedCache>,
-    /// Failed verifications per client_id.
+    /// Failed verifications per client_id: secrets, and assertions signed
+    /// with a registered key whose claims fail.
     pub failures: Limiter,
+    /// Refused assertions that prove no key, per client_id.
+    pub assertion_failures: Limiter,
+    pub signatures: SignatureLane,
     pub slots: Arc<CallerSlots>,
 }
 
@@ -129,13 +212,8 @@ impl Verifier {
         let candidates = usable
             .map(|f| self.candidates(f, &presented, now))
             .unwrap_or_default();
-        let legacy = candidates.iter().any(|s| !s.checksummed);
-        if candidates.is_empty() || legacy {
-            // Nothing to hash, or a pre-checksum secret whose guessers we
-            // cannot tell apart: the budget is spent first.
-            self.spend_failure(client_id)?;
-        }
         if candidates.is_empty() {
+            self.spend_failure(client_id)?;
             tokio::time::sleep(self.hasher.sample_duration()).await;
             return Ok(refused_secret(client_id));
         }
@@ -151,39 +229,64 @@ impl Verifier {
                 }));
             }
         }
-        if !legacy {
-            self.spend_failure(client_id)?;
-        }
+        self.spend_failure(client_id)?;
         Ok(refused_secret(client_id))
     }
 
     /// Judges `client_assertion` as one from `found` (the client it claims,
     /// `claimed`) at `now`: what remains, for a valid one, is to spend its
     /// `jti`.
-    pub fn assertion(
+    pub async fn assertion(
         &self,
-        found: &AppWithSecrets,
+        found: &Arc<AppWithSecrets>,
         client_assertion: &str,
         claimed: &str,
         policy: &AssertionPolicy,
         now: i64,
-    ) -> Result<Accepted, AssertionRefusal> {
+    ) -> Result<Accepted, AssertionFailure> {
         let app = &found.app;
         if !app.is_usable() || app.auth_method != AuthMethod::PrivateKeyJwt {
-            return Err(AssertionRefusal::NoSuchClient);
+            return Err(AssertionFailure::Refused(AssertionRefusal::NoSuchClient));
         }
-        assertion::check(client_assertion, claimed, &found.client_keys, policy, now)
+        if let Some(wait) = self.assertion_failures.spent(claimed)
+            && !names_one_key(found, client_assertion)
+        {
+            return Err(AssertionFailure::Stopped(VerifyError::RateLimited(wait)));
+        }
+        let (found, client_assertion) = (found.clone(), client_assertion.to_owned());
+        let (claimed, policy) = (claimed.to_owned(), policy.clone());
+        let checked = self.signatures.run(move || {
+            assertion::check(
+                &client_assertion,
+                &claimed,
+                &found.client_keys,
+                &policy,
+                now,
+            )
+        });
+        match checked.await {
+            Ok(verdict) => verdict.map_err(AssertionFailure::Refused),
+            Err(e) => Err(AssertionFailure::Stopped(e)),
+        }
     }
 
     /// A refused assertion: logged, and paid for by `budget` (the claimed
-    /// client_id, or the one given when the assertion names none).
+    /// client_id, or the one given when the assertion names none): the
+    /// failure budget when it was signed with a registered key, the
+    /// assertion budget when not.
     pub fn refuse_assertion(
         &self,
         budget: &str,
         reason: AssertionRefusal,
     ) -> Result<Verdict, VerifyError> {
         tracing::info!(client_id = shown_client_id(budget), %reason, "client assertion refused");
-        self.spend_failure(budget)?;
+        if proves_a_key(reason) {
+            self.spend_failure(budget)?;
+        } else {
+            self.assertion_failures
+                .check(budget)
+                .map_err(VerifyError::RateLimited)?;
+        }
         Ok(Verdict::Refused)
     }
 
@@ -193,6 +296,32 @@ impl Verifier {
             .check(client_id)
             .map_err(VerifyError::RateLimited)
     }
+}
+
+/// Whether an assertion refused for `reason` was signed with a registered
+/// key: refused for its claims, found only after its signature checked.
+/// (A replay proves nothing: anyone who saw it can send it again.)
+fn proves_a_key(reason: AssertionRefusal) -> bool {
+    use AssertionRefusal as R;
+    matches!(
+        reason,
+        R::Audience
+            | R::AudienceArray
+            | R::NoExpiry
+            | R::Expired
+            | R::TooLong
+            | R::NotYetValid
+            | R::IssuedInFuture
+            | R::NoJti
+    )
+}
+
+/// Whether the header of `client_assertion` names one of the client's keys
+/// without a search: by `kid`, or the one key for its algorithm.
+fn names_one_key(found: &AppWithSecrets, client_assertion: &str) -> bool {
+    jsonwebtoken::decode_header(client_assertion).is_ok_and(|header| {
+        jwk::choose(found.client_keys.keys(), header.alg, header.kid.as_deref()).is_some()
+    })
 }
 
 /// A refused secret, logged.

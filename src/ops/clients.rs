@@ -12,12 +12,12 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::Ops;
 use crate::{
     auth::ServicePermit,
-    credentials::Verdict,
+    credentials::{AssertionFailure, Verdict},
     domain::{
         AppWithSecrets, Application, ClientId, ClientSecret,
         assertion::{self, ASSERTION_TYPE, Accepted, AssertionPolicy, AssertionRefusal},
@@ -131,8 +131,8 @@ impl Ops {
 
     /// The application when `client_assertion` is a valid private_key_jwt
     /// assertion, seen for the first time; `None` otherwise. Failures spend
-    /// the client's budget (shared with failed secrets); a valid assertion
-    /// verifies whatever the budget.
+    /// a budget (see `credentials::verifier`); a valid assertion verifies
+    /// whatever the budgets.
     pub async fn verify_client_assertion(
         &self,
         permit: &ServicePermit,
@@ -191,23 +191,51 @@ impl Ops {
         claimed: &ClientId,
         policy: &AssertionPolicy,
     ) -> Result<Verdict, Error> {
-        let now = Utc::now().timestamp();
-        let judge = |f: &AppWithSecrets| {
-            self.verifier
-                .assertion(f, client_assertion, claimed.as_str(), policy, now)
-        };
-        let (found, accepted) = match self.judged(permit, claimed, judge).await? {
-            Judged::Yes(found, accepted) => (found, accepted),
-            Judged::No(refused) => {
-                let reason = refused.map_or(AssertionRefusal::NoSuchClient, |(_, r)| r);
-                return Ok(self.verifier.refuse_assertion(claimed.as_str(), reason)?);
-            }
+        let (found, accepted) = match self
+            .judged_assertion(permit, client_assertion, claimed, policy)
+            .await?
+        {
+            Ok(yes) => yes,
+            Err(reason) => return Ok(self.verifier.refuse_assertion(claimed.as_str(), reason)?),
         };
         if !self.spend_jti(permit, claimed, &accepted).await? {
             let replayed = AssertionRefusal::Replayed;
             return Ok(self.verifier.refuse_assertion(claimed.as_str(), replayed)?);
         }
         Ok(Verdict::Valid(Box::new(found.app.clone())))
+    }
+
+    /// As [`Ops::judged`], with the verifier's judgement of an assertion,
+    /// which awaits the signature lane: the cached copy when it accepts,
+    /// else the database's.
+    async fn judged_assertion(
+        &self,
+        permit: &ServicePermit,
+        client_assertion: &str,
+        claimed: &ClientId,
+        policy: &AssertionPolicy,
+    ) -> Result<Result<(Arc<AppWithSecrets>, Accepted), AssertionRefusal>, Error> {
+        let now = Utc::now().timestamp();
+        let judge = async |f: &Arc<AppWithSecrets>| {
+            self.verifier
+                .assertion(f, client_assertion, claimed.as_str(), policy, now)
+                .await
+        };
+        // Any no from a cached copy, a spent budget's too, is asked again
+        // of the database's, which may hold a key added since.
+        if let Some(hit) = self.cached(permit, claimed)
+            && let Ok(accepted) = judge(&hit).await
+        {
+            return Ok(Ok((hit, accepted)));
+        }
+        let Some(found) = self.read(permit, claimed).await? else {
+            return Ok(Err(AssertionRefusal::NoSuchClient));
+        };
+        match judge(&found).await {
+            Ok(accepted) => Ok(Ok((found, accepted))),
+            Err(AssertionFailure::Refused(reason)) => Ok(Err(reason)),
+            Err(AssertionFailure::Stopped(e)) => Err(e.into()),
+        }
     }
 
     /// Records an accepted assertion's `jti`: false when it was seen before.
@@ -217,7 +245,7 @@ impl Ops {
         client: &ClientId,
         accepted: &Accepted,
     ) -> Result<bool, Error> {
-        let until = DateTime::<Utc>::from_timestamp(accepted.valid_until, 0)
+        let until = store::assertions::kept_until(accepted.valid_until)
             .ok_or_else(|| Error::Internal("assertion expiry out of range".into()))?;
         let client = client.as_str();
         Ok(self
@@ -236,12 +264,34 @@ impl Ops {
         client_id: &ClientId,
         judge: impl Fn(&AppWithSecrets) -> Result<T, R>,
     ) -> Result<Judged<T, R>, Error> {
-        if let Some(hit) = self.apps.by_client_id(permit, client_id.as_str())
+        if let Some(hit) = self.cached(permit, client_id)
             && let Ok(yes) = judge(&hit)
         {
-            record_app(hit.app.id.as_str());
             return Ok(Judged::Yes(hit, yes));
         }
+        let Some(found) = self.read(permit, client_id).await? else {
+            return Ok(Judged::No(None));
+        };
+        Ok(match judge(&found) {
+            Ok(yes) => Judged::Yes(found, yes),
+            Err(no) => Judged::No(Some((found, no))),
+        })
+    }
+
+    /// This replica's cached copy of the client, if any.
+    fn cached(&self, permit: &ServicePermit, client_id: &ClientId) -> Option<Arc<AppWithSecrets>> {
+        let hit = self.apps.by_client_id(permit, client_id.as_str())?;
+        record_app(hit.app.id.as_str());
+        Some(hit)
+    }
+
+    /// The database's copy of the client (`None`: no such client), then
+    /// cached.
+    async fn read(
+        &self,
+        permit: &ServicePermit,
+        client_id: &ClientId,
+    ) -> Result<Option<Arc<AppWithSecrets>>, Error> {
         let generation = self.apps.generation();
         let client_id = client_id.as_str();
         let found = self
@@ -249,13 +299,10 @@ impl Ops {
             .run(async |conn| store::applications::find_by_client_id(conn, permit, client_id).await)
             .await?;
         let Some(found) = found.map(Arc::new) else {
-            return Ok(Judged::No(None));
+            return Ok(None);
         };
         record_app(found.app.id.as_str());
         self.apps.fill(found.clone(), generation);
-        Ok(match judge(&found) {
-            Ok(yes) => Judged::Yes(found, yes),
-            Err(no) => Judged::No(Some((found, no))),
-        })
+        Ok(Some(found))
     }
 }

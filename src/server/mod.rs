@@ -205,6 +205,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         state.mutations.forget_idle();
         state.reads.forget_idle();
         state.ops.verifier.failures.forget_idle();
+        state.ops.verifier.assertion_failures.forget_idle();
         state.ops.verifier.slots.forget_idle();
         let purged = state
             .ops

@@ -18,7 +18,7 @@ use crate::{
         jwks::{JWKS_STARTUP_WINDOW, RemoteJwksSettings},
     },
     config::{Config, DatabaseArgs, JwtArgs},
-    credentials::{CallerSlots, Hasher, Limiter, VerifiedCache, Verifier},
+    credentials::{CallerSlots, Hasher, Limiter, SignatureLane, VerifiedCache, Verifier},
     domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
     ops::{ListLimits, Ops},
     store::{self, AppCache, Db, Memberships, Pool},
@@ -238,12 +238,17 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
             checksum_key,
             verified: Arc::new(VerifiedCache::default()),
             failures: Limiter::per_minute(config.failed_verify_per_minute),
+            assertion_failures: Limiter::per_minute(config.failed_verify_per_minute),
+            signatures: SignatureLane::default(),
             slots: Arc::new(CallerSlots::new(
                 config.uncached_verify_per_caller,
                 config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
             )),
         },
-        apps: Arc::new(AppCache::new(config.cache_mib.saturating_mul(1 << 20))),
+        apps: Arc::new(AppCache::new(
+            config.cache_mib.saturating_mul(1 << 20),
+            config.cache_ttl,
+        )),
         lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
     })
 }

@@ -14,7 +14,7 @@
 //! that made a change drops its own entries as soon as the change commits,
 //! before it answers, so it reads its own writes. A previous secret's
 //! expiry is checked at each use, never cached away, and entries also
-//! expire after [`ENTRY_TTL`] as a last bound. Mutations never use the cache.
+//! expire after their time to live (`OAUTH_APPS_CACHE_TTL`) as a last bound. Mutations never use the cache.
 //!
 //! Reads demand the same permits as the database's: an application by id
 //! only for a [`ReadPermit`] of its organization, by client_id only for a
@@ -38,8 +38,6 @@ use crate::{
 
 /// Where changes to applications and their secrets are announced.
 pub const CHANNEL: &str = "oauth_apps_applications";
-/// The longest an entry answers, notifications or not.
-pub const ENTRY_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 struct Entry {
@@ -112,6 +110,8 @@ pub struct AppCache {
     by_id: Cache<String, Entry, Bytes>,
     by_client_id: Cache<String, Entry, Bytes>,
     enabled: bool,
+    /// The longest an entry answers, notifications or not.
+    ttl: Duration,
     live: AtomicBool,
     generation: AtomicU64,
     /// Orders fills against announcements (see the module's doc).
@@ -128,14 +128,16 @@ impl std::fmt::Debug for AppCache {
 }
 
 impl AppCache {
-    /// A cache holding up to about `bytes` (each index half); 0 turns it off.
-    pub fn new(bytes: u64) -> Self {
+    /// A cache holding up to about `bytes` (each index half), each entry
+    /// answering for at most `ttl`; 0 bytes turns it off.
+    pub fn new(bytes: u64, ttl: Duration) -> Self {
         let half = (bytes / 2).max(1);
         let items = usize::try_from(half / 2048).unwrap_or(usize::MAX).max(16);
         Self {
             by_id: Cache::with_weighter(items, half, Bytes),
             by_client_id: Cache::with_weighter(items, half, Bytes),
-            enabled: bytes > 0,
+            enabled: bytes > 0 && !ttl.is_zero(),
+            ttl,
             live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             fills: Mutex::new(()),
@@ -146,7 +148,7 @@ impl AppCache {
         if !self.live.load(Ordering::Acquire) {
             return None;
         }
-        entry.filter(|e| e.at.elapsed() < ENTRY_TTL).map(|e| e.data)
+        entry.filter(|e| e.at.elapsed() < self.ttl).map(|e| e.data)
     }
 
     /// An application of the permit's organization: another
@@ -259,7 +261,7 @@ mod tests {
 
     #[test]
     fn answers_only_while_live_and_forgets_what_is_announced() {
-        let c = AppCache::new(1 << 20);
+        let c = AppCache::new(1 << 20, Duration::from_secs(60));
         c.fill(entry(ID, "c1"), c.generation());
         assert!(
             c.by_id(&member("o"), &id()).is_none(),
@@ -285,7 +287,7 @@ mod tests {
 
     #[test]
     fn another_organizations_member_gets_nothing() {
-        let c = AppCache::new(1 << 20);
+        let c = AppCache::new(1 << 20, Duration::from_secs(60));
         c.set_live(true);
         c.fill(entry(ID, "c1"), c.generation());
         assert!(c.by_id(&member("o"), &id()).is_some());
@@ -294,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_an_announcement_is_not_stored() {
-        let c = AppCache::new(1 << 20);
+        let c = AppCache::new(1 << 20, Duration::from_secs(60));
         c.set_live(true);
         let before = c.generation();
         c.invalidate(&format!("{ID}\nc1")); // changed while we read
@@ -304,7 +306,7 @@ mod tests {
 
     #[test]
     fn zero_bytes_turns_it_off() {
-        let c = AppCache::new(0);
+        let c = AppCache::new(0, Duration::from_secs(60));
         c.set_live(true);
         c.fill(entry(ID, "c1"), c.generation());
         assert!(c.by_id(&member("o"), &id()).is_none());

@@ -1,7 +1,7 @@
 //! What an authorization server asks: client metadata, MatchRedirectUri and
 //! VerifyClientAssertion, through the real gRPC API.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use oauth_apps::{domain::Role, proto::v1 as pb};
@@ -971,6 +971,9 @@ async fn an_assertion_is_accepted_once_across_replicas() {
     );
 }
 
+/// An assertion signed with a registered key whose claims fail proves the
+/// key: it spends the budget of failed secrets (contract section 6). Those
+/// that prove no key have a budget of their own (see below).
 #[tokio::test]
 async fn failed_assertions_spend_the_budget_of_failed_secrets() {
     let app = TestApp::spawn_with(|c| {
@@ -1334,4 +1337,255 @@ async fn a_stale_cached_copy_never_says_no() {
         verify_assertion(&b, &rsa, "").await.unwrap().valid,
         "added key"
     );
+}
+
+/// Issue 22, finding 10: a change no notification announces (a DBA's, with
+/// triggers off) answers from the cache until the entry's time to live,
+/// `OAUTH_APPS_CACHE_TTL`, and no longer.
+#[tokio::test]
+async fn an_unannounced_change_is_cached_until_the_ttl_and_no_longer() {
+    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    let ttl = Duration::from_millis(1500);
+    let app = TestApp::spawn_with(|c| c.cache_ttl = ttl).await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let web = create(&app, web_app("Web"))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let mut conn = app.db_conn().await;
+    conn.batch_execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    let set_active = async |conn: &mut diesel_async::AsyncPgConnection, active: bool| {
+        diesel::sql_query("UPDATE applications SET active = $2 WHERE id = $1")
+            .bind::<diesel::sql_types::Text, _>(&web.id)
+            .bind::<diesel::sql_types::Bool, _>(active)
+            .execute(conn)
+            .await
+            .unwrap();
+    };
+    // Cached by a yes, then deactivated unannounced: the cached yes stands
+    // (once the cache is live: until then, try again).
+    let mut deactivated_at = None;
+    for _ in 0..50 {
+        assert!(app.lookup(&web.client_id).await.is_ok());
+        let at = std::time::Instant::now();
+        set_active(&mut conn, false).await;
+        if app.lookup(&web.client_id).await.is_ok() {
+            deactivated_at = Some(at);
+            break;
+        }
+        set_active(&mut conn, true).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deactivated_at = deactivated_at.expect("the cache never answered");
+    // ...until the time to live (counted from the fill, before the change),
+    // then the database's copy answers.
+    tokio::time::sleep((ttl + Duration::from_millis(200)).saturating_sub(deactivated_at.elapsed()))
+        .await;
+    assert_eq!(
+        app.lookup(&web.client_id).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+/// Issue 22, finding 1: in an assertion's last accepted second (its `exp`
+/// plus the 30 s skew, whole seconds), a purge of expired `jti`s must not
+/// free its `jti`: the replay is refused on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_in_the_last_accepted_second_frees_no_jti() {
+    let app = setup().await;
+    let replica = {
+        let mut config = oauth_apps::Config::new(app.db.url.clone(), crate::common::JWT_SECRET);
+        config.assertion_audience = Some(AUD.into());
+        TestApp::spawn_on(
+            crate::common::TestDb::borrowed_url(app.db.url.clone()),
+            config,
+        )
+        .await
+    };
+    let a = create(&app, keyed("Keyed", &jwks(&["ec"])))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let mut conn = app.db_conn().await;
+    let mut tried = 0;
+    for _ in 0..10 {
+        // Start early in a second, so the whole try fits in it.
+        let since_second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_millis();
+        tokio::time::sleep(Duration::from_millis(u64::from(1020 - since_second))).await;
+        let second = jsonwebtoken::get_current_timestamp();
+        let mut c = claims(&a.client_id, &rand_jti());
+        // Accepted in this second and no later.
+        c["exp"] = (second - 30).into();
+        c["iat"] = (second - 60).into();
+        let assertion = sign(Algorithm::ES256, "ec", Some("ec-1"), &c);
+        assert!(verify_assertion(&app, &assertion, "").await.unwrap().valid);
+        oauth_apps::store::assertions::purge_expired(&mut conn)
+            .await
+            .unwrap();
+        let replayed = verify_assertion(&replica, &assertion, "")
+            .await
+            .unwrap()
+            .valid;
+        if jsonwebtoken::get_current_timestamp() != second {
+            continue; // the second ended: the try says nothing
+        }
+        tried += 1;
+        assert!(!replayed, "replayed after a purge in its last second");
+    }
+    assert!(tried >= 3, "only {tried} tries fit in a second");
+}
+
+/// An assertion for `client_id` whose signature checks with no key: signed
+/// by `key`, with another assertion's signature, and no `kid`.
+fn bogus(alg: Algorithm, key: &str, client_id: &str) -> String {
+    let signed = sign(alg, key, None, &claims(client_id, &rand_jti()));
+    let other = sign(alg, key, None, &claims(client_id, &rand_jti()));
+    let (body, _) = signed.rsplit_once('.').unwrap();
+    let (_, signature) = other.rsplit_once('.').unwrap();
+    format!("{body}.{signature}")
+}
+
+/// Issue 22, finding 4: assertions that prove no key (a bad signature, or a
+/// client_id that is no private_key_jwt client), which anyone with a
+/// client_id can send, spend a budget of their own: a flood of them locks
+/// out neither secrets nor valid assertions.
+#[tokio::test]
+async fn bogus_assertions_lock_out_no_right_credential() {
+    let app = TestApp::spawn_with(|c| {
+        c.assertion_audience = Some(AUD.into());
+        c.failed_verify_per_minute = 3;
+    })
+    .await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let keyed_app = create(&app, keyed("Keyed", &jwks(&["ec"])))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let created = create(&app, web_app("Web")).await.unwrap();
+    let (web, secret) = (created.application.unwrap(), created.client_secret);
+    for id in [&keyed_app.client_id, &web.client_id] {
+        let mut limited = 0;
+        for _ in 0..10 {
+            match verify_assertion(&app, &bogus(Algorithm::ES256, "ec", id), "").await {
+                Ok(r) => assert!(!r.valid),
+                Err(e) => {
+                    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                    limited += 1;
+                }
+            }
+        }
+        assert!(limited >= 5, "bogus assertions are limited: {limited}");
+    }
+    // Secrets keep their whole budget: a wrong one is refused, not limited.
+    assert!(!app.verify(&web.client_id, "oas_wrong").await.valid);
+    assert!(app.verify(&web.client_id, &secret).await.valid);
+    // A valid assertion verifies, with a kid or as the client's one key.
+    for kid in [Some("ec-1"), None] {
+        let good = sign(
+            Algorithm::ES256,
+            "ec",
+            kid,
+            &claims(&keyed_app.client_id, &rand_jti()),
+        );
+        assert!(
+            verify_assertion(&app, &good, "").await.unwrap().valid,
+            "{kid:?}"
+        );
+    }
+}
+
+/// Issue 22, finding 6: a flood of refused assertions without a `kid`
+/// against a client with many keys. Once the client's assertion budget is
+/// spent, none costs a signature check; the checks run off the async
+/// runtime; reads are answered meanwhile; the key holder still gets in by
+/// naming its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_assertions_costs_few_signature_checks() {
+    let app = TestApp::spawn_with(|c| {
+        c.assertion_audience = Some(AUD.into());
+        c.failed_verify_per_minute = 3;
+    })
+    .await;
+    app.set_member(ORG, "owner", Role::Owner).await;
+    let keys: Vec<_> = (0..10)
+        .map(|i| {
+            let mut k = jwk("rsa");
+            k["kid"] = format!("rsa-{i}").into();
+            k
+        })
+        .collect();
+    let many = serde_json::json!({ "keys": keys }).to_string();
+    let target = create(&app, keyed("Many keys", &many))
+        .await
+        .unwrap()
+        .application
+        .unwrap();
+    let before = app.state.ops.verifier.signatures.runs();
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, token, id) = (
+                app.addr,
+                app.token_with_scope("token-endpoint", VERIFY_SCOPE),
+                target.client_id.clone(),
+            );
+            tokio::spawn(async move {
+                let mut c =
+                    oauth_apps::proto::OAuthApplicationsClient::connect(format!("http://{addr}"))
+                        .await
+                        .unwrap();
+                let mut limited = 0;
+                for _ in 0..10 {
+                    let request = pb::VerifyClientAssertionRequest {
+                        client_assertion_type: ASSERTION_TYPE.into(),
+                        client_assertion: bogus(Algorithm::RS256, "rsa", &id),
+                        client_id: String::new(),
+                    };
+                    match c
+                        .verify_client_assertion(with_auth(request, Some(&token), None))
+                        .await
+                    {
+                        Ok(r) => assert!(!r.into_inner().valid),
+                        Err(e) => {
+                            assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                            limited += 1;
+                        }
+                    }
+                }
+                limited
+            })
+        })
+        .collect();
+    for _ in 0..10 {
+        let got = tokio::time::timeout(Duration::from_secs(5), app.get("owner", ORG, &target.id))
+            .await
+            .expect("GetApplication starved");
+        assert!(got.is_ok());
+    }
+    let mut limited = 0;
+    for f in flood {
+        limited += f.await.unwrap();
+    }
+    let checked = app.state.ops.verifier.signatures.runs() - before;
+    // Before the budget (3) is spent: a cached and a database copy per
+    // assertion, for each of the 4 in flight; after it, none.
+    assert!(limited >= 30, "refusals limited: {limited}");
+    assert!(
+        checked <= 2 * (3 + 4),
+        "{checked} signature checks for 40 assertions"
+    );
+    let good = sign(
+        Algorithm::RS256,
+        "rsa",
+        Some("rsa-7"),
+        &claims(&target.client_id, "good"),
+    );
+    assert!(verify_assertion(&app, &good, "").await.unwrap().valid);
 }
