@@ -28,8 +28,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("oauthapps_descriptor.bin"),
         fds.encode_to_vec(),
     )?;
+    let descriptor_bytes = fds.encode_to_vec();
+    // The well-known types come from pbjson-types: the same messages as
+    // prost-types, with the proto3 JSON mapping (RFC 3339 timestamps,
+    // "3600s" durations, a FieldMask as one string) the HTTP door needs.
     tonic_prost_build::configure()
         .skip_debug(SECRET_BEARING.iter().copied())
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(fds)?;
+    // serde impls of the proto3 JSON mapping: lowerCamelCase out, both
+    // spellings in, enums by name, every field emitted, and an unknown field
+    // an error (a caller's misspelt field must not vanish).
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptor_bytes)?
+        .emit_fields()
+        .build(&[".oauthapps"])?;
     Ok(())
 }

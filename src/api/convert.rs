@@ -2,7 +2,7 @@
 //! responses. Only shapes change here; the rules live in `domain`.
 
 use chrono::{DateTime, Utc};
-use prost_types::Timestamp;
+use pbjson_types::Timestamp;
 
 use super::proto::v1 as pb;
 use crate::{
@@ -227,7 +227,7 @@ impl TryFrom<pb::UpdateApplicationRequest> for UpdateInput {
 }
 
 /// RotateClientSecret's grace: unset means none.
-pub fn grace(d: Option<prost_types::Duration>) -> Result<Option<std::time::Duration>, Error> {
+pub fn grace(d: Option<pbjson_types::Duration>) -> Result<Option<std::time::Duration>, Error> {
     match d {
         None => Ok(None),
         Some(d) => Ok(lifecycle::parse_grace(d.seconds, d.nanos)?),

@@ -7,6 +7,7 @@
 
 pub mod v1 {
     tonic::include_proto!("oauthapps.v1");
+    include!(concat!(env!("OUT_DIR"), "/oauthapps.v1.serde.rs"));
 }
 
 pub use v1::o_auth_applications_client::OAuthApplicationsClient;

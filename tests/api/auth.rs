@@ -129,7 +129,7 @@ async fn call(
                         description: oauth_apps::domain::ids::random_base62(8),
                         ..Default::default()
                     }),
-                    update_mask: Some(prost_types::FieldMask {
+                    update_mask: Some(pbjson_types::FieldMask {
                         paths: vec!["description".into()],
                     }),
                     etag: String::new(),

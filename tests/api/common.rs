@@ -491,7 +491,7 @@ impl TestApp {
             .update_application(self.req(
                 pb::UpdateApplicationRequest {
                     application: Some(application),
-                    update_mask: Some(prost_types::FieldMask {
+                    update_mask: Some(pbjson_types::FieldMask {
                         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
                     }),
                     etag: etag.to_owned(),
@@ -544,7 +544,7 @@ impl TestApp {
             .rotate_client_secret(self.req(
                 pb::RotateClientSecretRequest {
                     id: id.to_owned(),
-                    previous_secret_grace: Some(prost_types::Duration {
+                    previous_secret_grace: Some(pbjson_types::Duration {
                         seconds: grace_secs,
                         nanos: 0,
                     }),

@@ -190,7 +190,7 @@ async fn deadline_bounds_a_locked_update(app: TestApp, client_timeout: Option<Du
                 description: "late".into(),
                 ..a.clone()
             }),
-            update_mask: Some(prost_types::FieldMask {
+            update_mask: Some(pbjson_types::FieldMask {
                 paths: vec!["description".into()],
             }),
             etag: String::new(),
