@@ -263,6 +263,12 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_MAX_METADATA_BYTES", default_value_t = 16 * 1024)]
     pub max_metadata_bytes: usize,
 
+    /// Browser origins allowed to call the HTTP/JSON routes (CORS), exact
+    /// and space separated (`https://console.example.com`); empty: CORS off,
+    /// no origin gets CORS headers.
+    #[arg(long, env = "OAUTH_APPS_CORS_ORIGINS", default_value = "", value_parser = parse_origins)]
+    pub cors_origins: Origins,
+
     /// Concurrent calls (HTTP/2 streams) per connection.
     #[arg(long, env = "OAUTH_APPS_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub max_concurrent_streams: u32,
@@ -461,6 +467,26 @@ impl Config {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
     }
+}
+
+/// Exact browser origins (`scheme://host[:port]`), as CORS compares them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origins(pub Vec<String>);
+
+fn parse_origins(s: &str) -> Result<Origins, String> {
+    let mut origins = Vec::new();
+    for origin in s.split_whitespace() {
+        let url =
+            url::Url::parse(origin).map_err(|e| format!("{origin:?} is not an origin: {e}"))?;
+        let exact = url.origin().ascii_serialization();
+        if !matches!(url.scheme(), "http" | "https") || exact != origin {
+            return Err(format!(
+                "{origin:?} is not an exact origin: write scheme://host[:port] with no path or trailing slash (like {exact:?})"
+            ));
+        }
+        origins.push(exact);
+    }
+    Ok(Origins(origins))
 }
 
 #[cfg(test)]

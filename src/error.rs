@@ -317,7 +317,7 @@ fn denied_status(denied: Denied) -> Status {
     use crate::auth::ORG_HEADER;
     match denied {
         Denied::NoBearer => {
-            Status::unauthenticated("authorization metadata must be `Bearer <token>`")
+            Status::unauthenticated("the authorization header must be `Bearer <token>`")
         }
         Denied::BadToken(e) => Status::unauthenticated(format!("invalid bearer token: {e}")),
         Denied::MissingOrg => {

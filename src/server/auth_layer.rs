@@ -8,7 +8,7 @@ use tonic::{Status, body::Body};
 use tower_http::auth::{AsyncAuthorizeRequest, AsyncRequireAuthorizationLayer};
 
 use crate::{
-    auth::{Authorizer, Permit, SERVICE_PATH_PREFIX},
+    auth::{Authorizer, SERVICE_PATH_PREFIX},
     error::Error,
     store::Memberships,
 };
@@ -39,17 +39,8 @@ impl AsyncAuthorizeRequest<Body> for Authorize {
             }
             // Handlers need the permit, not the token: it goes no further.
             req.headers_mut().remove(http::header::AUTHORIZATION);
-            let extensions = req.extensions_mut();
             match decision {
-                Ok(Permit::Read(p)) => {
-                    extensions.insert(p);
-                }
-                Ok(Permit::Write(p)) => {
-                    extensions.insert(p);
-                }
-                Ok(Permit::Service(p)) => {
-                    extensions.insert(p);
-                }
+                Ok(permit) => permit.insert_into(req.extensions_mut()),
                 Err(e) => return Err(Status::from(Error::from(e)).into_http()),
             }
             Ok(req)

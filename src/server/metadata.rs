@@ -8,14 +8,7 @@ use tower_http::validate_request::ValidateRequestHeaderLayer;
 
 use crate::error::Error;
 
-/// A header field's size as HTTP/2 counts it (RFC 9113 section 6.5.2): its
-/// name and value, plus 32.
-fn size(req: &Request<Body>) -> usize {
-    req.headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 32)
-        .sum()
-}
+use crate::http::header_bytes as size;
 
 // The validator's signature is tower-http's: the refusal is a response.
 #[allow(clippy::result_large_err)]
@@ -24,7 +17,7 @@ pub fn layer(
 ) -> ValidateRequestHeaderLayer<impl FnMut(&mut Request<Body>) -> Result<(), Response<Body>> + Clone>
 {
     ValidateRequestHeaderLayer::custom(move |req: &mut Request<Body>| {
-        let size = size(req);
+        let size = size(req.headers());
         if size <= max_bytes {
             return Ok(());
         }

@@ -9,6 +9,7 @@
 mod auth_layer;
 pub mod connections;
 mod deadline;
+mod door;
 mod metadata;
 mod open_files;
 pub mod peers;
@@ -75,11 +76,25 @@ pub async fn serve(
     register_gauges(&state);
     let settings = state.server.clone();
     let auth = auth_layer::layer(state.authorizer.clone());
-    let api = OAuthApplicationsServer::new(Api::new(state.ops.clone()))
-        .max_decoding_message_size(settings.max_request_bytes);
+    let api = Api::new(state.ops.clone());
+    let door = door::DoorLayer(crate::http::service(
+        crate::http::Http::new(
+            api.clone(),
+            state.authorizer.clone(),
+            crate::http::Settings {
+                max_request_bytes: settings.max_request_bytes,
+                max_metadata_bytes: settings.max_metadata_bytes,
+                request_timeout: settings.request_timeout,
+            },
+        ),
+        &settings.cors_origins,
+    ));
+    let api =
+        OAuthApplicationsServer::new(api).max_decoding_message_size(settings.max_request_bytes);
     let incoming = connections::incoming(listener, settings.connections, &state.connections);
     let result = builder(&settings)?
         .layer(streams::StreamLayer(settings.streams))
+        .layer(door)
         .layer(telemetry_layer())
         .layer(metadata::layer(settings.max_metadata_bytes))
         .layer(deadline::layer(settings.request_timeout))
@@ -108,6 +123,8 @@ fn builder(settings: &ServerSettings) -> anyhow::Result<Server> {
         builder = builder.tls_config(config)?;
     }
     Ok(builder
+        // HTTP/1.1 for the HTTP/JSON door; gRPC stays on HTTP/2.
+        .accept_http1(true)
         .timeout(settings.request_timeout)
         .max_concurrent_streams(Some(settings.max_concurrent_streams))
         .http2_keepalive_interval(settings.keepalive)

@@ -45,6 +45,8 @@ pub struct ServerSettings {
     pub max_request_bytes: usize,
     pub max_metadata_bytes: usize,
     pub max_concurrent_streams: u32,
+    /// Origins allowed to call the HTTP/JSON routes from a browser.
+    pub cors_origins: Vec<String>,
     pub keepalive: Option<Duration>,
     pub tls: Option<TlsMaterial>,
 }
@@ -276,6 +278,7 @@ fn server_settings(config: &Config, tls: Option<TlsMaterial>) -> ServerSettings 
         max_request_bytes: config.max_request_bytes,
         max_metadata_bytes: config.max_metadata_bytes,
         max_concurrent_streams: config.max_concurrent_streams,
+        cors_origins: config.cors_origins.0.clone(),
         keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
         tls,
     }

@@ -227,17 +227,61 @@ fn response_code(headers: &http::HeaderMap) -> i32 {
         .unwrap_or(0)
 }
 
+/// The server span of one HTTP/JSON call, named after its route template
+/// (`GET /v1/organizations/{organization_id}/applications/{id}`), never the
+/// concrete path with its ids; `rpc` is the RPC the route calls, so that
+/// metrics carry the same labels as over gRPC.
+pub fn http_span(
+    route: &str,
+    http_method: &str,
+    rpc: &str,
+    headers: &http::HeaderMap,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = format_args!("{http_method} {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = http_method,
+        http.route = route,
+        http.response.status_code = Empty,
+        rpc.method = rpc,
+        rpc.grpc.status_code = Empty,
+        caller = Empty,
+        org = Empty,
+        app_id = Empty,
+    );
+    if has_trace_context(headers) {
+        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// Records a finished HTTP/JSON call as [`finish`] records a gRPC one (the
+/// same log line and metrics), with its HTTP status on the span.
+/// Only a 5xx is the service's failure (a 405's UNIMPLEMENTED is the
+/// caller's).
+pub fn finish_http(rpc: Arc<str>, code: tonic::Code, http_status: u16, elapsed: Duration) {
+    tracing::Span::current().record("http.response.status_code", http_status);
+    finish_as(rpc, code as i32, http_status >= 500, elapsed);
+}
+
 /// Records a finished call: its status on the span, the log line, metrics.
 fn finish(method: Arc<str>, code: i32, elapsed: Duration) {
+    finish_as(method, code, is_server_error(code), elapsed);
+}
+
+fn finish_as(method: Arc<str>, code: i32, server_error: bool, elapsed: Duration) {
     let status = code_name(code);
     let span = tracing::Span::current();
     span.record("rpc.grpc.status_code", code);
-    if is_server_error(code) {
+    if server_error {
         span.record("otel.status_code", "ERROR");
     }
     // Tenths of a millisecond: finer is noise in a log line.
     let latency_ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
-    if is_server_error(code) {
+    if server_error {
         tracing::warn!(method = &*method, status, latency_ms, "rpc");
     } else {
         tracing::info!(method = &*method, status, latency_ms, "rpc");

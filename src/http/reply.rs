@@ -1,0 +1,54 @@
+//! A response of the HTTP/JSON door, before it becomes an HTTP response:
+//! the gRPC code it stands for stays beside it for the log line and metrics.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+use tonic::{Code, body::Body};
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub code: Code,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The caller authenticated (see [`Authenticated`](super::Authenticated)).
+    pub authenticated: bool,
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// A JSON body. Serializing a `serde_json::Value` or a generated message
+/// cannot fail; if it did, the body says so rather than being empty.
+pub fn json_reply(status: StatusCode, code: Code, body: &impl Serialize) -> Reply {
+    let body = serde_json::to_vec(body).unwrap_or_else(|_| {
+        br#"{"error": {"code": 500, "message": "the response could not be written", "status": "INTERNAL"}}"#
+            .to_vec()
+    });
+    ok_bytes(status, code, body.into())
+}
+
+/// An already-encoded JSON body.
+pub fn ok_bytes(status: StatusCode, code: Code, body: Bytes) -> Reply {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, JSON);
+    Reply {
+        status,
+        code,
+        headers,
+        body,
+        authenticated: false,
+    }
+}
+
+impl From<Reply> for http::Response<Body> {
+    fn from(r: Reply) -> Self {
+        let mut response = http::Response::new(Body::new(http_body_util::Full::new(r.body)));
+        *response.status_mut() = r.status;
+        *response.headers_mut() = r.headers;
+        if r.authenticated {
+            response.extensions_mut().insert(super::Authenticated);
+        }
+        response
+    }
+}

@@ -1,0 +1,301 @@
+//! The route table of the HTTP/JSON door: one row per RPC, as the contract
+//! pins it. The router matches requests against it and the OpenAPI document
+//! is generated from it, so the two cannot drift apart.
+
+use http::Method;
+
+/// The RPCs the door serves, each behind exactly one route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rpc {
+    CreateApplication,
+    GetApplication,
+    ListApplications,
+    UpdateApplication,
+    DeleteApplication,
+    UndeleteApplication,
+    RotateClientSecret,
+    VerifyClientCredentials,
+    LookupClient,
+    MatchRedirectUri,
+    VerifyClientAssertion,
+}
+
+/// Where a route's request message comes from, besides its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing: path (and query) only.
+    None,
+    /// The request message itself.
+    Request,
+    /// The request's `application` field (UpdateApplication).
+    Application,
+}
+
+/// The type of a query parameter's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryType {
+    Integer,
+    Boolean,
+    String,
+    /// A FieldMask: one comma-separated string of paths.
+    FieldMask,
+}
+
+/// A query parameter: a scalar field of the request message, by its JSON
+/// name (the proto name is accepted too).
+#[derive(Clone, Copy, Debug)]
+pub struct Query {
+    pub json: &'static str,
+    pub proto: &'static str,
+    pub ty: QueryType,
+}
+
+/// One route.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub method: Method,
+    /// Path template: literal segments, `{field}` parameters, and an
+    /// optional `:verb` after the last segment.
+    pub template: &'static str,
+    pub rpc: Rpc,
+    pub body: Body,
+    pub query: &'static [Query],
+}
+
+const ORG_APPS: &str = "/v1/organizations/{organization_id}/applications";
+
+const LIST_QUERY: &[Query] = &[
+    Query {
+        json: "pageSize",
+        proto: "page_size",
+        ty: QueryType::Integer,
+    },
+    Query {
+        json: "pageToken",
+        proto: "page_token",
+        ty: QueryType::String,
+    },
+    Query {
+        json: "showDeleted",
+        proto: "show_deleted",
+        ty: QueryType::Boolean,
+    },
+];
+
+const UPDATE_QUERY: &[Query] = &[
+    Query {
+        json: "updateMask",
+        proto: "update_mask",
+        ty: QueryType::FieldMask,
+    },
+    Query {
+        json: "etag",
+        proto: "etag",
+        ty: QueryType::String,
+    },
+];
+
+fn route(method: Method, template: &'static str, rpc: Rpc, body: Body) -> Route {
+    Route {
+        method,
+        template,
+        rpc,
+        body,
+        query: &[],
+    }
+}
+
+/// Every route, in the contract's order.
+pub fn table() -> Vec<Route> {
+    use Rpc::*;
+    const ORG_APP: &str = "/v1/organizations/{organization_id}/applications/{id}";
+    vec![
+        route(Method::POST, ORG_APPS, CreateApplication, Body::Request),
+        route(Method::GET, ORG_APP, GetApplication, Body::None),
+        Route {
+            query: LIST_QUERY,
+            ..route(Method::GET, ORG_APPS, ListApplications, Body::None)
+        },
+        Route {
+            query: UPDATE_QUERY,
+            ..route(Method::PATCH, ORG_APP, UpdateApplication, Body::Application)
+        },
+        route(Method::DELETE, ORG_APP, DeleteApplication, Body::None),
+        route(
+            Method::POST,
+            "/v1/organizations/{organization_id}/applications/{id}:undelete",
+            UndeleteApplication,
+            Body::None,
+        ),
+        route(
+            Method::POST,
+            "/v1/organizations/{organization_id}/applications/{id}:rotateSecret",
+            RotateClientSecret,
+            Body::Request,
+        ),
+        route(
+            Method::POST,
+            "/v1/clients:verifyCredentials",
+            VerifyClientCredentials,
+            Body::Request,
+        ),
+        route(
+            Method::GET,
+            "/v1/clients/{client_id}",
+            LookupClient,
+            Body::None,
+        ),
+        route(
+            Method::POST,
+            "/v1/clients:matchRedirectUri",
+            MatchRedirectUri,
+            Body::Request,
+        ),
+        route(
+            Method::POST,
+            "/v1/clients:verifyAssertion",
+            VerifyClientAssertion,
+            Body::Request,
+        ),
+    ]
+}
+
+impl Rpc {
+    /// The RPC's name, as the access table and telemetry know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CreateApplication => "CreateApplication",
+            Self::GetApplication => "GetApplication",
+            Self::ListApplications => "ListApplications",
+            Self::UpdateApplication => "UpdateApplication",
+            Self::DeleteApplication => "DeleteApplication",
+            Self::UndeleteApplication => "UndeleteApplication",
+            Self::RotateClientSecret => "RotateClientSecret",
+            Self::VerifyClientCredentials => "VerifyClientCredentials",
+            Self::LookupClient => "LookupClient",
+            Self::MatchRedirectUri => "MatchRedirectUri",
+            Self::VerifyClientAssertion => "VerifyClientAssertion",
+        }
+    }
+}
+
+/// A path template, split once.
+#[derive(Clone, Debug)]
+pub struct Template {
+    segments: Vec<Segment>,
+    verb: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    Param(&'static str),
+}
+
+impl Template {
+    pub fn parse(template: &'static str) -> Self {
+        let (path, verb) = match template.rsplit_once('/') {
+            Some((_, last)) if last.contains(':') => {
+                let at = template.rfind(':').unwrap_or(template.len());
+                (&template[..at], Some(&template[at + 1..]))
+            }
+            _ => (template, None),
+        };
+        let segments = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name),
+                    None => Segment::Literal(s),
+                },
+            )
+            .collect();
+        Self { segments, verb }
+    }
+
+    /// The parameters' names, in path order.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(p) => Some(*p),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// The raw (still percent-encoded) values of the parameters when `path`
+    /// matches.
+    pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&'static str, &'p str)>> {
+        let mut path = path.strip_prefix('/')?;
+        if let Some(verb) = self.verb {
+            path = path.strip_suffix(verb)?.strip_suffix(':')?;
+        }
+        let mut parts = path.split('/');
+        let mut params = Vec::new();
+        for segment in &self.segments {
+            let part = parts.next()?;
+            match segment {
+                Segment::Literal(l) if *l == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(_) if part.is_empty() => return None,
+                Segment::Param(name) => params.push((*name, part)),
+            }
+        }
+        parts.next().is_none().then_some(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_their_paths_only() {
+        let get = Template::parse("/v1/organizations/{organization_id}/applications/{id}");
+        assert_eq!(
+            get.matches("/v1/organizations/acme/applications/app_1"),
+            Some(vec![("organization_id", "acme"), ("id", "app_1")])
+        );
+        for other in [
+            "/v1/organizations/acme/applications",
+            "/v1/organizations/acme/applications/",
+            "/v1/organizations/acme/applications/app_1/x",
+            "/v1/organizations//applications/app_1",
+            "v1/organizations/acme/applications/app_1",
+        ] {
+            assert_eq!(get.matches(other), None, "{other}");
+        }
+        let undelete =
+            Template::parse("/v1/organizations/{organization_id}/applications/{id}:undelete");
+        assert_eq!(
+            undelete.matches("/v1/organizations/acme/applications/app_1:undelete"),
+            Some(vec![("organization_id", "acme"), ("id", "app_1")])
+        );
+        assert_eq!(
+            undelete.matches("/v1/organizations/acme/applications/app_1"),
+            None
+        );
+        assert_eq!(
+            undelete.matches("/v1/organizations/acme/applications/:undelete"),
+            None
+        );
+        let verify = Template::parse("/v1/clients:verifyCredentials");
+        assert_eq!(
+            verify.matches("/v1/clients:verifyCredentials"),
+            Some(vec![])
+        );
+        assert_eq!(verify.matches("/v1/clients"), None);
+        let lookup = Template::parse("/v1/clients/{client_id}");
+        assert_eq!(lookup.params().collect::<Vec<_>>(), ["client_id"]);
+        assert_eq!(lookup.matches("/v1/clients:verifyCredentials"), None);
+    }
+
+    #[test]
+    fn every_rpc_has_one_route_and_the_access_table_knows_it() {
+        let table = table();
+        for route in &table {
+            assert!(crate::auth::methods::access_of(route.rpc.name()).is_some());
+            assert_eq!(table.iter().filter(|r| r.rpc == route.rpc).count(), 1);
+        }
+        assert_eq!(table.len(), crate::auth::methods::METHODS.len());
+    }
+}
