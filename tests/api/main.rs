@@ -11,6 +11,7 @@ mod dev;
 mod failure;
 mod get_list;
 mod hostile_input;
+mod http;
 mod jwks;
 mod jwks_url;
 mod lifecycle;
