@@ -59,10 +59,16 @@ impl Http {
     }
 
     fn with(app: &TestApp, client: Client<HttpConnector, Full<Bytes>>) -> Self {
-        Self {
-            base: format!("http://{}", app.addr),
-            client,
-        }
+        Self::at(format!("http://{}", app.addr), client)
+    }
+
+    /// A client of the server at `base` (`http://host:port`).
+    pub fn at(base: String, client: Client<HttpConnector, Full<Bytes>>) -> Self {
+        Self { base, client }
+    }
+
+    pub fn http1_at(base: String) -> Self {
+        Self::at(base, Client::builder(TokioExecutor::new()).build_http())
     }
 
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Answer {
@@ -120,7 +126,7 @@ impl Http {
 
 const APPS: &str = "/v1/organizations/acme/applications";
 
-fn billing() -> Value {
+pub fn billing() -> Value {
     json!({
         "name": "Billing",
         "type": "APPLICATION_TYPE_WEB",

@@ -334,6 +334,31 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .await
         .unwrap_err();
     assert_eq!(made_up.code(), tonic::Code::Unimplemented);
+    // The HTTP/JSON door: a span named after the route template, never the
+    // concrete path, and the same log line.
+    let rest = crate::http::Http::http1_at(server.url());
+    let over_http = rest
+        .call(
+            http::Method::POST,
+            "/v1/organizations/org-t/applications",
+            Some(&owner_token),
+            Some(crate::http::billing()),
+        )
+        .await;
+    let http_secret = over_http.body["clientSecret"].as_str().unwrap().to_owned();
+    let http_app = over_http.body["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = rest
+        .call(
+            http::Method::GET,
+            &format!("/v1/organizations/org-t/applications/{http_app}"),
+            Some(&owner_token),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, http::StatusCode::OK);
 
     // SIGTERM flushes the exporters before exit.
     let status = server.terminate();
@@ -393,6 +418,23 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         Some("12")
     );
     assert!(!format!("{spans:?}").contains("CallerChosenName"));
+    let http_get = spans
+        .iter()
+        .find(|s| s.name == "GET /v1/organizations/{organization_id}/applications/{id}")
+        .expect("the HTTP Get's span");
+    assert_eq!(
+        attr_str(http_get, "rpc.method").as_deref(),
+        Some("GetApplication")
+    );
+    assert_eq!(
+        attr_str(http_get, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        attr_str(http_get, "app_id").as_deref(),
+        Some(http_app.as_str())
+    );
+    assert!(spans.iter().all(|s| !s.name.contains(&http_app)));
 
     let names = collector.metric_names.lock().unwrap().clone();
     for metric in [
@@ -416,7 +458,13 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "rpc")
         .collect();
-    assert_eq!(rpc_lines.len(), 7, "{logs}");
+    assert_eq!(rpc_lines.len(), 9, "{logs}");
+    assert_eq!(rpc_lines[7]["fields"]["method"], "CreateApplication");
+    assert_eq!(rpc_lines[8]["fields"]["method"], "GetApplication");
+    assert_eq!(
+        rpc_lines[8]["span"]["http.route"],
+        "/v1/organizations/{organization_id}/applications/{id}"
+    );
     assert_eq!(rpc_lines[6]["fields"]["method"], "unknown");
     assert!(!logs.contains("CallerChosenName"));
     assert_eq!(rpc_lines[0]["fields"]["method"], "CreateApplication");
@@ -468,6 +516,7 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     for secret in [
         created.client_secret.as_str(),
         &created.client_secret[4..],
+        http_secret.as_str(),
         owner_token.as_str(),
         verify_token.as_str(),
         signature.as_str(),
