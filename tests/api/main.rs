@@ -21,6 +21,7 @@ mod lifecycle;
 #[allow(dead_code)]
 mod pgcluster;
 mod process;
+mod readme;
 mod service;
 mod telemetry;
 mod tls;

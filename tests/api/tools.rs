@@ -39,7 +39,7 @@ fn tool(name: &str, ci_path: &str) -> Option<PathBuf> {
     found
 }
 
-fn buf() -> Option<PathBuf> {
+pub fn buf() -> Option<PathBuf> {
     tool("buf", "node_modules/.bin/buf")
 }
 
