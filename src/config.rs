@@ -479,7 +479,7 @@ fn parse_origins(s: &str) -> Result<Origins, String> {
         let url =
             url::Url::parse(origin).map_err(|e| format!("{origin:?} is not an origin: {e}"))?;
         let exact = url.origin().ascii_serialization();
-        if !matches!(url.scheme(), "http" | "https") || exact != origin {
+        if !matches!(url.scheme(), "http" | "https") || exact != origin || origin.contains('*') {
             return Err(format!(
                 "{origin:?} is not an exact origin: write scheme://host[:port] with no path or trailing slash (like {exact:?})"
             ));
@@ -572,5 +572,27 @@ mod tests {
         assert!(c.jwt.secret().is_err(), "an 18-byte HS256 key is refused");
         let c = Config::new("postgres://x/y", "s".repeat(32));
         assert_eq!(c.jwt.secret().unwrap(), "s".repeat(32).as_bytes());
+    }
+
+    #[test]
+    fn cors_origins_are_exact() {
+        assert_eq!(parse_origins("").unwrap(), Origins(vec![]));
+        assert_eq!(
+            parse_origins("https://console.example.com http://127.0.0.1:3000").unwrap(),
+            Origins(vec![
+                "https://console.example.com".into(),
+                "http://127.0.0.1:3000".into()
+            ])
+        );
+        for bad in [
+            "https://console.example.com/",
+            "https://console.example.com/app",
+            "console.example.com",
+            "https://*.example.com",
+            "ftp://files.example.com",
+            "https://Console.example.com",
+        ] {
+            assert!(parse_origins(bad).is_err(), "{bad}");
+        }
     }
 }
