@@ -133,7 +133,12 @@ impl Http {
             Some((route, params, rpc)) => {
                 let span =
                     rpc::http_span(route.template, route.method.as_str(), &rpc, req.headers());
-                let reply = self.call(route, params, req).instrument(span.clone()).await;
+                let call = self.call(route, params, req).instrument(span.clone());
+                let reply = tokio::time::timeout(self.answer_within(), call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        errors::from_status(&Status::from(Error::DeadlineExceeded))
+                    });
                 let _enter = span.enter();
                 rpc::finish_http(rpc, reply.code, reply.status.as_u16(), started.elapsed());
                 reply
@@ -141,6 +146,15 @@ impl Http {
             None => unrouted(req.method(), &allowed, started),
         };
         reply.into()
+    }
+
+    /// The server's deadline for a call, less a margin: the transport's
+    /// own timeout (shared with gRPC) answers in gRPC's shape, so the HTTP
+    /// answer must come first.
+    fn answer_within(&self) -> std::time::Duration {
+        self.settings
+            .request_timeout
+            .saturating_sub(std::time::Duration::from_millis(100))
     }
 
     async fn call(
@@ -189,9 +203,7 @@ impl Http {
         };
         let mut extensions = http::Extensions::new();
         permit.insert_into(&mut extensions);
-        extensions.insert(Deadline(
-            std::time::Instant::now() + self.settings.request_timeout,
-        ));
+        extensions.insert(Deadline(std::time::Instant::now() + self.answer_within()));
         let call = calls::Call {
             route,
             params,
