@@ -590,3 +590,31 @@ async fn cors_answers_only_the_configured_origins() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_slow_http1_request_is_cut_off_at_the_handshake_deadline() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn_with(|c| {
+        c.handshake_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    // Headers trickling in never make a call: the connection is closed.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /v1/organizations/acme/applications HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("closed well before 5 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    // A whole request in time is answered, and its connection kept.
+    let http = Http::http1(&app);
+    for _ in 0..2 {
+        let answer = http.call(Method::GET, APPS, None, None).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    assert_eq!(app.state.connections.count(), 1);
+}
