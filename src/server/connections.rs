@@ -1,16 +1,22 @@
 //! Connections, before any call: a cap on how many are open, a deadline for
-//! the HTTP/2 handshake, idle ones closed, and an accept loop that backs off
-//! instead of spinning when the process runs out of file descriptors.
+//! the handshake, and idle ones closed.
 //!
 //! Why here: neither tonic nor hyper bounds connections that never finish
 //! the HTTP/2 handshake (HTTP/2 keepalive pings start only after it) or that
-//! finish it and never call, and tonic's own accept loop retries a failed
-//! accept at once, so a process out of descriptors spins. So the server
-//! accepts through [`incoming`], whose connections ([`GuardedIo`]) hold a
-//! slot of the cap until they close, and enforce both deadlines from the
-//! socket up; the [`streams`](super::streams) layer tells a connection when
-//! a call starts and when its response is done, so a connection with a call
-//! in flight (a health Watch stream, say) is never idle.
+//! finish it and never call. So the server accepts through
+//! [`accept::incoming`](super::accept::incoming), whose connections
+//! ([`GuardedIo`]) hold a slot of the cap until they close, and enforce both
+//! deadlines from the socket up; the [`streams`](super::streams) layer tells
+//! a connection when a call starts and when its response is done, so a
+//! connection with a call in flight (a health Watch stream, say) is never
+//! idle.
+//!
+//! The handshake is done when the client's HTTP/2 preface and first
+//! SETTINGS frame have arrived. When they cannot be seen (over TLS, whose
+//! bytes are encrypted below HTTP) or never come (HTTP/1.1, which has no
+//! preface), it is done when the first call starts: an HTTP/1.1 client has
+//! the handshake deadline to send its first request, and from then on only
+//! the idle timeouts apply, across its keep-alive requests.
 //!
 //! Until it carries an authenticated call (the auth layer calls
 //! [`Activity::authenticate`]), a connection counts against its peer's
@@ -31,14 +37,13 @@ use std::{
     time::Duration,
 };
 
-use futures_util::Stream;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     sync::{OwnedSemaphorePermit, Semaphore},
     time::{Instant, Sleep, sleep_until},
 };
-use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
+use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use super::peers::{Held, PeerFull, PeerGuard, Peers};
 
@@ -55,7 +60,7 @@ pub struct ConnectionLimits {
     /// The idle timeout of a connection that never carried an authenticated call.
     pub unauthenticated_idle_timeout: Duration,
     /// Until the client's HTTP/2 preface and first SETTINGS frame have
-    /// arrived (over TLS: until the first call).
+    /// arrived (over TLS, and for HTTP/1.1: until the first call).
     pub handshake_timeout: Duration,
     /// A connection with no call in flight for this long is closed.
     pub idle_timeout: Duration,
@@ -195,13 +200,10 @@ impl ConnectionInfo {
     }
 }
 
-/// The connection a request came on, over TCP or TLS.
+/// The connection a request came on, over TCP or TLS (see
+/// [`accept`](super::accept)).
 pub fn info_of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
-    extensions.get::<ConnectionInfo>().or_else(|| {
-        extensions
-            .get::<TlsConnectInfo<ConnectionInfo>>()
-            .map(TlsConnectInfo::get_ref)
-    })
+    extensions.get::<ConnectionInfo>()
 }
 
 /// An accepted connection, holding its slot of the cap until it closes.
@@ -227,6 +229,25 @@ impl Connected for GuardedIo {
 }
 
 impl GuardedIo {
+    /// `tcp`, let in as `admitted`: its handshake deadline starts now.
+    pub(super) fn new(tcp: TcpStream, admitted: Admitted, limits: ConnectionLimits) -> Self {
+        let _ = tcp.set_nodelay(true);
+        Self {
+            info: ConnectionInfo {
+                tcp: tcp.connect_info(),
+                activity: admitted.activity,
+            },
+            inner: tcp,
+            _slot: admitted.slot,
+            limits,
+            handshaking: true,
+            seen: [0; HANDSHAKE_BYTES],
+            seen_len: 0,
+            tls: false,
+            timer: Box::pin(sleep_until(Instant::now() + limits.handshake_timeout)),
+        }
+    }
+
     fn watch_handshake(&mut self, read: &[u8]) {
         if self.seen_len == 0 && read.first() == Some(&TLS_HANDSHAKE_RECORD) {
             // Encrypted: the preface cannot be seen; the first call ends
@@ -263,7 +284,7 @@ impl GuardedIo {
             if self.handshaking {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "HTTP/2 handshake not completed in time",
+                    "handshake not completed in time",
                 ));
             }
             let now = Instant::now();
@@ -347,18 +368,6 @@ impl AsyncWrite for GuardedIo {
     }
 }
 
-/// Errors of one connection, not of the listener: accept the next one.
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-            | io::ErrorKind::TimedOut
-    )
-}
-
 /// The slots of the connection cap: how many connections are open, and by
 /// whom.
 #[derive(Clone, Debug)]
@@ -394,7 +403,11 @@ impl OpenConnections {
 
     /// A slot for a new connection from `peer`, or `None` (close it): at the
     /// cap, or the peer holds its share of unauthenticated connections.
-    fn admit(&self, peer: Option<IpAddr>, limits: &ConnectionLimits) -> Option<Admitted> {
+    pub(super) fn admit(
+        &self,
+        peer: Option<IpAddr>,
+        limits: &ConnectionLimits,
+    ) -> Option<Admitted> {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             tracing::debug!("connection refused: at the cap of open connections");
             return None;
@@ -420,56 +433,7 @@ impl OpenConnections {
 }
 
 /// A connection let in: its slot of the cap and its activity.
-struct Admitted {
+pub(super) struct Admitted {
     slot: OwnedSemaphorePermit,
     activity: Arc<Activity>,
-}
-
-/// Accepts connections from `listener` under `limits`, each holding a slot
-/// of `open`. Never yields an error: when accepting fails for want of
-/// descriptors or memory, it waits (10 ms, doubling up to 1 s) and tries
-/// again, rather than spinning.
-pub fn incoming(
-    listener: TcpListener,
-    limits: ConnectionLimits,
-    open: &OpenConnections,
-) -> impl Stream<Item = Result<GuardedIo, io::Error>> + Send + 'static {
-    let open = open.clone();
-    futures_util::stream::unfold((listener, open), move |(listener, open)| async move {
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok((tcp, peer)) => (tcp, peer),
-                Err(e) if is_per_connection(&e) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot accept connections");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(10);
-            // Refused: closed at once, so the client sees it rather than
-            // hanging.
-            let Some(admitted) = open.admit(Some(peer.ip()), &limits) else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let io = GuardedIo {
-                info: ConnectionInfo {
-                    tcp: tcp.connect_info(),
-                    activity: admitted.activity,
-                },
-                inner: tcp,
-                _slot: admitted.slot,
-                limits,
-                handshaking: true,
-                seen: [0; HANDSHAKE_BYTES],
-                seen_len: 0,
-                tls: false,
-                timer: Box::pin(sleep_until(Instant::now() + limits.handshake_timeout)),
-            };
-            return Some((Ok(io), (listener, open)));
-        }
-    })
 }

@@ -5,7 +5,11 @@
 //! `grpc-timeout` or the server's default), the auth layer (a permit, or the
 //! refusal), then the OAuthApplications service or the public health and
 //! reflection services.
+//!
+//! One listener serves HTTP/2 and HTTP/1.1, over TLS when configured (see
+//! [`accept`] and [`tls`]).
 
+mod accept;
 mod auth_layer;
 pub mod connections;
 mod deadline;
@@ -16,11 +20,12 @@ pub mod peers;
 mod reflection;
 pub mod state;
 pub mod streams;
+mod tls;
 
 use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use state::AppState;
@@ -91,8 +96,13 @@ pub async fn serve(
     ));
     let api =
         OAuthApplicationsServer::new(api).max_decoding_message_size(settings.max_request_bytes);
-    let incoming = connections::incoming(listener, settings.connections, &state.connections);
-    let result = builder(&settings)?
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(|tls| tls::TlsAcceptor::new(tls, settings.connections.handshake_timeout))
+        .transpose()?;
+    let incoming = accept::incoming(listener, settings.connections, &state.connections, tls);
+    let result = builder(&settings)
         .layer(streams::StreamLayer(settings.streams))
         .layer(door)
         .layer(telemetry_layer())
@@ -110,20 +120,10 @@ pub async fn serve(
     Ok(())
 }
 
-/// The server's HTTP/2 (and TLS) settings.
-fn builder(settings: &ServerSettings) -> anyhow::Result<Server> {
-    let mut builder = Server::builder();
-    if let Some(tls) = &settings.tls {
-        let mut config = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&tls.cert, &tls.key))
-            .timeout(settings.connections.handshake_timeout);
-        if let Some(ca) = &tls.client_ca {
-            config = config.client_ca_root(Certificate::from_pem(ca));
-        }
-        builder = builder.tls_config(config)?;
-    }
-    Ok(builder
-        // HTTP/1.1 for the HTTP/JSON door; gRPC stays on HTTP/2.
+/// The server's HTTP settings: HTTP/1.1 beside HTTP/2 (each connection
+/// speaks what its client does), TLS being done in [`accept`].
+fn builder(settings: &ServerSettings) -> Server {
+    Server::builder()
         .accept_http1(true)
         .timeout(settings.request_timeout)
         .max_concurrent_streams(Some(settings.max_concurrent_streams))
@@ -132,7 +132,7 @@ fn builder(settings: &ServerSettings) -> anyhow::Result<Server> {
         // Metadata past our own limit gets a status on its call (see
         // `metadata`); HTTP/2 itself refuses only far larger blocks, which
         // end the connection.
-        .http2_max_header_list_size(Some(HTTP2_MAX_HEADER_LIST)))
+        .http2_max_header_list_size(Some(HTTP2_MAX_HEADER_LIST))
 }
 
 /// Gauges of the pool's connections and of the hashes admitted.

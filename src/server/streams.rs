@@ -18,7 +18,6 @@ use super::{
     connections::{CallGuard, info_of},
     peers::{PeerFull, PeerGuard},
 };
-use crate::auth::SERVICE_PATH_PREFIX;
 
 /// The limits on public streams.
 #[derive(Clone, Copy, Debug)]
@@ -31,9 +30,15 @@ pub struct StreamLimits {
 }
 
 /// Calls that may stream for as long as the client likes and need no
-/// token: the health service's Watch and reflection.
+/// token: the health service's Watch and reflection. Named exactly: every
+/// other path (ours, health's Check, HTTP routes) is an ordinary call.
 fn is_public_stream(path: &str) -> bool {
-    !path.starts_with(SERVICE_PATH_PREFIX) && !path.ends_with("/Check")
+    matches!(
+        path,
+        "/grpc.health.v1.Health/Watch"
+            | "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+            | "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    )
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -3,8 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _},
     net::TcpStream,
 };
 use tonic::Code;
@@ -17,7 +21,10 @@ use crate::{
 
 /// Reads until the server closes the connection; `None` if it is still open
 /// after `within`.
-async fn closed_within(conn: &mut TcpStream, within: Duration) -> Option<Duration> {
+pub async fn closed_within(
+    conn: &mut (impl AsyncRead + Unpin),
+    within: Duration,
+) -> Option<Duration> {
     let started = Instant::now();
     let mut buf = [0u8; 1024];
     loop {
@@ -33,6 +40,32 @@ async fn closed_within(conn: &mut TcpStream, within: Duration) -> Option<Duratio
             Ok(Ok(_)) => {}
         }
     }
+}
+
+/// An HTTP/1.1 client on `io` (its connection runs in a task of its own).
+pub async fn http1_client(
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+) -> SendRequest<Empty<Bytes>> {
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// `GET path` over HTTP/1.1: the response's head, its body read to the end.
+pub async fn http1_get(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    path: &str,
+) -> Result<http::response::Parts, hyper::Error> {
+    sender.ready().await?;
+    let request = http::Request::get(path)
+        .header(http::header::HOST, "localhost")
+        .body(Empty::new())
+        .unwrap();
+    let (head, body) = sender.send_request(request).await?.into_parts();
+    body.collect().await?;
+    Ok(head)
 }
 
 async fn health_ok(app: &TestApp) -> bool {
@@ -79,6 +112,46 @@ async fn connections_that_never_finish_the_handshake_are_closed() {
     health.check(HealthCheckRequest::default()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     health.check(HealthCheckRequest::default()).await.unwrap();
+}
+
+/// HTTP/1.1 beside HTTP/2: an HTTP/1.1 connection's first request ends its
+/// handshake, so neither a keep-alive connection nor a call in flight is
+/// cut off at the handshake deadline; half a request head is.
+#[tokio::test]
+async fn http1_connections_are_served_past_the_handshake_deadline() {
+    let app = TestApp::spawn_with(|c| c.handshake_timeout = Duration::from_millis(300)).await;
+    let mut http1 = http1_client(TcpStream::connect(app.addr).await.unwrap()).await;
+    let head = http1_get(&mut http1, "/").await.unwrap();
+    assert_eq!(head.version, http::Version::HTTP_11);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    http1_get(&mut http1, "/")
+        .await
+        .expect("a second request on the keep-alive connection");
+
+    // A health Watch over HTTP/1.1, open past the deadline.
+    let mut watch = TcpStream::connect(app.addr).await.unwrap();
+    watch
+        .write_all(
+            b"POST /grpc.health.v1.Health/Watch HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/grpc\r\nTE: trailers\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0",
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = watch.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    assert_eq!(
+        closed_within(&mut watch, Duration::from_millis(900)).await,
+        None,
+        "the Watch was cut off"
+    );
+
+    let mut half = TcpStream::connect(app.addr).await.unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut half, Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "half a request head: still open");
 }
 
 #[tokio::test]

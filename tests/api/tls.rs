@@ -1,14 +1,24 @@
 //! TLS and mutual TLS, with certificates generated here.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use oauth_apps::{domain::Role, proto::OAuthApplicationsClient, proto::v1 as pb};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject as _};
+use tokio::{io::AsyncWriteExt as _, net::TcpStream};
+use tokio_rustls::client::TlsStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::common::{TestApp, with_auth};
+use crate::{
+    common::{TestApp, eventually, with_auth},
+    connections::{closed_within, http1_client, http1_get},
+};
 
 struct Pki {
     dir: PathBuf,
@@ -226,4 +236,165 @@ async fn health_checks_a_tls_server_with_its_ca() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a TLS server needs --ca"), "{err}");
+}
+
+/// A TLS connection to `app` offering `alpn` (and presenting `identity`),
+/// with rustls rather than tonic: any protocol, not only h2.
+async fn tls_connect(
+    app: &TestApp,
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    identity: Option<(&str, &str)>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(app.addr).await?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// The protocol the server chose through ALPN.
+fn alpn_of(stream: &TlsStream<TcpStream>) -> Option<&[u8]> {
+    stream.get_ref().1.alpn_protocol()
+}
+
+/// ALPN offers h2 and http/1.1: an HTTP/1.1-only client gets HTTP/1.1 (with
+/// keep-alive past the handshake deadline), an h2 one h2, and one that
+/// names no protocol is served what it speaks.
+#[tokio::test]
+async fn tls_negotiates_http1_and_h2_through_alpn() {
+    let pki = pki();
+    let dir = pki.dir.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert = path(&dir, "server.pem");
+        c.tls_key = path(&dir, "server.key");
+        c.handshake_timeout = Duration::from_millis(500);
+    })
+    .await;
+
+    let http1 = tls_connect(&app, &pki.ca_pem, &[b"http/1.1"], None)
+        .await
+        .unwrap();
+    assert_eq!(alpn_of(&http1), Some(&b"http/1.1"[..]));
+    let mut http1 = http1_client(http1).await;
+    let head = http1_get(&mut http1, "/").await.unwrap();
+    assert_eq!(head.version, http::Version::HTTP_11);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    http1_get(&mut http1, "/")
+        .await
+        .expect("a second request on the keep-alive connection");
+
+    let h2 = tls_connect(&app, &pki.ca_pem, &[b"h2", b"http/1.1"], None)
+        .await
+        .unwrap();
+    assert_eq!(alpn_of(&h2), Some(&b"h2"[..]));
+
+    let none = tls_connect(&app, &pki.ca_pem, &[], None).await.unwrap();
+    assert_eq!(alpn_of(&none), None);
+    let mut none = http1_client(none).await;
+    http1_get(&mut none, "/").await.unwrap();
+}
+
+/// Under mutual TLS an HTTP/1.1 client without a certificate gets no
+/// response; with one it does.
+#[tokio::test]
+async fn mutual_tls_refuses_http1_clients_without_a_certificate() {
+    let pki = pki();
+    let dir = pki.dir.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert = path(&dir, "server.pem");
+        c.tls_key = path(&dir, "server.key");
+        c.tls_client_ca = path(&dir, "ca.pem");
+    })
+    .await;
+    let identity = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
+    let with_cert = tls_connect(&app, &pki.ca_pem, &[b"http/1.1"], identity)
+        .await
+        .unwrap();
+    http1_get(&mut http1_client(with_cert).await, "/")
+        .await
+        .unwrap();
+
+    // TLS 1.3: the client's side of the handshake ends before the server
+    // has checked its (missing) certificate, so the refusal may come at the
+    // first request.
+    let refused = match tls_connect(&app, &pki.ca_pem, &[b"http/1.1"], None).await {
+        Err(_) => true,
+        Ok(stream) => http1_get(&mut http1_client(stream).await, "/")
+            .await
+            .is_err(),
+    };
+    assert!(refused, "served without a client certificate");
+}
+
+/// A client that never finishes its TLS handshake is closed at the
+/// handshake deadline, and holds up no one meanwhile.
+#[tokio::test]
+async fn stalled_tls_handshakes_are_closed_and_block_no_one() {
+    let pki = pki();
+    let dir = pki.dir.clone();
+    let deadline = Duration::from_millis(1500);
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert = path(&dir, "server.pem");
+        c.tls_key = path(&dir, "server.key");
+        c.handshake_timeout = deadline;
+    })
+    .await;
+    app.set_member("org", "alice", Role::Member).await;
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let mut partial = TcpStream::connect(app.addr).await.unwrap();
+    // The header of a handshake record, and nothing of what it announces.
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let channel = tls_channel(&app, &pki.ca_pem, None).await.unwrap();
+    list(&app, channel).await.unwrap();
+    let http1 = tls_connect(&app, &pki.ca_pem, &[b"http/1.1"], None)
+        .await
+        .unwrap();
+    http1_get(&mut http1_client(http1).await, "/")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < deadline,
+        "other clients waited for the stalled handshakes: {:?}",
+        started.elapsed()
+    );
+
+    for (what, conn) in [("silent", &mut silent), ("partial", &mut partial)] {
+        let closed = closed_within(conn, Duration::from_secs(5)).await;
+        assert!(closed.is_some(), "{what}: still open");
+        let after = started.elapsed();
+        assert!(
+            after >= deadline - Duration::from_millis(200),
+            "{what}: closed after {after:?}"
+        );
+    }
+    eventually("their slots to be free", Duration::from_secs(2), || async {
+        app.state.connections.count() <= 2
+    })
+    .await;
 }
