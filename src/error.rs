@@ -324,7 +324,7 @@ fn denied_status(denied: Denied) -> Status {
             Status::invalid_argument(format!("{ORG_HEADER} metadata is required"))
         }
         Denied::BadOrg => Status::invalid_argument(format!(
-            "{ORG_HEADER} must be 1 to {ORG_ID_MAX_LEN} printable ASCII characters"
+            "the organization id ({ORG_HEADER}, or the path's) must be 1 to {ORG_ID_MAX_LEN} printable ASCII characters"
         )),
         Denied::UnknownMethod => Status::unimplemented("this method is not available"),
         Denied::NotMember => {

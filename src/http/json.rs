@@ -55,6 +55,18 @@ pub fn query<T: DeserializeOwned>(raw: Option<&str>, params: &[Query]) -> Result
     })
 }
 
+/// A route that takes no query parameters names each one it was sent.
+pub fn no_query(raw: Option<&str>) -> Result<(), Error> {
+    let violations: Vec<_> = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .map(|(name, _)| FieldViolation::new(name.as_ref(), "unknown query parameter"))
+        .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(violations))
+    }
+}
+
 fn typed(value: &str, ty: QueryType) -> Option<Value> {
     match ty {
         QueryType::String => Some(Value::String(value.to_owned())),

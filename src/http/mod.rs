@@ -197,6 +197,9 @@ impl Http {
             return Ok(refusal);
         }
         let query = req.uri().query().map(str::to_owned);
+        if route.query.is_empty() {
+            json::no_query(query.as_deref())?;
+        }
         let body = match self.read_body(route, req.into_body()).await {
             Ok(body) => body,
             Err(refusal) => return Ok(refusal),
