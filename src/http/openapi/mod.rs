@@ -278,12 +278,19 @@ mod tests {
         assert!(input["properties"].get("id").is_none());
         let rotate = &schemas["RotateClientSecretRequest"]["properties"];
         assert!(rotate.get("id").is_none());
-        let grace = &rotate["previousSecretGrace"];
-        assert_eq!(grace["pattern"], schemas::DURATION_PATTERN);
+        // A message field of a request may be null, as pbjson reads it.
+        let grace = &rotate["previousSecretGrace"]["anyOf"];
+        assert_eq!(grace[0]["pattern"], schemas::DURATION_PATTERN);
+        assert_eq!(grace[1]["type"], "null");
+        let body: crate::api::proto::v1::RotateClientSecretRequest =
+            crate::http::json::body(br#"{"previousSecretGrace": null}"#).unwrap();
+        assert_eq!(body.previous_secret_grace, None);
         let kinds = schemas["ApplicationType"]["enum"].as_array().unwrap();
         assert!(kinds.contains(&json!("APPLICATION_TYPE_NATIVE")));
         let create = &schemas["CreateApplicationRequest"];
-        assert!(create["properties"]["active"].is_object());
+        assert_eq!(create["properties"]["active"]["anyOf"][1]["type"], "null");
+        let name = &create["properties"]["name"];
+        assert_eq!(name["type"], "string", "a string field is not nullable");
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! A message has two shapes. What the server sends ([`Flavor::Output`])
 //! carries every field (pbjson's `emit_fields`) except an unset message or
 //! `optional` field, which is absent: those are the schema's `required`.
-//! What a caller sends ([`Flavor::Input`]) may leave out any field, and the
-//! fields a route fills from its path are not in it. Both refuse unknown
-//! fields, as the server does.
+//! What a caller sends ([`Flavor::Input`]) may leave out any field, may
+//! send those same message and `optional` fields as null (unset), and has
+//! not the fields a route fills from its path. Both refuse unknown fields,
+//! as the server does.
 
 use std::collections::HashMap;
 
@@ -191,6 +192,10 @@ impl<'d> Schemas<'d> {
                 continue;
             }
             let mut schema = self.field(field, flavor);
+            // pbjson reads null as unset where unset is a state of its own.
+            if flavor == Flavor::Input && !always_emitted(field) {
+                schema = json!({ "anyOf": [schema, { "type": "null" }] });
+            }
             let mut field_path = path.clone();
             field_path.extend([2, i as i32]);
             if let Some(text) = self.descriptors.comment(*file, &field_path) {
