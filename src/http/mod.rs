@@ -13,6 +13,7 @@ mod calls;
 mod cors;
 mod errors;
 mod json;
+mod openapi;
 mod reply;
 pub mod routes;
 
@@ -93,6 +94,8 @@ pub struct Http {
     authorizer: Authorizer<Memberships>,
     settings: Settings,
     routes: Vec<(Route, Template, Arc<str>)>,
+    /// The OpenAPI document, generated once.
+    openapi: Result<Bytes, String>,
 }
 
 impl Http {
@@ -105,11 +108,19 @@ impl Http {
                 (r, template, rpc)
             })
             .collect();
+        let openapi = openapi::document()
+            .map_err(|e| e.to_string())
+            .and_then(|doc| serde_json::to_vec(&doc).map_err(|e| e.to_string()))
+            .map(Bytes::from);
+        if let Err(e) = &openapi {
+            tracing::error!(error = %e, "the OpenAPI document could not be generated");
+        }
         Self {
             api,
             authorizer,
             settings,
             routes,
+            openapi,
         }
     }
 
@@ -117,6 +128,9 @@ impl Http {
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let started = Instant::now();
         let path = req.uri().path().to_owned();
+        if path == openapi::PATH {
+            return self.openapi(req.method(), started).into();
+        }
         let matched = self.routes.iter().filter_map(|(route, template, rpc)| {
             Some((route, template.matches(&path)?, rpc.clone()))
         });
@@ -221,6 +235,21 @@ impl Http {
         };
         reply.authenticated = true;
         Ok(reply)
+    }
+
+    /// `GET /openapi.json`, with no token: the document.
+    fn openapi(&self, method: &Method, started: Instant) -> Reply {
+        if method != Method::GET {
+            return unrouted(method, &["GET"], started);
+        }
+        match &self.openapi {
+            Ok(doc) => reply::ok_bytes(StatusCode::OK, Code::Ok, doc.clone()),
+            Err(e) => errors::refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Internal,
+                format!("the OpenAPI document could not be generated: {e}"),
+            ),
+        }
     }
 
     /// The body, up to the request-size limit; a route without a body takes

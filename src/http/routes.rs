@@ -226,8 +226,13 @@ impl Template {
     /// matches.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&'static str, &'p str)>> {
         let mut path = path.strip_prefix('/')?;
-        if let Some(verb) = self.verb {
-            path = path.strip_suffix(verb)?.strip_suffix(':')?;
+        match self.verb {
+            Some(verb) => path = path.strip_suffix(verb)?.strip_suffix(':')?,
+            // A `:` in the last segment names a verb (one not percent-encoded
+            // as `%3A`): the route of that verb, not this one, serves it, so
+            // that a path's routes (and its `Allow`) are only its verb's.
+            None if path.rsplit('/').next().is_some_and(|l| l.contains(':')) => return None,
+            None => {}
         }
         let mut parts = path.split('/');
         let mut params = Vec::new();
@@ -277,6 +282,19 @@ mod tests {
         assert_eq!(
             undelete.matches("/v1/organizations/acme/applications/:undelete"),
             None
+        );
+        // A verb is not an id: GET of `{id}:undelete` is no GetApplication.
+        assert_eq!(
+            get.matches("/v1/organizations/acme/applications/app_1:undelete"),
+            None
+        );
+        assert_eq!(
+            get.matches("/v1/organizations/acme/applications/app_1%3Ax"),
+            Some(vec![("organization_id", "acme"), ("id", "app_1%3Ax")])
+        );
+        assert_eq!(
+            undelete.matches("/v1/organizations/acme/applications/a:b:undelete"),
+            Some(vec![("organization_id", "acme"), ("id", "a:b")])
         );
         let verify = Template::parse("/v1/clients:verifyCredentials");
         assert_eq!(

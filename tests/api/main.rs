@@ -15,6 +15,7 @@ mod http;
 mod jwks;
 mod jwks_url;
 mod lifecycle;
+mod openapi;
 // The private-cluster helper is the binary's (`oauth-apps dev`), not the
 // library's: the tests compile the same file.
 #[path = "../../src/cli/dev/cluster.rs"]
