@@ -31,9 +31,12 @@ pub struct StreamLimits {
 }
 
 /// Calls that may stream for as long as the client likes and need no
-/// token: the health service's Watch and reflection.
-fn is_public_stream(path: &str) -> bool {
-    !path.starts_with(SERVICE_PATH_PREFIX) && !path.ends_with("/Check")
+/// token: the health service's Watch and reflection. A request of the
+/// HTTP/JSON door is none of them: it is one unary call, whose body keeps
+/// its length (a `Content-Length` rather than chunks).
+fn is_public_stream<B>(req: &http::Request<B>) -> bool {
+    let path = req.uri().path();
+    crate::http::is_grpc(req) && !path.starts_with(SERVICE_PATH_PREFIX) && !path.ends_with("/Check")
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -70,7 +73,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let public = is_public_stream(req.uri().path());
+        let public = is_public_stream(&req);
         let activity = info_of(req.extensions()).map(|i| i.activity().clone());
         let mut peer_stream = None;
         if public && let Some(activity) = &activity {
@@ -155,5 +158,44 @@ impl http_body::Body for GuardedBody {
         } else {
             self.inner.size_hint()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, content_type: &str) -> http::Request<()> {
+        http::Request::post(path)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn only_grpc_watch_and_reflection_are_public_streams() {
+        let grpc = "application/grpc";
+        assert!(is_public_stream(&request(
+            "/grpc.health.v1.Health/Watch",
+            grpc
+        )));
+        assert!(is_public_stream(&request(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            grpc
+        )));
+        assert!(!is_public_stream(&request(
+            "/grpc.health.v1.Health/Check",
+            grpc
+        )));
+        let get = format!("{SERVICE_PATH_PREFIX}GetApplication");
+        assert!(!is_public_stream(&request(&get, grpc)));
+        // The HTTP/JSON door's routes, whatever their body.
+        for content_type in ["application/json", "text/plain"] {
+            let route = request("/v1/organizations/o/applications/a", content_type);
+            assert!(!is_public_stream(&route));
+        }
+        assert!(!is_public_stream(
+            &http::Request::get("/v1/clients/c").body(()).unwrap()
+        ));
     }
 }
