@@ -166,9 +166,16 @@ async fn peak_of<F: Future<Output = String>>(send: impl Fn() -> F) -> (String, i
     (status, peak)
 }
 
-/// Starts the server in this process on a counted runtime, sends each body
-/// and reports the peaks; then the same for gRPC's worst shape.
-pub async fn hostile(database_url: &str, owner_token: &str, out: &mut Out) {
+/// The server on a runtime of its own, whose threads alone are counted:
+/// the runtime, the server's address, its shutdown and its task.
+fn in_process(
+    database_url: &str,
+) -> (
+    tokio::runtime::Runtime,
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .on_thread_start(|| COUNTED.with(|c| c.set(true)))
@@ -188,6 +195,13 @@ pub async fn hostile(database_url: &str, owner_token: &str, out: &mut Out) {
         })
         .await
     });
+    (rt, addr, stop, server)
+}
+
+/// Starts the server in this process, sends each body and reports the
+/// peaks; then the same for gRPC's worst shape.
+pub async fn hostile(database_url: &str, owner_token: &str, out: &mut Out) {
+    let (rt, addr, stop, server) = in_process(database_url);
     let mut rows = String::from(
         "\n## Hostile JSON bodies (64 KiB, refused)\n\nPeak bytes the in-process server held above its level when the request was sent (three sends after three unmeasured ones; the largest), ÷ 64 KiB.\n\n| body | status | peak KiB | peak ÷ body |\n|---|---:|---:|---:|\n",
     );
