@@ -16,10 +16,12 @@
 //! At the largest size it also measures creates against argon2's capacity,
 //! reads during creates, wrong secrets, MatchRedirectUri,
 //! VerifyClientAssertion, a verification spray (what keeps working, and how
-//! reads fare), OTLP export to a live collector, memory and start-up.
+//! reads fare), OTLP export to a live collector, the HTTP/JSON door next to
+//! gRPC, what hostile JSON bodies cost in memory, memory and start-up.
 //! Results go to `--out` (markdown) and the terminal.
 
 mod drive;
+mod hostile;
 mod seed;
 mod server;
 mod workloads;
@@ -48,6 +50,10 @@ const OWNER: &str = "bench-owner";
 const BIG_ORG: &str = "big";
 const AUDIENCE: &str = "https://as.bench.example";
 
+/// Counts the in-process server's allocations (`hostile`); off otherwise.
+#[global_allocator]
+static ALLOC: hostile::Counting = hostile::Counting;
+
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Load benchmark of oauth-apps (see BENCHMARKS.md)")]
 struct Opts {
@@ -69,7 +75,7 @@ struct Opts {
     /// Only these workloads, comma separated. `get`, `list` and `verify`
     /// each run all three reads, with their ceilings.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(
-        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp"]
+        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "hostile"]
     ))]
     only: Vec<String>,
     /// The markdown report.
@@ -371,6 +377,12 @@ async fn at_largest(env: &Env<'_>, grown: &Grown, out: &mut Out) -> Option<f64> 
     }
     if opts.wants("otlp") {
         workloads::otlp(&ctx, out).await;
+    }
+    if opts.wants("http") {
+        workloads::http(&ctx, out).await;
+    }
+    if opts.wants("hostile") {
+        hostile::hostile(env.database_url, &env.callers.owner, out).await;
     }
     idle_rss
 }

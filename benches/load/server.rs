@@ -68,6 +68,7 @@ pub async fn start_server(
         .env("OAUTH_APPS_JWT_SECRET", JWT_SECRET)
         .env("OAUTH_APPS_LISTEN", format!("127.0.0.1:{port}"))
         .env("OAUTH_APPS_MUTATIONS_PER_MINUTE", "0")
+        .env("OAUTH_APPS_READS_PER_MINUTE", "0")
         .env("OAUTH_APPS_FAILED_VERIFY_PER_MINUTE", "0")
         .env("OAUTH_APPS_ASSERTION_AUDIENCE", AUDIENCE)
         .env("RUST_LOG", &opts.log)

@@ -1,8 +1,9 @@
 //! The measured workloads: the reads at every size with the ceilings they
 //! stand next to (`reads.rs`), and the rest at the largest size: creates
 //! against argon2's capacity, wrong secrets, MatchRedirectUri and
-//! VerifyClientAssertion here, the verification spray (`spray.rs`) and OTLP
-//! export (`otlp.rs`) in files of their own.
+//! VerifyClientAssertion here, the verification spray (`spray.rs`), OTLP
+//! export (`otlp.rs`) and the HTTP/JSON door next to gRPC (`http.rs`) in
+//! files of their own.
 
 use std::{
     future::Future,
@@ -25,10 +26,12 @@ use crate::{
     server::Server,
 };
 
+mod http;
 mod otlp;
 mod reads;
 mod spray;
 
+pub use http::{Client, bearer, http, request};
 pub use otlp::otlp;
 pub use reads::{Reads, measure_reads};
 pub use spray::spray;

@@ -11,15 +11,51 @@ use serde_json::{Map, Value};
 use super::routes::{Query, QueryType};
 use crate::{domain::FieldViolation, error::Error};
 
+/// Most values a body's arrays and objects hold, counted as the commas
+/// between them: more than any valid request has (20 redirect URIs, 5
+/// contacts, the grant types, the catalog's scopes). Without it, 64 KiB of
+/// `["","",…]` becomes 21,845 strings, 24 bytes each before the vector's
+/// growth: 20 times the body, while a request of that size is refused
+/// anyway (BENCHMARKS.md, "Hostile JSON bodies").
+pub const MAX_VALUES: usize = 1024;
+
 /// A message from a JSON body; an empty body is the empty message.
 pub fn body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    if commas_outside_strings(bytes) >= MAX_VALUES {
+        return Err(Error::invalid(
+            "",
+            format!("the body holds more than {MAX_VALUES} values in its arrays and objects"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(refusal)?;
     de.end().map_err(|e| malformed(&e))?;
     Ok(value)
+}
+
+/// The commas of `bytes` outside JSON strings: one fewer than the values
+/// of its arrays and objects when it is JSON.
+fn commas_outside_strings(bytes: &[u8]) -> usize {
+    let (mut commas, mut in_string, mut escaped) = (0, false, false);
+    for &b in bytes {
+        if escaped {
+            escaped = false;
+        } else if in_string {
+            match b {
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b',' {
+            commas += 1;
+        }
+    }
+    commas
 }
 
 /// A message from the query string's parameters, each typed as `params`
@@ -171,6 +207,26 @@ mod tests {
         assert!(violations(e.unwrap_err())[0].1.contains("malformed JSON"));
         let e = body::<pb::CreateApplicationRequest>(br#"{"type": "APPLICATION_TYPE_BOAT"}"#);
         assert_eq!(violations(e.unwrap_err())[0].0, "type");
+    }
+
+    #[test]
+    fn more_values_than_any_request_holds_are_refused_before_decoding() {
+        let items = vec![r#""""#; MAX_VALUES + 1].join(",");
+        let e =
+            body::<pb::CreateApplicationRequest>(format!(r#"{{"scopes":[{items}]}}"#).as_bytes());
+        let v = violations(e.unwrap_err());
+        assert!(v[0].1.contains("more than 1024 values"), "{v:?}");
+        // One fewer value is decoded as usual.
+        let items = vec![r#""a""#; MAX_VALUES].join(",");
+        let r: pb::CreateApplicationRequest =
+            body(format!(r#"{{"scopes":[{items}]}}"#).as_bytes()).unwrap();
+        assert_eq!(r.scopes.len(), MAX_VALUES);
+        // Commas in strings, escaped quotes included, are not values.
+        let name = format!(r#"a\",{}"#, ",".repeat(2 * MAX_VALUES));
+        let r: pb::CreateApplicationRequest =
+            body(format!(r#"{{"name":"{name}","scopes":["x"]}}"#).as_bytes()).unwrap();
+        assert_eq!(r.name.len(), 2 * MAX_VALUES + 3);
+        assert_eq!(commas_outside_strings(br#"["\\",1,"\",",2]"#), 3);
     }
 
     #[test]

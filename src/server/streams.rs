@@ -30,15 +30,17 @@ pub struct StreamLimits {
 }
 
 /// Calls that may stream for as long as the client likes and need no
-/// token: the health service's Watch and reflection. Named exactly: every
-/// other path (ours, health's Check, HTTP routes) is an ordinary call.
-fn is_public_stream(path: &str) -> bool {
-    matches!(
-        path,
-        "/grpc.health.v1.Health/Watch"
-            | "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
-            | "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-    )
+/// token: the health service's Watch and reflection, named exactly. Every
+/// other path (ours, health's Check) and every request of the HTTP/JSON door
+/// is one ordinary call, whose body keeps its length.
+fn is_public_stream<B>(req: &http::Request<B>) -> bool {
+    crate::http::is_grpc(req)
+        && matches!(
+            req.uri().path(),
+            "/grpc.health.v1.Health/Watch"
+                | "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+                | "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+        )
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +77,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let public = is_public_stream(req.uri().path());
+        let public = is_public_stream(&req);
         let activity = info_of(req.extensions()).map(|i| i.activity().clone());
         let mut peer_stream = None;
         if public && let Some(activity) = &activity {
@@ -160,5 +162,44 @@ impl http_body::Body for GuardedBody {
         } else {
             self.inner.size_hint()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, content_type: &str) -> http::Request<()> {
+        http::Request::post(path)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn only_grpc_watch_and_reflection_are_public_streams() {
+        let grpc = "application/grpc";
+        assert!(is_public_stream(&request(
+            "/grpc.health.v1.Health/Watch",
+            grpc
+        )));
+        assert!(is_public_stream(&request(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            grpc
+        )));
+        assert!(!is_public_stream(&request(
+            "/grpc.health.v1.Health/Check",
+            grpc
+        )));
+        let get = format!("{}GetApplication", crate::auth::SERVICE_PATH_PREFIX);
+        assert!(!is_public_stream(&request(&get, grpc)));
+        // The HTTP/JSON door's routes, whatever their body.
+        for content_type in ["application/json", "text/plain"] {
+            let route = request("/v1/organizations/o/applications/a", content_type);
+            assert!(!is_public_stream(&route));
+        }
+        assert!(!is_public_stream(
+            &http::Request::get("/v1/clients/c").body(()).unwrap()
+        ));
     }
 }
