@@ -13,7 +13,6 @@ mod token;
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use oauth_apps::{
     Config,
@@ -89,6 +88,18 @@ impl Cli {
             Command::Serve(Box::new(serve.config))
         })
     }
+}
+
+/// Sets each secret given as a file (`DATABASE_URL_FILE`,
+/// `OAUTH_APPS_JWT_SECRET_FILE`) as its variable, for every command to read
+/// as if it had been set. Called first thing in `main`, before any thread.
+pub fn secrets_from_files() -> Result<(), oauth_apps::config::Misconfigured> {
+    for (name, value) in oauth_apps::config::secrets_from_files(|name| std::env::var_os(name))? {
+        // SAFETY: no other thread exists yet (the runtime starts later), so
+        // nothing reads the environment while it changes.
+        unsafe { std::env::set_var(name, value) };
+    }
+    Ok(())
 }
 
 /// `oauth-apps` alone: serve, with settings from the environment.
@@ -184,16 +195,13 @@ impl CliDatabase {
     /// dev` when OAUTH_APPS_DEV_DIR names its folder, else to the default
     /// URL; the database is created and migrated when needed.
     async fn connect(&self) -> anyhow::Result<diesel_async::AsyncPgConnection> {
-        use diesel_async::AsyncConnection as _;
         let url = match self.dev.dir() {
             Some(dir) if !self.given => dev::database_url(dir)?,
             _ => self.db.database_url.clone(),
         };
         store::ensure_database(&url).await?;
         store::run_migrations(&url).await?;
-        diesel_async::AsyncPgConnection::establish(&url)
-            .await
-            .context("connecting to the database")
+        Ok(store::establish(&url).await?)
     }
 }
 
@@ -237,15 +245,31 @@ pub fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune_allocator() {}
 
-/// Success, or the error's chain on stderr and a failure.
+/// Success; or the error's chain on stderr and a failure: 78 (EX_CONFIG
+/// of sysexits.h) when a setting must change before a retry can succeed,
+/// else 1.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if is_misconfiguration(&e) {
+                ExitCode::from(oauth_apps::config::EXIT_MISCONFIGURED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Whether the error is one that no retry mends: a setting refused, a
+/// file that cannot be read, a database that refused us for good.
+fn is_misconfiguration(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<oauth_apps::config::Misconfigured>()
+            || c.downcast_ref::<store::ConnectError>()
+                .is_some_and(|c| !c.transient)
+    })
 }
 
 #[cfg(test)]

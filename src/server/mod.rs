@@ -15,6 +15,7 @@ pub mod peers;
 mod reflection;
 pub mod state;
 pub mod streams;
+mod tls;
 
 use std::{future::Future, time::Duration};
 

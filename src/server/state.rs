@@ -5,12 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
-
 use super::{
     connections::{ConnectionLimits, OpenConnections},
     open_files::fit_to_open_files,
     streams::StreamLimits,
+    tls::read_tls,
 };
 use crate::{
     auth::{
@@ -62,26 +61,6 @@ impl std::fmt::Debug for TlsMaterial {
         f.debug_struct("TlsMaterial")
             .field("mutual", &self.client_ca.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
-    let read =
-        |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Ok(Some(TlsMaterial {
-            cert: read(cert)?,
-            key: read(key)?,
-            client_ca: config.tls_client_ca.as_deref().map(read).transpose()?,
-        })),
-        (None, None) => {
-            anyhow::ensure!(
-                config.tls_client_ca.is_none(),
-                "OAUTH_APPS_TLS_CLIENT_CA needs OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY"
-            );
-            Ok(None)
-        }
-        _ => anyhow::bail!("OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY go together"),
     }
 }
 
@@ -187,7 +166,7 @@ async fn wait_for_database(url: &str) -> anyhow::Result<()> {
         .await;
         match ready {
             Ok(()) => return Ok(()),
-            Err(e) if started.elapsed() < STARTUP_RETRY_FOR => {
+            Err(e) if started.elapsed() < STARTUP_RETRY_FOR && worth_retrying(&e) => {
                 tracing::warn!(error = %format!("{e:#}"), "database not ready; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -196,10 +175,17 @@ async fn wait_for_database(url: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Whether waiting can mend the failure: not when the database refused us
+/// for good (a wrong password, an unknown role, no right to create it).
+fn worth_retrying(e: &anyhow::Error) -> bool {
+    !e.chain()
+        .filter_map(|c| c.downcast_ref::<store::ConnectError>())
+        .any(|c| !c.transient)
+}
+
 /// Gives rows from before the look-alike keys of names their keys.
 async fn backfill_name_keys(url: &str) -> anyhow::Result<()> {
-    use diesel_async::{AsyncConnection as _, AsyncPgConnection};
-    let mut conn = AsyncPgConnection::establish(url).await?;
+    let mut conn = store::establish(url).await?;
     let keyed = store::applications::backfill_name_keys(&mut conn).await?;
     if keyed > 0 {
         tracing::info!(

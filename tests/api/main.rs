@@ -21,6 +21,7 @@ mod lifecycle;
 mod pgcluster;
 mod process;
 mod service;
+mod startup;
 mod telemetry;
 mod tls;
 mod tools;
