@@ -175,21 +175,20 @@ impl fmt::Debug for JwtArgs {
 }
 
 impl JwtArgs {
-    pub fn secret(&self) -> anyhow::Result<&[u8]> {
+    pub fn secret(&self) -> Result<&[u8], Misconfigured> {
         match self.jwt_secret.as_deref() {
-            Some(s) if !s.is_empty() => {
-                // RFC 7518 section 3.2: an HS256 key of fewer than 256 bits
-                // can be brute-forced from one token.
-                anyhow::ensure!(
-                    s.len() >= MIN_HS256_SECRET_BYTES,
+            // RFC 7518 section 3.2: an HS256 key of fewer than 256 bits
+            // can be brute-forced from one token.
+            Some(s) if !s.is_empty() && s.len() < MIN_HS256_SECRET_BYTES => Err(Misconfigured(
+                format!(
                     "OAUTH_APPS_JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes (has {}): a shorter HS256 key can be brute-forced; `openssl rand -hex 32` makes one",
                     s.len()
-                );
-                Ok(s.as_bytes())
-            }
-            _ => {
-                anyhow::bail!("OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)")
-            }
+                ),
+            )),
+            Some(s) if !s.is_empty() => Ok(s.as_bytes()),
+            _ => Err(Misconfigured(
+                "OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)".to_owned(),
+            )),
         }
     }
 }
