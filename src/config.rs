@@ -81,6 +81,22 @@ pub fn secrets_from_files(
     Ok(found)
 }
 
+/// What `serve --help` adds after its flags: the settings that have no
+/// flag, and the exit codes.
+pub const SERVE_AFTER_HELP: &str = "\
+Settings read from the environment only (no flag):
+  OAUTH_APPS_JWT_SECRET         HS256 key of bearer tokens, at least 32 bytes
+                                (a flag would show in the process list)
+  OAUTH_APPS_JWT_SECRET_FILE    a file holding OAUTH_APPS_JWT_SECRET
+  DATABASE_URL_FILE             a file holding DATABASE_URL
+  OTEL_EXPORTER_OTLP_ENDPOINT   OpenTelemetry over OTLP/gRPC (http:// or https://);
+                                unset: nothing exported. Other OTEL_* as usual
+  RUST_LOG                      log filter of our own code (default: info)
+
+Exit codes: 0 stopped by SIGTERM/SIGINT; 78 a configuration error no restart
+mends (an unreadable file, a refused database login, ...); 2 a flag or
+variable refused; 1 anything else.";
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
 
 /// Where the database is.
@@ -179,12 +195,12 @@ impl JwtArgs {
         match self.jwt_secret.as_deref() {
             // RFC 7518 section 3.2: an HS256 key of fewer than 256 bits
             // can be brute-forced from one token.
-            Some(s) if !s.is_empty() && s.len() < MIN_HS256_SECRET_BYTES => Err(Misconfigured(
-                format!(
+            Some(s) if !s.is_empty() && s.len() < MIN_HS256_SECRET_BYTES => {
+                Err(Misconfigured(format!(
                     "OAUTH_APPS_JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes (has {}): a shorter HS256 key can be brute-forced; `openssl rand -hex 32` makes one",
                     s.len()
-                ),
-            )),
+                )))
+            }
             Some(s) if !s.is_empty() => Ok(s.as_bytes()),
             _ => Err(Misconfigured(
                 "OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)".to_owned(),

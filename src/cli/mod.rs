@@ -6,6 +6,7 @@
 
 mod audit;
 pub mod dev;
+mod docs;
 pub mod health;
 mod members;
 mod serve;
@@ -36,6 +37,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the gRPC service (the default command).
+    #[command(after_help = oauth_apps::config::SERVE_AFTER_HELP)]
     Serve(Box<Config>),
     /// Manage organization members and their roles.
     Members {
@@ -52,6 +54,11 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Print an organization's audit trail, oldest first.
     Audit(audit::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff: `oauth-apps man | man -l -`), or write
+    /// every command's page into a folder.
+    Man(docs::ManArgs),
 }
 
 impl Cli {
@@ -175,6 +182,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Members { command } => members::run(command).await,
         Command::Audit(args) => audit::run(&args).await,
         Command::Token(args) => token::run(*args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 
