@@ -16,6 +16,13 @@ use crate::{
     telemetry::LogFormat,
 };
 
+mod files;
+
+pub use files::{
+    EXIT_MISCONFIGURED, FILE_VARIABLES, Misconfigured, SERVE_AFTER_HELP, read_setting_file,
+    secrets_from_files,
+};
+
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
@@ -28,74 +35,6 @@ const LISTEN_ENV: &str = "OAUTH_APPS_LISTEN";
 const TLS_CERT_ENV: &str = "OAUTH_APPS_TLS_CERT";
 /// The variable of [`DevDirArgs`], which `oauth-apps dev` prints to export.
 pub const DEV_DIR_ENV: &str = "OAUTH_APPS_DEV_DIR";
-
-/// The exit code of a configuration that cannot work (EX_CONFIG of
-/// sysexits.h): distinct from 1 (a failure a restart may mend) and from 2
-/// (a command line or variable clap refused), so a supervisor can tell
-/// that restarting will not help.
-pub const EXIT_MISCONFIGURED: u8 = 78;
-
-/// A setting that cannot work as given (a file that cannot be read, a
-/// certificate that does not match its key, two sources for one secret):
-/// the process exits with [`EXIT_MISCONFIGURED`].
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Misconfigured(pub String);
-
-/// Reads the file a setting names; a failure names the setting.
-pub fn read_setting_file(setting: &str, path: &std::path::Path) -> Result<Vec<u8>, Misconfigured> {
-    std::fs::read(path)
-        .map_err(|e| Misconfigured(format!("cannot read {setting} {}: {e}", path.display())))
-}
-
-/// The secrets that may come from a file instead, as containers pass them
-/// (Docker and Kubernetes secrets): `NAME_FILE` names a file whose contents,
-/// less a final newline, are the value of `NAME`.
-pub const FILE_VARIABLES: [&str; 2] = ["DATABASE_URL", "OAUTH_APPS_JWT_SECRET"];
-
-/// The values of [`FILE_VARIABLES`] given as `NAME_FILE`, read, for the
-/// process to set as `NAME` before its settings are parsed. `var` reads
-/// the environment. Both `NAME` and `NAME_FILE` set is an error: which one
-/// wins would be a guess.
-pub fn secrets_from_files(
-    var: impl Fn(&str) -> Option<std::ffi::OsString>,
-) -> Result<Vec<(&'static str, String)>, Misconfigured> {
-    let mut found = Vec::new();
-    for name in FILE_VARIABLES {
-        let file_var = format!("{name}_FILE");
-        let Some(path) = var(&file_var).filter(|p| !p.is_empty()) else {
-            continue;
-        };
-        if var(name).is_some() {
-            return Err(Misconfigured(format!(
-                "both {name} and {file_var} are set: set one of them"
-            )));
-        }
-        let bytes = read_setting_file(&file_var, std::path::Path::new(&path))?;
-        let value = String::from_utf8(bytes)
-            .map_err(|_| Misconfigured(format!("{file_var} {path:?} is not UTF-8 text")))?;
-        let value = value.strip_suffix('\n').unwrap_or(&value);
-        let value = value.strip_suffix('\r').unwrap_or(value);
-        found.push((name, value.to_owned()));
-    }
-    Ok(found)
-}
-
-/// What `serve --help` adds after its flags: the settings that have no
-/// flag, and the exit codes.
-pub const SERVE_AFTER_HELP: &str = "\
-Settings read from the environment only (no flag):
-  OAUTH_APPS_JWT_SECRET         HS256 key of bearer tokens, at least 32 bytes
-                                (a flag would show in the process list)
-  OAUTH_APPS_JWT_SECRET_FILE    a file holding OAUTH_APPS_JWT_SECRET
-  DATABASE_URL_FILE             a file holding DATABASE_URL
-  OTEL_EXPORTER_OTLP_ENDPOINT   OpenTelemetry over OTLP/gRPC (http:// or https://);
-                                unset: nothing exported. Other OTEL_* as usual
-  RUST_LOG                      log filter of our own code (default: info)
-
-Exit codes: 0 stopped by SIGTERM/SIGINT; 78 a configuration error no restart
-mends (an unreadable file, a refused database login, ...); 2 a flag or
-variable refused; 1 anything else.";
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/oauth_apps";
 
@@ -584,50 +523,6 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(300));
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert!(c.tls_cert.is_none() && c.jwt.jwks_url.is_none());
-    }
-
-    #[test]
-    fn secrets_come_from_files_but_not_from_both() {
-        let dir = std::env::temp_dir().join(format!("oauth-apps-secrets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("url");
-        std::fs::write(&file, "postgres://u:p@db/x\n").unwrap();
-        let env = |pairs: &[(&str, &std::ffi::OsStr)]| {
-            let pairs: Vec<(String, std::ffi::OsString)> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            }
-        };
-        let read = secrets_from_files(env(&[("DATABASE_URL_FILE", file.as_os_str())])).unwrap();
-        assert_eq!(read, [("DATABASE_URL", "postgres://u:p@db/x".to_owned())]);
-        let both = secrets_from_files(env(&[
-            ("DATABASE_URL_FILE", file.as_os_str()),
-            ("DATABASE_URL", "postgres://x".as_ref()),
-        ]))
-        .unwrap_err();
-        assert_eq!(
-            both.to_string(),
-            "both DATABASE_URL and DATABASE_URL_FILE are set: set one of them"
-        );
-        let missing = secrets_from_files(env(&[(
-            "OAUTH_APPS_JWT_SECRET_FILE",
-            "/nonexistent/secret".as_ref(),
-        )]))
-        .unwrap_err();
-        assert!(
-            missing
-                .to_string()
-                .starts_with("cannot read OAUTH_APPS_JWT_SECRET_FILE /nonexistent/secret: "),
-            "{missing}"
-        );
-        assert!(secrets_from_files(env(&[])).unwrap().is_empty());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

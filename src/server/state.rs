@@ -34,6 +34,8 @@ const HASH_QUEUE_PER_CORE: usize = 64;
 /// How long start-up keeps retrying a database that does not answer yet.
 const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
 
+pub use super::tls::TlsMaterial;
+
 /// Transport settings of the server.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -46,22 +48,6 @@ pub struct ServerSettings {
     pub max_concurrent_streams: u32,
     pub keepalive: Option<Duration>,
     pub tls: Option<TlsMaterial>,
-}
-
-/// PEM contents for TLS, read once at start-up. `Debug` prints no key.
-#[derive(Clone)]
-pub struct TlsMaterial {
-    pub cert: Vec<u8>,
-    pub key: Vec<u8>,
-    pub client_ca: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial")
-            .field("mutual", &self.client_ca.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -8,8 +8,23 @@ use std::{path::Path, sync::Arc};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 
-use super::state::TlsMaterial;
 use crate::config::{Config, Misconfigured, read_setting_file};
+
+/// PEM contents for TLS, read once at start-up. `Debug` prints no key.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("mutual", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 const CERT: &str = "OAUTH_APPS_TLS_CERT";
 const KEY: &str = "OAUTH_APPS_TLS_KEY";

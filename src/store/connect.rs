@@ -19,7 +19,7 @@ use tokio_postgres::{
 
 /// What a stock install accepts without a password: the Unix socket.
 const SOCKET_HINT: &str = "set a password in DATABASE_URL (postgres://USER:PASSWORD@HOST/DB) \
-     or use the Unix socket (postgres:///oauth_apps?host=/var/run/postgresql)";
+     or connect through the Unix socket (postgres:///oauth_apps?host=/var/run/postgresql)";
 
 /// Why a connection could not be made, with where and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +115,7 @@ fn explain(config: &tokio_postgres::Config, e: &tokio_postgres::Error) -> Connec
         )),
         "error performing TLS handshake" => fatal(format!(
             "cannot connect to {place}: DATABASE_URL requires TLS (sslmode=require), which \
-             this build does not speak to PostgreSQL; use sslmode=prefer or disable over a \
+             this build does not speak to PostgreSQL; set sslmode=prefer or disable over a \
              private network, or the Unix socket ({why})"
         )),
         "invalid configuration" | "invalid connection string" | "authentication error" => {
@@ -138,7 +138,7 @@ fn explain_refusal(place: &str, user: &str, db: &DbError) -> ConnectError {
     } else if said.contains("no encryption") {
         "the server takes only TLS connections from here (a hostssl line in pg_hba.conf), \
          which this build does not speak to PostgreSQL: allow a non-TLS `host` line for this \
-         address, or use the Unix socket"
+         address, or connect through the Unix socket"
             .to_owned()
     } else if said.contains("does not exist") && said.starts_with("role") {
         format!(
@@ -148,7 +148,8 @@ fn explain_refusal(place: &str, user: &str, db: &DbError) -> ConnectError {
     } else if *code == SqlState::INVALID_CATALOG_NAME {
         "create it, or let the role create it (`ALTER ROLE ... CREATEDB`)".to_owned()
     } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
-        "allow this role, database and address in pg_hba.conf, or use the Unix socket".to_owned()
+        "allow this role, database and address in pg_hba.conf, or connect through the Unix socket"
+            .to_owned()
     } else {
         String::new()
     };
