@@ -204,14 +204,31 @@ impl CliDatabase {
     /// dev` when OAUTH_APPS_DEV_DIR names its folder, else to the default
     /// URL; the database is created and migrated when needed.
     async fn connect(&self) -> anyhow::Result<diesel_async::AsyncPgConnection> {
-        let url = match self.dev.dir() {
-            Some(dir) if !self.given => dev::database_url(dir)?,
-            _ => self.db.database_url.clone(),
+        let (url, dev_dir) = match self.dev.dir() {
+            Some(dir) if !self.given => (dev::database_url(dir)?, Some(dir)),
+            _ => (self.db.database_url.clone(), None),
         };
-        store::ensure_database(&url).await?;
-        store::run_migrations(&url).await?;
-        Ok(store::establish(&url).await?)
+        let connected = async {
+            store::ensure_database(&url).await?;
+            store::run_migrations(&url).await?;
+            Ok(store::establish(&url).await?)
+        }
+        .await;
+        match (connected, dev_dir) {
+            (Err(e), Some(dir)) if unreachable(&e) => anyhow::bail!(
+                "the dev server is not running; start `oauth-apps dev` (its folder: {})",
+                dir.display()
+            ),
+            (connected, _) => connected,
+        }
     }
+}
+
+/// Whether nothing answered (rather than a refusal by a running server).
+fn unreachable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<store::ConnectError>())
+        .any(|c| c.transient)
 }
 
 /// A value as one field of one line: control characters (a newline, a tab,
