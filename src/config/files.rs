@@ -2,24 +2,7 @@
 //! the process: the `_FILE` variables of secrets, the files settings name,
 //! and the exit code that tells a supervisor a restart will not help.
 
-/// The exit code of a configuration that cannot work (EX_CONFIG of
-/// sysexits.h): distinct from 1 (a failure a restart may mend) and from 2
-/// (a command line or variable clap refused), so a supervisor can tell
-/// that restarting will not help.
-pub const EXIT_MISCONFIGURED: u8 = 78;
-
-/// A setting that cannot work as given (a file that cannot be read, a
-/// certificate that does not match its key, two sources for one secret):
-/// the process exits with [`EXIT_MISCONFIGURED`].
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Misconfigured(pub String);
-
-/// Reads the file a setting names; a failure names the setting.
-pub fn read_setting_file(setting: &str, path: &std::path::Path) -> Result<Vec<u8>, Misconfigured> {
-    std::fs::read(path)
-        .map_err(|e| Misconfigured(format!("cannot read {setting} {}: {e}", path.display())))
-}
+pub use crate::exit::{EXIT_MISCONFIGURED, Misconfigured, read_setting_file};
 
 /// The secrets that may come from a file instead, as containers pass them
 /// (Docker and Kubernetes secrets): `NAME_FILE` names a file whose contents,
