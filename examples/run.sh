@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs examples/authz_server.py against a real server on a fresh database:
 # what CI does to prove the example works. Needs PostgreSQL (as the tests
-# do), Python 3, and the oauth-apps binary (default target/debug/oauth-apps).
+# do), Python 3, and the oauth-apps binary: OAUTH_APPS_BIN, else the
+# installed `oauth-apps` (cargo install --path .), else a release build
+# (built when missing); it never builds a debug binary of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="${OAUTH_APPS_BIN:-target/debug/oauth-apps}"
-[ -x "$bin" ] || cargo build --locked --bin oauth-apps
+bin="${OAUTH_APPS_BIN:-$(command -v oauth-apps || echo target/release/oauth-apps)}"
+[ -x "$bin" ] || cargo build --release --locked --bin oauth-apps
 venv=target/ci-tools/py
 if ! "$venv/bin/python" -c 'import grpc, grpc_tools, jwt, cryptography' 2>/dev/null; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

@@ -16,6 +16,13 @@ use crate::{
     telemetry::LogFormat,
 };
 
+mod files;
+
+pub use files::{
+    EXIT_MISCONFIGURED, FILE_VARIABLES, Misconfigured, SERVE_AFTER_HELP, read_setting_file,
+    secrets_from_files,
+};
+
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
@@ -123,21 +130,20 @@ impl fmt::Debug for JwtArgs {
 }
 
 impl JwtArgs {
-    pub fn secret(&self) -> anyhow::Result<&[u8]> {
+    pub fn secret(&self) -> Result<&[u8], Misconfigured> {
         match self.jwt_secret.as_deref() {
-            Some(s) if !s.is_empty() => {
-                // RFC 7518 section 3.2: an HS256 key of fewer than 256 bits
-                // can be brute-forced from one token.
-                anyhow::ensure!(
-                    s.len() >= MIN_HS256_SECRET_BYTES,
+            // RFC 7518 section 3.2: an HS256 key of fewer than 256 bits
+            // can be brute-forced from one token.
+            Some(s) if !s.is_empty() && s.len() < MIN_HS256_SECRET_BYTES => {
+                Err(Misconfigured(format!(
                     "OAUTH_APPS_JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes (has {}): a shorter HS256 key can be brute-forced; `openssl rand -hex 32` makes one",
                     s.len()
-                );
-                Ok(s.as_bytes())
+                )))
             }
-            _ => {
-                anyhow::bail!("OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)")
-            }
+            Some(s) if !s.is_empty() => Ok(s.as_bytes()),
+            _ => Err(Misconfigured(
+                "OAUTH_APPS_JWT_SECRET must be set (the HS256 key of bearer tokens)".to_owned(),
+            )),
         }
     }
 }

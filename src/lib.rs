@@ -16,6 +16,7 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod error;
+pub mod exit;
 pub mod http;
 pub mod ops;
 pub mod server;

@@ -13,6 +13,10 @@ fn main() -> ExitCode {
     // it as the process default too keeps any library that asks for the
     // default from panicking. An error only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Err(e) = cli::secrets_from_files() {
+        eprintln!("error: {e}");
+        return ExitCode::from(oauth_apps::config::EXIT_MISCONFIGURED);
+    }
     let cli = cli::Cli::parse_args();
     if let Some(args) = cli.health() {
         // A probe runs every few seconds: no telemetry set-up, no exporter,

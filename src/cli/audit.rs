@@ -7,6 +7,7 @@ use super::{CliDatabase, printable};
 
 #[derive(Args)]
 pub struct AuditArgs {
+    /// The organization whose events to print.
     #[arg(long)]
     org: String,
     /// Only events of this application.

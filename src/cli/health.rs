@@ -104,7 +104,10 @@ pub async fn run(args: &HealthArgs) -> anyhow::Result<()> {
     };
     let status = match asked {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => return Err(e.context(format!("health check of {target} failed{hint}"))),
+        Ok(Err(e)) => match explain(args, &format!("{e:#}")) {
+            Some(why) => anyhow::bail!("health check of {target} failed: {why}{hint}"),
+            None => return Err(e.context(format!("health check of {target} failed{hint}"))),
+        },
         Err(_) => anyhow::bail!(
             "health check of {target}: no answer within {}{hint}",
             humantime::format_duration(args.timeout)
@@ -126,12 +129,16 @@ async fn check(args: &HealthArgs, target: &str) -> anyhow::Result<ServingStatus>
     let mut endpoint = Channel::from_shared(format!("{scheme}://{target}"))
         .with_context(|| format!("{target:?} is not HOST:PORT"))?;
     if let Some(ca) = &args.ca {
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        let mut tls =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--ca", ca)?));
         if let Some(domain) = &args.tls_domain {
             tls = tls.domain_name(domain);
         }
         if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+            tls = tls.identity(Identity::from_pem(
+                read("--cert", cert)?,
+                read("--key", key)?,
+            ));
         }
         endpoint = endpoint.tls_config(tls)?;
     }
@@ -142,10 +149,71 @@ async fn check(args: &HealthArgs, target: &str) -> anyhow::Result<ServingStatus>
     let response = HealthClient::new(channel)
         .check(request)
         .await
-        .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
+        .map_err(|s| {
+            // The status's source holds the transport's reason (a TLS
+            // alert, an HTTP/2 error) that `explain` reads.
+            let mut said = format!("{:?}: {}", s.code(), s.message());
+            let mut source = std::error::Error::source(&s);
+            while let Some(cause) = source {
+                said.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            anyhow::anyhow!(said)
+        })?;
     Ok(response.into_inner().status())
 }
 
-fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+/// A failed check in words, for the failures a person meets first: a TLS
+/// server asked in plaintext, a CA that did not sign the server's
+/// certificate, a client certificate missing. `None`: the error says it.
+fn explain(args: &HealthArgs, said: &str) -> Option<String> {
+    let has = |s: &str| said.contains(s);
+    let ca = args.ca.as_deref().map(|p| p.display().to_string());
+    Some(match &ca {
+        None if [
+            "h2 protocol error",
+            "frame with invalid size",
+            "broken pipe",
+            "reset",
+        ]
+        .iter()
+        .any(|s| has(s)) =>
+        {
+            "the server did not answer in plaintext gRPC: it likely speaks TLS; give --ca with \
+             the PEM of the CA that signed its certificate (and --cert/--key when it requires \
+             client certificates)"
+                .to_owned()
+        }
+        Some(ca) if has("UnknownIssuer") => format!(
+            "the server's certificate is not signed by --ca {ca}: give the CA that signed it"
+        ),
+        Some(_) if has("CaUsedAsEndEntity") => "the server's certificate is a CA certificate \
+             (basicConstraints CA:TRUE, as `openssl req -x509` makes by default) used as a \
+             server's own, which this client (webpki) refuses: issue the server a leaf \
+             certificate from a CA, or add `-addext basicConstraints=critical,CA:FALSE` to \
+             `openssl req -x509`"
+            .to_owned(),
+        Some(_) if has("NotValidForName") => "the server's certificate does not name the host \
+             of --addr: give --tls-domain with a name it carries"
+            .to_owned(),
+        Some(_)
+            if args.cert.is_none() && (has("CertificateRequired") || has("transport error")) =>
+        {
+            "the server requires a client certificate (mutual TLS): give --cert and --key, \
+             signed by a CA in its OAUTH_APPS_TLS_CLIENT_CA"
+                .to_owned()
+        }
+        Some(_) if has("transport error") || has("connection closed") => {
+            "the server closed the connection after the TLS handshake: it likely refused the \
+             client certificate of --cert, which must be signed by a CA in its \
+             OAUTH_APPS_TLS_CLIENT_CA"
+                .to_owned()
+        }
+        _ if has("Connection refused") => "nothing listens there (connection refused)".to_owned(),
+        _ => return None,
+    })
+}
+
+fn read(setting: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    Ok(oauth_apps::config::read_setting_file(setting, path)?)
 }

@@ -9,19 +9,24 @@ use super::{CliDatabase, printable};
 pub enum MembersCommand {
     /// Add a member or change their role.
     Set {
+        /// The organization's id (what callers send as x-organization-id).
         #[arg(long)]
         org: String,
+        /// The user's id: the `sub` of their tokens.
         #[arg(long)]
         user: String,
-        #[arg(long, value_parser = parse_role)]
+        /// The role to give.
+        #[arg(long, value_parser = role_parser(), ignore_case = true)]
         role: Role,
         #[command(flatten)]
         db: CliDatabase,
     },
     /// Remove a member.
     Remove {
+        /// The organization's id.
         #[arg(long)]
         org: String,
+        /// The user's id (the `sub` of their tokens).
         #[arg(long)]
         user: String,
         #[command(flatten)]
@@ -29,6 +34,7 @@ pub enum MembersCommand {
     },
     /// List an organization's members.
     List {
+        /// The organization's id.
         #[arg(long)]
         org: String,
         #[command(flatten)]
@@ -44,8 +50,16 @@ impl MembersCommand {
     }
 }
 
-fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| "expected owner, admin or member".to_owned())
+/// owner, admin or member (any case), listed in `--help`, completions and
+/// the manual page.
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    PossibleValuesParser::new([
+        PossibleValue::new("owner").help("manages apps, grants admin scopes, first-party apps"),
+        PossibleValue::new("admin").help("manages apps that hold no privileged grant"),
+        PossibleValue::new("member").help("reads apps"),
+    ])
+    .map(|s| Role::parse(&s).expect("one of the possible values"))
 }
 
 pub async fn run(mut command: MembersCommand) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 
 mod audit;
 pub mod dev;
+mod docs;
 pub mod health;
 mod members;
 mod serve;
@@ -13,7 +14,6 @@ mod token;
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use oauth_apps::{
     Config,
@@ -37,6 +37,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the gRPC service (the default command).
+    #[command(after_help = oauth_apps::config::SERVE_AFTER_HELP)]
     Serve(Box<Config>),
     /// Manage organization members and their roles.
     Members {
@@ -53,6 +54,11 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Print an organization's audit trail, oldest first.
     Audit(audit::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff: `oauth-apps man | man -l -`), or write
+    /// every command's page into a folder.
+    Man(docs::ManArgs),
 }
 
 impl Cli {
@@ -89,6 +95,18 @@ impl Cli {
             Command::Serve(Box::new(serve.config))
         })
     }
+}
+
+/// Sets each secret given as a file (`DATABASE_URL_FILE`,
+/// `OAUTH_APPS_JWT_SECRET_FILE`) as its variable, for every command to read
+/// as if it had been set. Called first thing in `main`, before any thread.
+pub fn secrets_from_files() -> Result<(), oauth_apps::config::Misconfigured> {
+    for (name, value) in oauth_apps::config::secrets_from_files(|name| std::env::var_os(name))? {
+        // SAFETY: no other thread exists yet (the runtime starts later), so
+        // nothing reads the environment while it changes.
+        unsafe { std::env::set_var(name, value) };
+    }
+    Ok(())
 }
 
 /// `oauth-apps` alone: serve, with settings from the environment.
@@ -164,6 +182,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Members { command } => members::run(command).await,
         Command::Audit(args) => audit::run(&args).await,
         Command::Token(args) => token::run(*args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 
@@ -184,17 +204,31 @@ impl CliDatabase {
     /// dev` when OAUTH_APPS_DEV_DIR names its folder, else to the default
     /// URL; the database is created and migrated when needed.
     async fn connect(&self) -> anyhow::Result<diesel_async::AsyncPgConnection> {
-        use diesel_async::AsyncConnection as _;
-        let url = match self.dev.dir() {
-            Some(dir) if !self.given => dev::database_url(dir)?,
-            _ => self.db.database_url.clone(),
+        let (url, dev_dir) = match self.dev.dir() {
+            Some(dir) if !self.given => (dev::database_url(dir)?, Some(dir)),
+            _ => (self.db.database_url.clone(), None),
         };
-        store::ensure_database(&url).await?;
-        store::run_migrations(&url).await?;
-        diesel_async::AsyncPgConnection::establish(&url)
-            .await
-            .context("connecting to the database")
+        let connected = async {
+            store::ensure_database(&url).await?;
+            store::run_migrations(&url).await?;
+            Ok(store::establish(&url).await?)
+        }
+        .await;
+        match (connected, dev_dir) {
+            (Err(e), Some(dir)) if unreachable(&e) => anyhow::bail!(
+                "the dev server is not running; start `oauth-apps dev` (its folder: {})",
+                dir.display()
+            ),
+            (connected, _) => connected,
+        }
     }
+}
+
+/// Whether nothing answered (rather than a refusal by a running server).
+fn unreachable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<store::ConnectError>())
+        .any(|c| c.transient)
 }
 
 /// A value as one field of one line: control characters (a newline, a tab,
@@ -237,15 +271,31 @@ pub fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune_allocator() {}
 
-/// Success, or the error's chain on stderr and a failure.
+/// Success; or the error's chain on stderr and a failure: 78 (EX_CONFIG
+/// of sysexits.h) when a setting must change before a retry can succeed,
+/// else 1.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if is_misconfiguration(&e) {
+                ExitCode::from(oauth_apps::config::EXIT_MISCONFIGURED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Whether the error is one that no retry mends: a setting refused, a
+/// file that cannot be read, a database that refused us for good.
+fn is_misconfiguration(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<oauth_apps::config::Misconfigured>()
+            || c.downcast_ref::<store::ConnectError>()
+                .is_some_and(|c| !c.transient)
+    })
 }
 
 #[cfg(test)]

@@ -92,15 +92,26 @@ fn limits(config: &Config) -> String {
     )
 }
 
-/// Serves until a signal; then in-flight calls get `grace` to finish.
+/// Serves until SIGTERM or SIGINT; then in-flight calls get `grace` to finish.
 pub async fn run_until_signalled(
     listener: TcpListener,
     state: AppState,
     grace: Duration,
 ) -> anyhow::Result<()> {
+    run_until(listener, state, grace, shutdown_signal()).await
+}
+
+/// Serves until `signal` completes; then in-flight calls get `grace` to
+/// finish.
+pub async fn run_until(
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down: no new calls; finishing in-flight ones");
         let _ = signalled_tx.send(());
     };

@@ -21,6 +21,7 @@ mod reflection;
 pub mod state;
 pub mod streams;
 mod tls;
+mod tls_files;
 
 use std::{future::Future, time::Duration};
 

@@ -5,12 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
-
 use super::{
     connections::{ConnectionLimits, OpenConnections},
     open_files::fit_to_open_files,
     streams::StreamLimits,
+    tls_files::read_tls,
 };
 use crate::{
     auth::{
@@ -35,6 +34,8 @@ const HASH_QUEUE_PER_CORE: usize = 64;
 /// How long start-up keeps retrying a database that does not answer yet.
 const STARTUP_RETRY_FOR: Duration = Duration::from_secs(30);
 
+pub use super::tls_files::TlsMaterial;
+
 /// Transport settings of the server.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -49,42 +50,6 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     pub keepalive: Option<Duration>,
     pub tls: Option<TlsMaterial>,
-}
-
-/// PEM contents for TLS, read once at start-up. `Debug` prints no key.
-#[derive(Clone)]
-pub struct TlsMaterial {
-    pub cert: Vec<u8>,
-    pub key: Vec<u8>,
-    pub client_ca: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial")
-            .field("mutual", &self.client_ca.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-fn read_tls(config: &Config) -> anyhow::Result<Option<TlsMaterial>> {
-    let read =
-        |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Ok(Some(TlsMaterial {
-            cert: read(cert)?,
-            key: read(key)?,
-            client_ca: config.tls_client_ca.as_deref().map(read).transpose()?,
-        })),
-        (None, None) => {
-            anyhow::ensure!(
-                config.tls_client_ca.is_none(),
-                "OAUTH_APPS_TLS_CLIENT_CA needs OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY"
-            );
-            Ok(None)
-        }
-        _ => anyhow::bail!("OAUTH_APPS_TLS_CERT and OAUTH_APPS_TLS_KEY go together"),
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -189,7 +154,7 @@ async fn wait_for_database(url: &str) -> anyhow::Result<()> {
         .await;
         match ready {
             Ok(()) => return Ok(()),
-            Err(e) if started.elapsed() < STARTUP_RETRY_FOR => {
+            Err(e) if started.elapsed() < STARTUP_RETRY_FOR && worth_retrying(&e) => {
                 tracing::warn!(error = %format!("{e:#}"), "database not ready; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -198,10 +163,17 @@ async fn wait_for_database(url: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Whether waiting can mend the failure: not when the database refused us
+/// for good (a wrong password, an unknown role, no right to create it).
+fn worth_retrying(e: &anyhow::Error) -> bool {
+    !e.chain()
+        .filter_map(|c| c.downcast_ref::<store::ConnectError>())
+        .any(|c| !c.transient)
+}
+
 /// Gives rows from before the look-alike keys of names their keys.
 async fn backfill_name_keys(url: &str) -> anyhow::Result<()> {
-    use diesel_async::{AsyncConnection as _, AsyncPgConnection};
-    let mut conn = AsyncPgConnection::establish(url).await?;
+    let mut conn = store::establish(url).await?;
     let keyed = store::applications::backfill_name_keys(&mut conn).await?;
     if keyed > 0 {
         tracing::info!(

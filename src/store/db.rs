@@ -16,7 +16,10 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 
-use super::{StoreError, StoreResult};
+use super::{
+    StoreError, StoreResult,
+    connect::{ConnectError, establish},
+};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -27,24 +30,36 @@ pub type PooledConn<'a> = bb8::PooledConnection<'a, AsyncPgConnection>;
 const MIGRATION_LOCK_KEY: i64 = 0x6f61_7070_735f_6d69; // "oapps_mi"
 
 /// Creates the database named in `url` when it does not exist yet, through the
-/// server's `postgres` maintenance database.
+/// server's `postgres` maintenance database. A failure that waiting cannot
+/// mend (a role that may not create databases) is a [`ConnectError`] that is
+/// not transient.
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    match AsyncPgConnection::establish(url).await {
+    match establish(url).await {
         Ok(_) => return Ok(()),
-        // SQLSTATE 3D000 (invalid_catalog_name), which reaches us as its message.
-        Err(e)
-            if e.to_string().contains("database \"")
-                && e.to_string().contains("does not exist") => {}
-        Err(e) => return Err(e).context("connecting to the database"),
+        Err(e) if e.is_missing_database() => {}
+        Err(e) => return Err(e.into()),
     }
     let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
     let name = parsed.path().trim_start_matches('/').to_owned();
     let name = percent_decode(&name);
     anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
     parsed.set_path("/postgres");
-    let mut admin = AsyncPgConnection::establish(parsed.as_str())
-        .await
-        .context("connecting to the maintenance database `postgres` to create the database")?;
+    let cannot_create = |why: String| ConnectError {
+        message: format!(
+            "database {name:?} does not exist and cannot be created ({why}): create it \
+             (`createdb {name}` as the postgres user) or let the role of DATABASE_URL \
+             create databases (`ALTER ROLE ... CREATEDB`)"
+        ),
+        transient: false,
+        sqlstate: None,
+    };
+    let mut admin = match establish(parsed.as_str()).await {
+        Ok(admin) => admin,
+        Err(e) if e.transient => return Err(e.into()),
+        Err(e) => {
+            return Err(cannot_create(format!("through the database `postgres`: {e}")).into());
+        }
+    };
     let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
     match sql_query(create).execute(&mut admin).await {
         Ok(_) => {
@@ -53,7 +68,7 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         }
         // Another replica created it first.
         Err(e) if e.to_string().contains("already exists") => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating database {name:?}")),
+        Err(e) => Err(cannot_create(e.to_string()).into()),
     }
 }
 
@@ -73,9 +88,7 @@ struct Locked {
 /// Applies pending migrations under an advisory lock, so replicas starting at
 /// the same time do not race.
 pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
-    let conn = AsyncPgConnection::establish(url)
-        .await
-        .context("connecting to the database for migrations")?;
+    let conn = establish(url).await?;
     let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let lock = sql_query(format!(
@@ -119,7 +132,9 @@ pub fn build_pool(
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         Box::pin(async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = establish(&url)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.message))?;
             conn.batch_execute(&format!("SET statement_timeout = {ms}"))
                 .await
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;

@@ -10,6 +10,7 @@ pub mod app_cache;
 pub mod applications;
 pub mod assertions;
 pub mod audit;
+pub mod connect;
 pub mod db;
 pub mod memberships;
 pub mod notifications;
@@ -20,6 +21,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::{PoolError, bb8::RunError};
 
 pub use app_cache::AppCache;
+pub use connect::{ConnectError, establish};
 pub use db::{
     Db, Deadline, MIGRATIONS, Pool, PooledConn, TransactionError, build_pool, ensure_database,
     run_migrations,

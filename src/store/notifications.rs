@@ -14,7 +14,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection as _};
 use futures_util::StreamExt as _;
 
 use crate::{auth::RoleCache, domain::ids::random_base62};
@@ -87,7 +87,7 @@ async fn subscribe_and_follow(
     database_url: &str,
     caches: &[Arc<dyn Subscriber>],
 ) -> anyhow::Result<()> {
-    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let mut conn = super::establish(database_url).await?;
     let mut listen =
         format!("SET application_name = '{APPLICATION_NAME}'; LISTEN {PROBE_CHANNEL};");
     for c in caches {

@@ -16,6 +16,7 @@
 //! `OTEL_SDK_DISABLED=true` turns export off; `OTEL_SERVICE_NAME` and
 //! `OTEL_RESOURCE_ATTRIBUTES` name the service (default `oauth-apps`).
 
+mod export;
 pub mod metrics;
 pub mod rpc;
 
@@ -23,6 +24,7 @@ use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry_otlp::WithTonicConfig as _;
 use opentelemetry_sdk::{
     Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
     trace::SdkTracerProvider,
@@ -33,6 +35,9 @@ use tracing_subscriber::{
 };
 
 pub use rpc::RpcTelemetryLayer;
+use tonic::transport::{Certificate, ClientTlsConfig};
+
+use crate::exit::{Misconfigured, read_setting_file};
 
 /// Log line format (the setting `OAUTH_APPS_LOG_FORMAT`: `text` or `json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,26 +87,32 @@ fn export_wanted(signal: &str) -> bool {
         || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
 }
 
+/// The OTLP endpoint of `signal`: its own variable, else the common one.
+fn endpoint(signal: &str) -> String {
+    std::env::var(format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .unwrap_or_default()
+}
+
+/// The endpoint without credentials, for a log line.
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Where telemetry goes, for the start-up line: `off`, or the OTLP
 /// endpoint of traces and of metrics.
 pub fn export_summary() -> String {
-    let endpoint = |signal: &str| {
-        let specific = std::env::var(format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"));
-        let url = specific
-            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .unwrap_or_default();
-        // Credentials in the URL are not for a log line.
-        match url::Url::parse(&url) {
-            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-                let _ = u.set_username("");
-                let _ = u.set_password(None);
-                u.to_string()
-            }
-            _ => url,
-        }
-    };
-    let traces = export_wanted("TRACES").then(|| endpoint("TRACES"));
-    let metrics = export_wanted("METRICS").then(|| endpoint("METRICS"));
+    let traces = export_wanted("TRACES").then(|| shown(&endpoint("TRACES")));
+    let metrics = export_wanted("METRICS").then(|| shown(&endpoint("METRICS")));
     match (traces, metrics) {
         (None, None) => "off".to_owned(),
         (Some(t), Some(m)) if t == m => format!("OTLP to {t}"),
@@ -111,6 +122,56 @@ pub fn export_summary() -> String {
             m.as_deref().unwrap_or("off")
         ),
     }
+}
+
+/// What this build can export for `signal`, checked before anything starts:
+/// OTLP over gRPC to an `http://` or `https://` endpoint.
+fn check_export_settings(signal: &str) -> Result<(), Misconfigured> {
+    for var in [
+        format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"),
+        "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+    ] {
+        match std::env::var(&var) {
+            Ok(p) if !p.trim().is_empty() && p.trim() != "grpc" => {
+                return Err(Misconfigured(format!(
+                    "{var}={p}: this build exports OTLP over gRPC only (a collector's port \
+                     4317, not the HTTP port 4318); unset {var} or set it to grpc"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let url = endpoint(signal);
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    if !matches!(scheme, Some("http" | "https")) {
+        return Err(Misconfigured(format!(
+            "the OTLP endpoint {:?} (OTEL_EXPORTER_OTLP_ENDPOINT or \
+             OTEL_EXPORTER_OTLP_{signal}_ENDPOINT) needs a scheme: http://HOST:4317, or \
+             https://HOST:4317 for a collector behind TLS",
+            shown(&url)
+        )));
+    }
+    Ok(())
+}
+
+/// For an `https://` endpoint: the public web roots, and the PEM of
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` (or its per-signal variable) when set.
+fn tls_config(signal: &str) -> Result<Option<ClientTlsConfig>, Misconfigured> {
+    if !endpoint(signal).starts_with("https://") {
+        return Ok(None);
+    }
+    let mut tls = ClientTlsConfig::new().with_webpki_roots();
+    for var in [
+        format!("OTEL_EXPORTER_OTLP_{signal}_CERTIFICATE"),
+        "OTEL_EXPORTER_OTLP_CERTIFICATE".to_owned(),
+    ] {
+        if let Some(path) = std::env::var_os(&var).filter(|p| !p.is_empty()) {
+            let pem = read_setting_file(&var, std::path::Path::new(&path))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+            break;
+        }
+    }
+    Ok(Some(tls))
 }
 
 /// The log filter: `RUST_LOG` (default `info`).
@@ -154,10 +215,13 @@ fn tracer_provider(resource: &Resource) -> anyhow::Result<Option<SdkTracerProvid
     if !export_wanted("TRACES") {
         return Ok(None);
     }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .build()
-        .context("building the OTLP span exporter")?;
+    check_export_settings("TRACES")?;
+    let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    if let Some(tls) = tls_config("TRACES")? {
+        builder = builder.with_tls_config(tls);
+    }
+    let exporter = builder.build().context("building the OTLP span exporter")?;
+    let exporter = export::Spans::new(exporter, shown(&endpoint("TRACES")));
     Ok(Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
@@ -172,10 +236,15 @@ fn meter_provider(resource: Resource) -> anyhow::Result<Option<SdkMeterProvider>
     if !export_wanted("METRICS") {
         return Ok(None);
     }
-    let exporter = opentelemetry_otlp::MetricExporter::builder()
-        .with_tonic()
+    check_export_settings("METRICS")?;
+    let mut builder = opentelemetry_otlp::MetricExporter::builder().with_tonic();
+    if let Some(tls) = tls_config("METRICS")? {
+        builder = builder.with_tls_config(tls);
+    }
+    let exporter = builder
         .build()
         .context("building the OTLP metric exporter")?;
+    let exporter = export::Metrics::new(exporter, shown(&endpoint("METRICS")));
     let provider = SdkMeterProvider::builder()
         .with_periodic_exporter(exporter)
         .with_resource(resource)

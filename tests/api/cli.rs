@@ -47,7 +47,10 @@ async fn members_and_tokens_from_the_command_line_drive_the_service() {
         ],
         &url,
     );
-    assert!(!ok && err.contains("owner, admin or member"), "{err}");
+    assert!(
+        !ok && err.contains("[possible values: owner, admin, member]"),
+        "{err}"
+    );
     let (ok, out, _) = oauth_apps(&["members", "list", "--org", "acme"], &url);
     assert!(ok);
     assert_eq!(out, "alice\tOWNER\nbob\tMEMBER\n");
@@ -372,4 +375,63 @@ async fn health_fails_unless_serving() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     drop(silent);
+}
+
+/// Shell completions and the manual page come from the command line itself.
+#[test]
+fn completions_and_the_manual_page_cover_every_command() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let commands = [
+        "serve",
+        "members",
+        "token",
+        "dev",
+        "health",
+        "audit",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]);
+        for command in commands {
+            assert!(script.contains(command), "{shell}: {command} missing");
+        }
+        assert!(script.contains("owner"), "{shell}: role values missing");
+    }
+    let page = run(&["man"]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH oauth-apps"),
+        "{page}"
+    );
+    for command in commands {
+        assert!(
+            page.contains(&format!("oauth\\-apps\\-{command}")),
+            "{command} missing"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "oauth-apps-man-{}",
+        oauth_apps::domain::ids::random_base62(8)
+    ));
+    run(&["man", "--dir", dir.to_str().unwrap()]);
+    let serve = std::fs::read_to_string(dir.join("oauth-apps-serve.1")).unwrap();
+    assert!(serve.contains("OAUTH_APPS_JWT_SECRET_FILE"), "{serve}");
+    assert!(dir.join("oauth-apps-members-set.1").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+    let help = run(&["serve", "--help"]);
+    assert!(
+        help.contains("Settings read from the environment only"),
+        "{help}"
+    );
 }

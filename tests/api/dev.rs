@@ -6,7 +6,11 @@ use oauth_apps::proto::{OAuthApplicationsClient, v1 as pb};
 use crate::{common::web_app, common::with_auth, process::ServerProcess};
 
 fn start_dev(dir: &std::path::Path) -> (ServerProcess, String) {
-    let server = ServerProcess::start_command(&["dev", "--dir", dir.to_str().unwrap()], &[], &[]);
+    start_dev_with(dir, &[])
+}
+
+fn start_dev_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (ServerProcess, String) {
+    let server = ServerProcess::start_command(&["dev", "--dir", dir.to_str().unwrap()], &[], env);
     let token = server.wait_for_line("export TOKEN=");
     (server, token)
 }
@@ -91,6 +95,20 @@ async fn dev_mode_runs_a_private_cluster_that_survives_restarts() {
     let first_name = banner_app_name(&banner);
     assert!(first.terminate().success(), "{}", first.logs());
     drop(c);
+    // Its PostgreSQL stopped with it, and the commands say so.
+    assert!(!cluster_answers(&port).await, "PostgreSQL outlived SIGTERM");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+        .args(["members", "list", "--org", "demo"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OAUTH_APPS_DEV_DIR", &dev_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the dev server is not running; start `oauth-apps dev`"),
+        "{err}"
+    );
 
     // The second run reuses the cluster (and its data) and the token secret.
     let (mut second, token2) = start_dev(&dir);
@@ -111,8 +129,39 @@ async fn dev_mode_runs_a_private_cluster_that_survives_restarts() {
     assert!(!token2.is_empty());
     // The ready-made create of the second banner names a new app.
     assert_ne!(banner_app_name(&second.logs()), first_name);
-    assert!(second.terminate().success());
+    // A closed terminal (SIGHUP) stops its PostgreSQL too.
+    assert!(second.signal("HUP").success(), "{}", second.logs());
+    assert!(!cluster_answers(&port).await, "PostgreSQL outlived SIGHUP");
+
+    // A run killed outright leaves its PostgreSQL behind; the next run
+    // finds that stale server, stops it, and owns the one it starts.
+    let (mut third, _) = start_dev(&dir);
+    assert!(!third.signal("KILL").success());
+    assert!(
+        cluster_answers(&port).await,
+        "SIGKILL cannot stop PostgreSQL"
+    );
+    let (mut fourth, _) = start_dev(&dir);
+    assert!(
+        fourth
+            .logs()
+            .contains("stopping the PostgreSQL an earlier `oauth-apps dev` left running"),
+        "{}",
+        fourth.logs()
+    );
+    assert!(fourth.terminate().success());
+    assert!(
+        !cluster_answers(&port).await,
+        "the stale PostgreSQL was kept"
+    );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Whether anything listens on the dev cluster's port.
+async fn cluster_answers(port: &str) -> bool {
+    tokio::net::TcpStream::connect(format!("127.0.0.1:{}", port.trim()))
+        .await
+        .is_ok()
 }
 
 /// The app name in a banner's ready-made CreateApplication.

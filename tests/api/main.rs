@@ -24,6 +24,7 @@ mod pgcluster;
 mod process;
 mod readme;
 mod service;
+mod startup;
 mod telemetry;
 mod tls;
 mod tools;

@@ -151,8 +151,13 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends the signal (`TERM`, `HUP`, `KILL`, ...) and waits for the exit.
+    pub fn signal(&mut self, name: &str) -> ExitStatus {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -168,7 +173,7 @@ impl ServerProcess {
         }
         let _ = self.child.kill();
         panic!(
-            "server did not exit within 15 s of SIGTERM; logs:\n{}",
+            "server did not exit within 15 s of SIG{name}; logs:\n{}",
             self.logs()
         );
     }

@@ -662,7 +662,53 @@ async fn a_collector_that_is_down_never_slows_or_breaks_a_call() {
             started.elapsed()
         );
     }
+    // Said once per signal at WARN, with the endpoint, not on every batch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(server.terminate().success());
+    let logs = server.logs();
+    let warned = |signal: &str| {
+        logs.lines()
+            .filter(|l| l.contains("WARN"))
+            .filter(|l| l.contains(&format!("OTLP export of {signal} to http://{dead} failed")))
+            .count()
+    };
+    assert_eq!(warned("traces"), 1, "{logs}");
+    assert_eq!(warned("metrics"), 1, "{logs}");
+    assert!(!logs.contains("still fails"), "{logs}");
+}
+
+/// An endpoint this build cannot use is refused at start, in words, with
+/// exit code 78: no scheme, or OTLP over HTTP.
+#[test]
+fn an_unusable_otlp_endpoint_is_refused_in_words() {
+    for (env, said) in [
+        (
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", ""),
+            ],
+            "needs a scheme: http://HOST:4317",
+        ),
+        (
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ],
+            "this build exports OTLP over gRPC only",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+            .arg("serve")
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+            .env("OAUTH_APPS_JWT_SECRET", crate::common::JWT_SECRET)
+            .env("OAUTH_APPS_LISTEN", "127.0.0.1:0")
+            .envs(env)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{err}");
+        assert!(err.contains(said), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,9 +224,47 @@ async fn health_checks_a_tls_server_with_its_ca() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "SERVING\n");
 
-    // Without a client certificate the server refuses the handshake.
+    // Without a client certificate, or with one of another CA, the server
+    // refuses the handshake, and `health` says so in words.
     let out = health(&["--addr", &addr, "--ca", &file("ca.pem")], &[]).await;
     assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "the server requires a client certificate (mutual TLS): give --cert and --key"
+        ),
+        "{err}"
+    );
+    std::fs::write(dir.join("stranger.pem"), &pki.stranger_cert).unwrap();
+    std::fs::write(dir.join("stranger.key"), &pki.stranger_key).unwrap();
+    let out = health(
+        &[
+            "--addr",
+            &addr,
+            "--ca",
+            &file("ca.pem"),
+            "--cert",
+            &file("stranger.pem"),
+            "--key",
+            &file("stranger.key"),
+        ],
+        &[],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused the client certificate of --cert"),
+        "{err}"
+    );
+    // Plaintext against TLS: not `h2 protocol error`, a sentence.
+    let out = health(&["--addr", &addr, "--timeout", "2s"], &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it likely speaks TLS; give --ca"), "{err}");
+    assert!(!err.contains("h2 protocol error"), "{err}");
+    // A CA that did not sign the server's certificate.
+    let out = health(&["--addr", &addr, "--ca", &file("server.pem")], &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not signed by --ca"), "{err}");
 
     let out = health(
         &["--addr", &addr, "--timeout", "2s"],
@@ -397,4 +435,43 @@ async fn stalled_tls_handshakes_are_closed_and_block_no_one() {
         app.state.connections.count() <= 2
     })
     .await;
+}
+
+/// A certificate and a key that do not belong together, or a TLS file that
+/// cannot be read, stop `serve` before it listens, with a sentence naming
+/// the setting, and exit 78 (a configuration error).
+#[test]
+fn a_bad_certificate_and_key_pair_fails_before_listening() {
+    let pki = pki();
+    let dir = &pki.dir;
+    std::fs::write(dir.join("stranger.key"), &pki.stranger_key).unwrap();
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    for (cert, key, expected) in [
+        (
+            "server.pem",
+            "stranger.key",
+            "is not the key of the certificate in OAUTH_APPS_TLS_CERT",
+        ),
+        (
+            "missing.pem",
+            "server.key",
+            "cannot read OAUTH_APPS_TLS_CERT",
+        ),
+        ("server.key", "server.key", "holds no PEM certificate"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-apps"))
+            .arg("serve")
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+            .env("OAUTH_APPS_JWT_SECRET", crate::common::JWT_SECRET)
+            .env("OAUTH_APPS_LISTEN", "127.0.0.1:0")
+            .env("OAUTH_APPS_TLS_CERT", file(cert))
+            .env("OAUTH_APPS_TLS_KEY", file(key))
+            .env_remove("OAUTH_APPS_TLS_CLIENT_CA")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{cert} {key}: {err}");
+        assert!(err.contains(expected), "{cert} {key}: {err}");
+        assert!(!err.contains("listening"), "{err}");
+    }
 }

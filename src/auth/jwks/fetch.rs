@@ -73,8 +73,7 @@ fn roots(ca_file: Option<&Path>) -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("reading OAUTH_APPS_JWKS_CA_FILE {}", path.display()))?;
+        let pem = crate::config::read_setting_file("OAUTH_APPS_JWKS_CA_FILE", path)?;
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert

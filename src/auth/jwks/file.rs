@@ -40,12 +40,11 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 }
 
 fn read(path: &Path) -> anyhow::Result<(KeySet, Stamp)> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
-    let set =
-        super::parse(&bytes).with_context(|| format!("parsing JWKS file {}", path.display()))?;
+    let bytes = crate::config::read_setting_file("OAUTH_APPS_JWKS_FILE", path)?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("reading OAUTH_APPS_JWKS_FILE {}", path.display()))?;
+    let set = super::parse(&bytes)
+        .with_context(|| format!("parsing OAUTH_APPS_JWKS_FILE {}", path.display()))?;
     Ok((set, stamp(&meta)))
 }
 

@@ -9,23 +9,28 @@ use anyhow::Context as _;
 use clap::Args;
 
 pub mod cluster;
+mod owner;
 
 use cluster::{LocalCluster, free_port};
 use oauth_apps::{
     AppState, Config,
     auth::TokenIssuer,
-    config::{DEV_DIR_ENV, PgBinArgs},
+    config::{DEFAULT_DATABASE_URL, DEV_DIR_ENV, PgBinArgs},
     domain::{Role, ids::random_base62},
     store,
 };
+use owner::StopOnExit;
 
-use super::serve::{bind, run_until_signalled};
+use super::serve::{bind, run_until};
 
 const DEMO_ORG: &str = "demo";
 const DEMO_OWNER: &str = "demo-owner";
 const DEV_DATABASE: &str = "oauth_apps";
 
 #[derive(Args)]
+// The database is the folder's own cluster: --database-url is not one of
+// dev's settings (a DATABASE_URL in the environment is ignored, with a note).
+#[command(mut_arg("database_url", |a| a.hide(true)))]
 pub struct DevArgs {
     /// Folder of the private cluster, its port and the dev token secret.
     #[arg(long, default_value = ".oauth-apps-dev")]
@@ -36,28 +41,43 @@ pub struct DevArgs {
     config: Config,
 }
 
-/// Serves like `serve`, on the folder's cluster (started, and stopped on the
-/// way out when this run started it), with the demo organization and a
-/// banner that shows how to call it.
+/// Serves like `serve`, on the folder's cluster (started, and stopped on
+/// every way out when this run started it), with the demo organization and
+/// a banner that shows how to call it.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    // First: a signal from here on ends the run through its clean-up.
+    let stop = owner::stop_signals()?;
     let DevArgs {
         dir,
         pg_bin,
         mut config,
     } = args;
     let dir_shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    if config.database.database_url != DEFAULT_DATABASE_URL {
+        tracing::warn!(
+            "DATABASE_URL is ignored: `oauth-apps dev` runs its own PostgreSQL in {} \
+             (`oauth-apps serve` uses DATABASE_URL)",
+            dir_shown.display()
+        );
+    }
+    let folder = dir.clone();
     let env =
         tokio::task::spawn_blocking(move || prepare(&dir, pg_bin.pg_bin.as_deref())).await??;
-    config.database.database_url = env.cluster.url(DEV_DATABASE);
-    if config.jwt.jwt_secret.as_deref().is_none_or(str::is_empty) {
-        config.jwt.jwt_secret = Some(env.jwt_secret.clone());
-    }
-    let result = serve_with_banner(&config, &env, &dir_shown).await;
     // The data stays on disk; a server we started does not outlive us.
-    if env.started_here {
-        let cluster = env.cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    let guard = StopOnExit::new(env.started_here.then(|| env.cluster.clone()), &folder);
+    config.database.database_url = env.cluster.url(DEV_DATABASE);
+    match config.jwt.jwt_secret.as_deref() {
+        None | Some("") => config.jwt.jwt_secret = Some(env.jwt_secret.clone()),
+        Some(theirs) if theirs != env.jwt_secret => tracing::warn!(
+            "OAUTH_APPS_JWT_SECRET is set and is not the dev folder's token secret: the server \
+             checks tokens with the environment's, the banner's token included, while \
+             `oauth-apps token` with only {DEV_DIR_ENV} signs with the folder's; unset it so that the server takes \
+             the folder's"
+        ),
+        Some(_) => {}
     }
+    let result = serve_with_banner(&config, &env, &dir_shown, stop).await;
+    guard.stop().await?;
     result
 }
 
@@ -65,6 +85,7 @@ async fn serve_with_banner(
     config: &Config,
     env: &DevEnvironment,
     dir_shown: &Path,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::prepare(config).await?;
     seed(&state).await?;
@@ -80,7 +101,7 @@ async fn serve_with_banner(
         "{}",
         banner(listener.local_addr()?, &token, &env.cluster, dir_shown)
     );
-    run_until_signalled(listener, state, config.shutdown_grace).await
+    run_until(listener, state, config.shutdown_grace, stop).await
 }
 
 struct DevEnvironment {
@@ -168,8 +189,23 @@ fn prepare(dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<DevEnvironment> 
         );
     }
     cluster.init()?;
-    let started_here = !cluster.is_running();
+    let started_here = if !cluster.is_running() {
+        true
+    } else if owner::owned_by_a_live_run(dir) {
+        // Another `oauth-apps dev` on this folder: share its server.
+        false
+    } else {
+        eprintln!(
+            "stopping the PostgreSQL an earlier `oauth-apps dev` left running in {}",
+            cluster.data_dir().display()
+        );
+        cluster.stop()?;
+        true
+    };
     cluster.start()?;
+    if started_here {
+        owner::claim(dir)?;
+    }
     Ok(DevEnvironment {
         cluster,
         started_here,
