@@ -36,7 +36,7 @@ pub struct ServerProcess {
 }
 
 /// Copies `pipe` into `output` line by line until the process closes it,
-/// passing each line to `inspect` first.
+/// passing each line to `inspect` once it is kept.
 fn follow(
     pipe: impl Read + Send + 'static,
     output: Arc<Output>,
@@ -44,8 +44,10 @@ fn follow(
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            inspect(&line);
+            // Kept before it is announced: whoever waits for a line finds it
+            // in the logs.
             output.push(&line);
+            inspect(&line);
         }
     })
 }
