@@ -209,6 +209,12 @@ fn rpc_span(names: &MethodNames, headers: &http::HeaderMap) -> tracing::Span {
         org = Empty,
         app_id = Empty,
     );
+    continuing_trace(span, headers)
+}
+
+/// `span`, continuing the caller's trace when the request carries a W3C
+/// `traceparent`.
+fn continuing_trace(span: tracing::Span, headers: &http::HeaderMap) -> tracing::Span {
     if has_trace_context(headers) {
         let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
         let _ = span.set_parent(parent);
@@ -251,11 +257,7 @@ pub fn http_span(
         org = Empty,
         app_id = Empty,
     );
-    if has_trace_context(headers) {
-        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-        let _ = span.set_parent(parent);
-    }
-    span
+    continuing_trace(span, headers)
 }
 
 /// Records a finished HTTP/JSON call as [`finish`] records a gRPC one (the
