@@ -8,6 +8,7 @@
 pub mod application;
 pub mod assertion;
 pub mod create;
+pub mod dcr;
 pub mod grants;
 pub mod ids;
 pub mod jwk;
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod privilege;
 pub mod redirect;
 pub mod refusal;
+pub mod registration;
 pub mod scopes;
 pub mod secret;
 pub mod update;

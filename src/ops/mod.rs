@@ -8,12 +8,14 @@
 mod applications;
 mod clients;
 mod lifecycle;
+mod registration;
 
 use std::sync::Arc;
 
 pub use applications::{Created, LARGE_PAGE, ListLimits, Page};
 pub use clients::RedirectMatch;
 pub use lifecycle::Rotated;
+pub use registration::{CreatedToken, RegisterError, Registered, Registration};
 
 use crate::{
     credentials::{Hasher, Verifier},
@@ -42,4 +44,6 @@ pub struct Ops {
     pub apps: Arc<AppCache>,
     /// What a ListApplications response may cost.
     pub lists: ListLimits,
+    /// How clients register themselves (RFC 7591/7592).
+    pub registration: Arc<Registration>,
 }
