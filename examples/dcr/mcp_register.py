@@ -21,8 +21,17 @@ import os
 import httpx2
 from mcp.client.auth import OAuthRegistrationError
 from mcp.client.auth.oauth2 import check_registration_usable
-from mcp.client.auth.utils import create_client_registration_request, handle_registration_response
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata
+from mcp.client.auth.utils import (
+    create_client_registration_request,
+    get_client_metadata_scopes,
+    handle_registration_response,
+)
+from mcp.shared.auth import (
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthMetadata,
+    ProtectedResourceMetadata,
+)
 
 BASE = os.environ.get("OAUTH_APPS_URL", "http://127.0.0.1:8080")
 SECRETS = ("client_secret", "registration_access_token")  # not printed whole
@@ -37,6 +46,16 @@ AS_METADATA = OAuthMetadata(
     token_endpoint=f"{BASE}/token",
     registration_endpoint=f"{BASE}/oauth2/register",
 )
+# The MCP server's RFC 9728 metadata: the scope the client registers for is
+# its scopes_supported (when the 401's WWW-Authenticate names none). The
+# service refuses a registration without a scope, so a deployment must
+# publish one here (or in the challenge, or the AS's scopes_supported).
+RESOURCE_METADATA = ProtectedResourceMetadata(
+    resource="https://mcp.example/mcp",
+    authorization_servers=[BASE],
+    scopes_supported=["read:user"],
+)
+GRANT_TYPES = ["authorization_code", "refresh_token"]
 
 
 async def register(client: httpx2.AsyncClient, metadata: OAuthClientMetadata) -> OAuthClientInformationFull:
@@ -54,14 +73,18 @@ async def register(client: httpx2.AsyncClient, metadata: OAuthClientMetadata) ->
 
 
 async def main() -> None:
+    # The scope as OAuthClientProvider picks it: challenge, else resource
+    # metadata, else the AS's scopes_supported.
+    scope = get_client_metadata_scopes(None, RESOURCE_METADATA, AS_METADATA, GRANT_TYPES)
+    assert scope == "read:user", scope
     metadata = OAuthClientMetadata(
         client_name="An MCP client",
         application_type="native",
         redirect_uris=[f"http://localhost:{CALLBACK_PORT}/callback"],
-        grant_types=["authorization_code", "refresh_token"],
+        grant_types=GRANT_TYPES,
         response_types=["code"],
         token_endpoint_auth_method="none",
-        scope="read:user",
+        scope=scope,
     )
     async with httpx2.AsyncClient(timeout=10) as client:
         info = await register(client, metadata)

@@ -55,6 +55,8 @@ check(web.token_endpoint_auth_method === "client_secret_basic", "web: the method
 check(web.scope === "read:user read:organization", "web: the scope", web);
 check(typeof web.registration_access_token === "string", "web: a registration_access_token", web);
 console.log(`web client (confidential): ${web.client_id}`);
+console.log(JSON.stringify(web, (k, v) =>
+  ["client_secret", "registration_access_token"].includes(k) ? `${v.slice(0, 6)}...` : v, 2));
 
 // A public native client on a loopback redirect: no secret at all.
 const native = await register({
