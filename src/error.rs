@@ -210,6 +210,17 @@ fn retry(code: Code, message: String, retry_after: Duration) -> Status {
     )
 }
 
+const INVALID_REGISTRATION_TOKEN: &str = "the registration token or registration access \
+    token is missing, unknown, expired, revoked or used up";
+const DYNAMIC_APPS_FULL: &str = "open registration is full: the organization holds as many \
+    dynamically registered applications as it may (OAUTH_APPS_MAX_DYNAMIC_APPS)";
+
+/// INTERNAL, with the cause logged and never sent.
+fn internal(cause: &str) -> Status {
+    tracing::error!(%cause, "internal error");
+    Status::internal("internal error")
+}
+
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
@@ -218,13 +229,11 @@ impl From<Error> for Status {
             Error::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
             Error::NotFound => Status::not_found("application not found"),
             Error::RegistrationTokenNotFound => Status::not_found("registration token not found"),
-            Error::InvalidRegistrationToken => Status::unauthenticated(
-                "the registration token or registration access token is missing, unknown, \
-                 expired, revoked or used up",
-            ),
-            Error::DynamicAppsFull => Status::resource_exhausted(
-                "open registration is full: the organization holds as many dynamically \
-                 registered applications as it may (OAUTH_APPS_MAX_DYNAMIC_APPS)",
+            Error::InvalidRegistrationToken => Status::unauthenticated(INVALID_REGISTRATION_TOKEN),
+            Error::DynamicAppsFull => retry(
+                Code::ResourceExhausted,
+                DYNAMIC_APPS_FULL.to_owned(),
+                Duration::from_secs(3600),
             ),
             Error::NameTaken => Status::already_exists(
                 "an application with this name, or one that looks the same, already exists in the organization",
@@ -266,14 +275,8 @@ impl From<Error> for Status {
                 Status::unavailable("the database is unavailable; retry later")
             }
             Error::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
-            Error::MissingPermit => {
-                tracing::error!("handler reached without an authorization permit");
-                Status::internal("internal error")
-            }
-            Error::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                Status::internal("internal error")
-            }
+            Error::MissingPermit => internal("handler reached without an authorization permit"),
+            Error::Internal(cause) => internal(&cause),
         }
     }
 }

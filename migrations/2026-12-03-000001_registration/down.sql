@@ -1,3 +1,7 @@
+-- Destructive: dynamically registered apps become ordinary ones, and the
+-- unique name indexes cannot be rebuilt while two live apps of one
+-- organization share a name (which dynamic apps may): rename or delete
+-- those first.
 DELETE FROM audit_events WHERE action IN ('create_registration_token', 'revoke_registration_token');
 ALTER TABLE audit_events DROP CONSTRAINT audit_events_action_check;
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_action_check CHECK (action IN

@@ -85,8 +85,11 @@ impl WritePermit {
     /// registration (RFC 7592), in the organization its registration token,
     /// the open-registration setting or its registration access token names:
     /// an ADMIN's rights, so never a privileged write. Made only by
-    /// `ops::registration`, right after that token was checked against the
-    /// database in the same transaction.
+    /// `ops::dcr`, once that token was found live (a registration token,
+    /// spent again in the registration's transaction) or bound to the
+    /// client (a registration access token, compared and swapped again in
+    /// the change's transaction), or for the open door's configured
+    /// organization.
     pub(crate) fn for_registration(org: String, subject: String) -> Self {
         Self::new(org, subject, Role::Admin)
     }

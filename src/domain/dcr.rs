@@ -80,10 +80,20 @@ impl ErrorCode {
     }
 }
 
-/// The client metadata as CreateApplication's input, or every violation at
-/// once (by the RFC's field names). Privileged scopes are refused here: a
-/// client never registers itself into an OWNER's grant.
-pub fn to_create_input(m: ClientMetadata) -> Result<CreateInput, Refusal> {
+/// Who registers: with a registration token, or openly (no token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Door {
+    Token,
+    Open,
+}
+
+/// The client metadata as CreateApplication's input, and what RFC 7591's
+/// own strings got wrong (by the RFC's field names): the caller runs
+/// `create::check_new` on the input anyway and reports both lists at once.
+/// Privileged scopes are refused here (a client never registers itself into
+/// an OWNER's grant), and so is client_credentials at the open door (a
+/// machine credential nobody vouched for).
+pub fn to_create_input(m: ClientMetadata, door: Door) -> (CreateInput, Vec<FieldViolation>) {
     let mut violations = Vec::new();
     let native = match m.application_type.as_deref() {
         None | Some("web") => false,
@@ -97,7 +107,8 @@ pub fn to_create_input(m: ClientMetadata) -> Result<CreateInput, Refusal> {
         }
     };
     let auth_method = auth_method(m.token_endpoint_auth_method.as_deref(), &mut violations);
-    let grant_types = grant_types(m.grant_types.as_deref(), &mut violations);
+    let grant_types = grant_types(m.grant_types.as_deref(), door, &mut violations);
+    let has_redirects = !m.redirect_uris.is_empty();
     check_response_types(m.response_types.as_deref(), &grant_types, &mut violations);
     let scopes = scopes(m.scope.as_deref(), &mut violations);
     if m.jwks_uri.is_some() {
@@ -114,11 +125,15 @@ pub fn to_create_input(m: ClientMetadata) -> Result<CreateInput, Refusal> {
             String::new()
         }
     };
+    // RFC 7591's default grant is authorization_code (with refresh tokens
+    // here); never client_credentials by default.
+    let grant_types = match (m.grant_types.is_some(), has_redirects) {
+        (true, _) => grant_types,
+        (false, true) => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        (false, false) => vec![GrantType::AuthorizationCode],
+    };
     let app_type = app_type(native, auth_method, &grant_types);
-    if !violations.is_empty() {
-        return Err(Refusal::Invalid(violations));
-    }
-    Ok(CreateInput {
+    let input = CreateInput {
         name: m.client_name.unwrap_or_else(|| UNNAMED.to_owned()),
         description: String::new(),
         app_type: Ok(app_type),
@@ -135,7 +150,70 @@ pub fn to_create_input(m: ClientMetadata) -> Result<CreateInput, Refusal> {
         tos_uri: m.tos_uri.unwrap_or_default(),
         contacts: m.contacts,
         dynamically_registered: true,
-    })
+    };
+    (input, violations)
+}
+
+/// The type and authentication method an update may not change.
+fn check_kind_unchanged(
+    current: &Application,
+    input: &CreateInput,
+    violations: &mut Vec<FieldViolation>,
+) {
+    if input.app_type != Ok(current.app_type) {
+        violations.push(FieldViolation::new(
+            "application_type",
+            "cannot change: the type follows from application_type, \
+             token_endpoint_auth_method and grant_types, as registered",
+        ));
+    }
+    if let Ok(Some(method)) = input.auth_method
+        && method != current.auth_method
+    {
+        violations.push(FieldViolation::new(
+            "token_endpoint_auth_method",
+            format!("cannot change from {}", current.auth_method.as_db()),
+        ));
+    }
+}
+
+/// UpdateApplication's violations without their `application.` prefix.
+fn unprefixed(refusal: Refusal) -> Refusal {
+    match refusal {
+        Refusal::Invalid(v) => Refusal::Invalid(
+            v.into_iter()
+                .map(|mut v| {
+                    if let Some(rest) = v.field.strip_prefix("application.") {
+                        v.field = rest.to_owned();
+                    }
+                    v
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// RFC 7591's violations and CreateApplication's refusal (renamed to the
+/// RFC's fields) as one, a field the first named left out of the second.
+pub fn merged(mut ours: Vec<FieldViolation>, rules: Refusal) -> Refusal {
+    match rfc_names(rules) {
+        Refusal::Invalid(theirs) => {
+            let named: Vec<String> = ours.iter().map(|v| v.field.clone()).collect();
+            ours.extend(theirs.into_iter().filter(|v| !named.contains(&v.field)));
+            Refusal::Invalid(ours)
+        }
+        other if ours.is_empty() => other,
+        _ => Refusal::Invalid(ours),
+    }
+}
+
+/// A client's name that looks like one of the organization's own apps'.
+pub fn name_taken() -> Refusal {
+    Refusal::invalid(
+        "client_name",
+        "looks like the name of an application the organization registered itself; choose another",
+    )
 }
 
 /// The contract's mapping: `native` is NATIVE; `web` with no client
@@ -169,7 +247,11 @@ fn auth_method(method: Option<&str>, violations: &mut Vec<FieldViolation>) -> Op
     known
 }
 
-fn grant_types(grants: Option<&[String]>, violations: &mut Vec<FieldViolation>) -> Vec<GrantType> {
+fn grant_types(
+    grants: Option<&[String]>,
+    door: Door,
+    violations: &mut Vec<FieldViolation>,
+) -> Vec<GrantType> {
     let mut known = Vec::new();
     for (i, g) in grants.unwrap_or_default().iter().enumerate() {
         let parsed = if g == DEVICE_CODE_URN {
@@ -178,8 +260,14 @@ fn grant_types(grants: Option<&[String]>, violations: &mut Vec<FieldViolation>) 
             GrantType::from_db(g).filter(|g| *g != GrantType::DeviceCode)
         };
         match parsed {
-            Some(g) if !known.contains(&g) => known.push(g),
-            Some(_) => {}
+            Some(GrantType::ClientCredentials) if door == Door::Open => {
+                violations.push(FieldViolation::new(
+                    format!("grant_types[{i}]"),
+                    "client_credentials cannot be registered without a registration token",
+                ));
+            }
+            // Duplicates go on to CreateApplication's rules, which refuse them.
+            Some(g) => known.push(g),
             None => violations.push(FieldViolation::new(
                 format!("grant_types[{i}]"),
                 format!("{g:?} is not a grant this service supports (authorization_code, refresh_token, client_credentials, {DEVICE_CODE_URN})"),
@@ -228,7 +316,12 @@ fn scopes(scope: Option<&str>, violations: &mut Vec<FieldViolation>) -> Vec<Stri
             "is required: the space-separated scopes the client may ask for",
         ));
     }
-    for s in scopes.iter().filter(|s| is_owner_only_scope(s)) {
+    // Every admin: scope, not only the catalog's owner-only ones: an
+    // operator's own admin:billing is no scope for software to take either.
+    for s in scopes
+        .iter()
+        .filter(|s| is_owner_only_scope(s) || s.starts_with("admin:"))
+    {
         violations.push(FieldViolation::new(
             "scope",
             format!("{s} cannot be registered dynamically; an OWNER must grant it"),
@@ -258,27 +351,10 @@ const REPLACED: &[&str] = &[
 pub fn plan_replacement(
     current: Application,
     input: CreateInput,
+    mut violations: Vec<FieldViolation>,
     policy: &Policy,
 ) -> Result<Classified<AppUpdate>, Refusal> {
-    let mut violations = Vec::new();
-    if input.app_type != Ok(current.app_type) {
-        violations.push(FieldViolation::new(
-            "application_type",
-            "cannot change: the type follows from application_type, \
-             token_endpoint_auth_method and grant_types, as registered",
-        ));
-    }
-    if let Ok(Some(method)) = input.auth_method
-        && method != current.auth_method
-    {
-        violations.push(FieldViolation::new(
-            "token_endpoint_auth_method",
-            format!("cannot change from {}", current.auth_method.as_db()),
-        ));
-    }
-    if !violations.is_empty() {
-        return Err(Refusal::Invalid(violations));
-    }
+    check_kind_unchanged(&current, &input, &mut violations);
     let grant_types = if input.grant_types.is_empty() {
         let defaults = default_grant_types(current.app_type, !input.redirect_uris.is_empty());
         defaults.into_iter().map(Ok).collect()
@@ -306,19 +382,12 @@ pub fn plan_replacement(
         etag: String::new(),
         application_etag: String::new(),
     };
-    plan_update(current, &update, policy).map_err(|r| match r {
-        Refusal::Invalid(v) => Refusal::Invalid(
-            v.into_iter()
-                .map(|mut v| {
-                    if let Some(rest) = v.field.strip_prefix("application.") {
-                        v.field = rest.to_owned();
-                    }
-                    v
-                })
-                .collect(),
-        ),
-        other => other,
-    })
+    let planned = plan_update(current, &update, policy).map_err(unprefixed);
+    match planned {
+        Ok(plan) if violations.is_empty() => Ok(plan),
+        Ok(_) => Err(Refusal::Invalid(violations)),
+        Err(refusal) => Err(merged(violations, refusal)),
+    }
 }
 
 /// `check_new`'s violations named as RFC 7591 names the fields.
@@ -420,11 +489,14 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn fields(r: Result<CreateInput, Refusal>) -> Vec<String> {
-        match r {
-            Err(Refusal::Invalid(v)) => v.into_iter().map(|v| v.field).collect(),
-            other => panic!("{other:?}"),
-        }
+    fn fields((_, violations): (CreateInput, Vec<FieldViolation>)) -> Vec<String> {
+        violations.into_iter().map(|v| v.field).collect()
+    }
+
+    fn input(m: ClientMetadata) -> CreateInput {
+        let (input, violations) = to_create_input(m, Door::Token);
+        assert!(violations.is_empty(), "{violations:?}");
+        input
     }
 
     #[test]
@@ -446,9 +518,9 @@ mod tests {
         ];
         for (mut json, want) in cases {
             json["scope"] = "read:user".into();
-            let input = to_create_input(meta(json.clone())).unwrap();
-            assert_eq!(input.app_type, Ok(want), "{json}");
-            assert!(input.dynamically_registered && !input.first_party);
+            let got = input(meta(json.clone()));
+            assert_eq!(got.app_type, Ok(want), "{json}");
+            assert!(got.dynamically_registered && !got.first_party);
         }
     }
 
@@ -463,7 +535,7 @@ mod tests {
             "jwks_uri": "https://attacker.example/jwks",
         }));
         assert_eq!(
-            fields(to_create_input(bad)),
+            fields(to_create_input(bad, Door::Token)),
             [
                 "application_type",
                 "token_endpoint_auth_method",
@@ -475,24 +547,37 @@ mod tests {
             ]
         );
         assert_eq!(
-            fields(to_create_input(meta(serde_json::json!({})))),
+            fields(to_create_input(meta(serde_json::json!({})), Door::Token)),
             ["scope"]
         );
     }
 
     #[test]
-    fn the_device_grant_is_its_urn_and_duplicates_collapse() {
+    fn the_device_grant_is_its_urn_and_defaults_are_the_code_flow() {
         let m = meta(serde_json::json!({
             "application_type": "native",
-            "grant_types": [DEVICE_CODE_URN, DEVICE_CODE_URN, "refresh_token"],
+            "grant_types": [DEVICE_CODE_URN, "refresh_token"],
             "response_types": [],
             "scope": "read:user",
         }));
-        let input = to_create_input(m).unwrap();
+        let device = input(m);
         assert_eq!(
-            input.grant_types,
+            device.grant_types,
             [Ok(GrantType::DeviceCode), Ok(GrantType::RefreshToken)]
         );
+        let web = input(meta(serde_json::json!({
+            "redirect_uris": ["https://a.example/cb"], "scope": "read:user",
+        })));
+        assert_eq!(
+            web.grant_types,
+            [
+                Ok(GrantType::AuthorizationCode),
+                Ok(GrantType::RefreshToken)
+            ]
+        );
+        let no_redirects = input(meta(serde_json::json!({"scope": "read:user"})));
+        assert_eq!(no_redirects.grant_types, [Ok(GrantType::AuthorizationCode)]);
+        assert_eq!(no_redirects.app_type, Ok(AppType::Web));
     }
 
     #[test]

@@ -116,50 +116,47 @@ impl Http {
                 "the request's headers are too large",
             );
         }
-        let bearer = bearer(req.headers());
-        let source = req.extensions().get::<PeerIp>().map(|p| p.0);
-        let base = self.registration_base(&req);
-        let deadline = Some(Deadline(Instant::now() + self.answer_within()));
-        let ops = self.api.ops();
         let status = if matches!(action, Action::Register) {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         };
+        let bearer = bearer(req.headers());
+        let source = req.extensions().get::<PeerIp>().map(|p| p.0);
+        let base = self.registration_base(&req);
+        let deadline = Some(Deadline(Instant::now() + self.answer_within()));
+        let ops = self.api.ops();
+        // The bearer first: an unauthenticated caller learns nothing of the
+        // body's rules, and no body is read for it.
         let result = match action {
-            Action::Register => match self.metadata(req).await {
-                Ok(m) => ops.register_client(bearer, source, m, deadline).await,
-                Err(reply) => return reply,
+            Action::Register => match ops.admit_registration(bearer, source).await {
+                Ok(admitted) => match self.metadata(req).await {
+                    Ok(m) => ops.register_client(admitted, m, deadline).await,
+                    Err(reply) => return reply,
+                },
+                Err(e) => Err(e),
             },
-            Action::Replace(client_id) => match self.metadata(req).await {
-                Ok(m) => {
-                    ops.replace_registration(&client_id, bearer, m, deadline)
-                        .await
-                }
-                Err(reply) => return reply,
+            Action::Read(client_id) => match ops.admit_client(&client_id, bearer).await {
+                Ok(grant) => ops.read_registration(&grant).await,
+                Err(e) => Err(e),
             },
-            Action::Read(client_id) => {
-                ops.read_registration(&client_id, bearer)
-                    .await
-                    .map(|app| Registered {
-                        app,
-                        secret: None,
-                        access_token: BearerToken::from_presented(String::new()),
-                    })
-            }
+            Action::Replace(client_id) => match ops.admit_client(&client_id, bearer).await {
+                Ok(grant) => match self.metadata(req).await {
+                    Ok(m) => ops.replace_registration(grant, m, deadline).await,
+                    Err(reply) => return reply,
+                },
+                Err(e) => Err(e),
+            },
             Action::Delete(client_id) => {
-                return match ops.delete_registration(&client_id, bearer, deadline).await {
-                    Ok(()) => no_content(),
-                    Err(e) => refused(e),
+                let deleted = match ops.admit_client(&client_id, bearer).await {
+                    Ok(grant) => ops.delete_registration(grant, deadline).await,
+                    Err(e) => Err(e),
                 };
+                return deleted.map_or_else(refused, |()| no_content());
             }
         };
         match result {
-            Ok(registered) => {
-                let mut reply = json_reply(status, Code::Ok, &response(registered, &base));
-                reply.authenticated = true;
-                reply
-            }
+            Ok(registered) => json_reply(status, Code::Ok, &response(registered, &base)),
             Err(e) => refused(e),
         }
     }
@@ -255,11 +252,8 @@ fn response(r: Registered, base: &str) -> Value {
         "registration_client_uri".into(),
         format!("{base}{PATH}/{encoded}").into(),
     );
-    if !r.access_token.expose().is_empty() {
-        out.insert(
-            "registration_access_token".into(),
-            r.access_token.expose().into(),
-        );
+    if let Some(token) = &r.access_token {
+        out.insert("registration_access_token".into(), token.expose().into());
     }
     if let Some(secret) = &r.secret {
         out.insert("client_secret".into(), secret.expose().into());
@@ -275,7 +269,6 @@ fn no_content() -> Reply {
     let mut reply = json_reply(StatusCode::NO_CONTENT, Code::Ok, &json!({}));
     reply.body = Bytes::new();
     reply.headers.remove(header::CONTENT_TYPE);
-    reply.authenticated = true;
     reply
 }
 

@@ -46,6 +46,13 @@ impl From<Reply> for http::Response<Body> {
         let mut response = http::Response::new(Body::new(http_body_util::Full::new(r.body)));
         *response.status_mut() = r.status;
         *response.headers_mut() = r.headers;
+        // Answers carry secrets shown once (client secrets, registration
+        // and access tokens) and per-caller data: no cache may keep one
+        // (RFC 6749 5.1, RFC 7591 3.2.1).
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
         if r.authenticated {
             response.extensions_mut().insert(super::Authenticated);
         }

@@ -174,6 +174,16 @@ pub fn table() -> Vec<Route> {
             VerifyClientAssertion,
             Body::Request,
         ),
+    ]
+    .into_iter()
+    .chain(token_routes())
+    .collect()
+}
+
+/// The registration tokens' routes (contract section 8).
+fn token_routes() -> [Route; 3] {
+    use Rpc::*;
+    [
         route(
             Method::POST,
             ORG_TOKENS,

@@ -7,6 +7,7 @@
 
 mod applications;
 mod clients;
+mod dcr;
 mod lifecycle;
 mod registration;
 
@@ -14,8 +15,9 @@ use std::sync::Arc;
 
 pub use applications::{Created, LARGE_PAGE, ListLimits, Page};
 pub use clients::RedirectMatch;
+pub use dcr::{Admitted, ClientGrant, RegisterError, Registered};
 pub use lifecycle::Rotated;
-pub use registration::{CreatedToken, RegisterError, Registered, Registration};
+pub use registration::{CreatedToken, Registration};
 
 use crate::{
     credentials::{Hasher, Verifier},

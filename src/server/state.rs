@@ -231,9 +231,9 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
         lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
         registration: Arc::new(Registration {
             key: registration_key,
-            open_org: config.open_registration_org.clone(),
-            per_source: Limiter::per_hour(config.open_registrations_per_hour),
-            max_dynamic_apps: i64::from(config.max_dynamic_apps),
+            open_org: config.registration.open_registration_org.clone(),
+            per_source: Limiter::per_hour(config.registration.open_registrations_per_hour),
+            max_dynamic_apps: i64::from(config.registration.max_dynamic_apps),
         }),
     })
 }
@@ -264,6 +264,6 @@ fn server_settings(config: &Config, tls: Option<TlsMaterial>) -> ServerSettings 
         cors_origins: config.cors_origins.0.clone(),
         keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
         tls,
-        public_url: config.public_url.clone(),
+        public_url: config.registration.public_url.clone(),
     }
 }

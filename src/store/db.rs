@@ -4,6 +4,7 @@
 
 use std::{
     future::Future,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -12,18 +13,38 @@ use diesel::{QueryableByName, sql_query, sql_types::Bool};
 use diesel_async::{
     AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
     async_connection_wrapper::AsyncConnectionWrapper,
-    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, bb8},
+    pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, PoolError,
+        bb8::{self, RunError},
+    },
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 
 use super::{
     StoreError, StoreResult,
     connect::{ConnectError, establish},
+    outage::Outage,
 };
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-pub type Pool = bb8::Pool<AsyncPgConnection>;
+/// The connection pool, and whether the database is known to be down
+/// ([`Outage`]: calls then fail at once instead of waiting the connection
+/// timeout). Derefs to the bb8 pool.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    inner: bb8::Pool<AsyncPgConnection>,
+    outage: Arc<Outage>,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = bb8::Pool<AsyncPgConnection>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
 pub type PooledConn<'a> = bb8::PooledConnection<'a, AsyncPgConnection>;
 
 /// Serialises migrations of replicas that start together.
@@ -142,12 +163,16 @@ pub fn build_pool(
         })
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-    bb8::Pool::builder()
+    let inner = bb8::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(connect_timeout)
         .test_on_check_out(false)
-        .build_unchecked(manager)
+        .build_unchecked(manager);
+    Pool {
+        inner,
+        outage: Arc::default(),
+    }
 }
 
 /// When the client stops waiting: its `grpc-timeout` or the server's
@@ -285,24 +310,47 @@ impl Db {
 /// known locally as closed: it is dropped (the pool then discards it) and
 /// another is taken, so a database that came back serves the very next call.
 pub async fn checkout(pool: &Pool) -> StoreResult<PooledConn<'_>> {
-    use diesel_async::pooled_connection::PoolableConnection as _;
     use tracing::Instrument as _;
-    let started = std::time::Instant::now();
-    let result = async {
-        for _ in 0..=pool.state().connections {
-            let mut conn = pool.get().await?;
-            if !conn.is_broken() {
-                return Ok(conn);
-            }
-        }
-        Ok(pool.get().await?)
+    if pool.outage.is_down() {
+        return Err(StoreError::Unavailable(
+            "the database is down (known from an earlier call; reconnecting in the background)"
+                .into(),
+        ));
     }
-    .instrument(tracing::debug_span!("db.pool.get"))
-    .await;
+    let started = std::time::Instant::now();
+    let result = usable(&pool.inner)
+        .instrument(tracing::debug_span!("db.pool.get"))
+        .await;
     crate::telemetry::metrics::get()
         .pool_wait
         .record(started.elapsed().as_secs_f64(), &[]);
-    result
+    if let Err(RunError::TimedOut | RunError::User(PoolError::ConnectionError(_))) = &result
+        && pool.outage.went_down()
+    {
+        tracing::warn!("no database connection: calls fail at once until one is made");
+        let inner = pool.inner.clone();
+        pool.outage.probe(move || {
+            let inner = inner.clone();
+            async move { usable(&inner).await.is_ok() }
+        });
+    }
+    Ok(result?)
+}
+
+/// A connection that is not known to be broken.
+///
+/// A pooled connection whose server went away (a restart, a failover) is
+/// known locally as closed: it is dropped (the pool then discards it) and
+/// another is taken, so a database that came back serves the very next call.
+async fn usable(pool: &bb8::Pool<AsyncPgConnection>) -> Result<PooledConn<'_>, RunError> {
+    use diesel_async::pooled_connection::PoolableConnection as _;
+    for _ in 0..=pool.state().connections {
+        let mut conn = pool.get().await?;
+        if !conn.is_broken() {
+            return Ok(conn);
+        }
+    }
+    pool.get().await
 }
 
 /// Bounds the statements of the surrounding transaction to `remaining`, the

@@ -23,6 +23,7 @@ use crate::{
     auth::{Permitted, WritePermit},
     domain::{
         AppId,
+        names::NameKeys,
         registration::{NewToken, RegistrationToken, TokenHash, TokenId},
     },
 };
@@ -174,29 +175,58 @@ pub async fn spend(conn: &mut AsyncPgConnection, hash: &TokenHash) -> StoreResul
     }))
 }
 
-/// Sets the registration access token of application `id` (of the write
-/// permit's organization): the previous one stops working in the same
-/// commit.
+/// Sets the registration access token of live application `id` (of the
+/// write permit's organization) to `new`, when its current one is
+/// `expected` (any, for `None`): a compare-and-set, so of two calls racing
+/// with one token only the first swaps it. Whether it was set.
 #[tracing::instrument(name = "db.applications.set_access_hash", skip_all, fields(db.system = "postgresql"))]
 pub async fn set_access_hash(
     conn: &mut AsyncPgConnection,
     permit: &WritePermit,
     id: &AppId,
-    hash: Option<&TokenHash>,
-) -> StoreResult<()> {
-    let updated = diesel::update(
-        applications::table
-            .filter(applications::organization_id.eq(permit.org()))
-            .filter(applications::id.eq(id.as_str())),
-    )
-    .set(applications::registration_access_hash.eq(hash.map(TokenHash::as_bytes)))
-    .execute(conn)
-    .await?;
-    if updated == 1 {
-        Ok(())
-    } else {
-        Err(super::StoreError::NotFound)
-    }
+    expected: Option<&TokenHash>,
+    new: Option<&TokenHash>,
+) -> StoreResult<bool> {
+    let target = applications::table
+        .filter(applications::organization_id.eq(permit.org()))
+        .filter(applications::id.eq(id.as_str()))
+        .filter(applications::delete_time.is_null());
+    let value = applications::registration_access_hash.eq(new.map(TokenHash::as_bytes));
+    let updated = match expected {
+        Some(hash) => {
+            let current = applications::registration_access_hash.eq(hash.as_bytes());
+            diesel::update(target.filter(current))
+                .set(value)
+                .execute(conn)
+                .await?
+        }
+        None => diesel::update(target).set(value).execute(conn).await?,
+    };
+    Ok(updated == 1)
+}
+
+/// Whether a live application of `org` registered by a member (not by
+/// software) has a name that looks like `keys`: a client that registers
+/// itself may not pass for one of the organization's own.
+#[tracing::instrument(name = "db.applications.looks_like_a_member_app", skip_all, fields(db.system = "postgresql"))]
+pub async fn looks_like_a_member_app(
+    conn: &mut AsyncPgConnection,
+    org: &str,
+    keys: &NameKeys,
+) -> StoreResult<bool> {
+    let found: i64 = applications::table
+        .filter(applications::organization_id.eq(org))
+        .filter(applications::delete_time.is_null())
+        .filter(applications::dynamically_registered.eq(false))
+        .filter(
+            applications::name_key
+                .eq(&keys.folded)
+                .or(applications::visual_key.eq(&keys.visual)),
+        )
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(found > 0)
 }
 
 /// The organization and id of the live, dynamically registered client

@@ -360,7 +360,7 @@ async fn every_rule_of_create_applies_and_errors_are_rfc_7591s() {
         t,
         json!({
             "client_name": "Pay\u{200B}Pal",
-            "redirect_uris": ["https://tool.example.com/cb"],
+            "redirect_uris": ["https://tool.example.com/cb", "http://tool.example.com/cb"],
             "grant_types": ["password"],
             "scope": "read:user admin:all",
             "jwks_uri": "http://169.254.169.254/latest/meta-data",
@@ -371,15 +371,18 @@ async fn every_rule_of_create_applies_and_errors_are_rfc_7591s() {
     assert_eq!(metadata.status, StatusCode::BAD_REQUEST);
     assert_eq!(metadata.body["error"], "invalid_client_metadata");
     let why = metadata.body["error_description"].as_str().unwrap();
-    for field in ["grant_types[0]", "scope", "jwks_uri"] {
+    // Every violation of one body at once: RFC 7591's own strings and
+    // CreateApplication's rules alike.
+    for field in [
+        "grant_types[0]",
+        "scope",
+        "jwks_uri",
+        "client_name",
+        "logo_uri",
+        "redirect_uris[1]",
+    ] {
         assert!(why.contains(&format!("{field}: ")), "{field} in {why}");
     }
-    let named = register(&http, t, json!({"client_name": "Pay\u{200B}Pal", "redirect_uris": ["https://a.example.com/cb"], "scope": "read:user", "logo_uri": "https://127.0.0.1/l.png"})).await;
-    let why = named.body["error_description"].as_str().unwrap();
-    assert!(
-        why.contains("client_name: ") && why.contains("logo_uri: "),
-        "{why}"
-    );
 
     let malformed = http
         .send({
@@ -542,8 +545,8 @@ async fn open_registration_is_off_unless_configured_then_limited() {
 
     let app = TestApp::spawn_with(|c| {
         c.redirect_allow_localhost = true;
-        c.open_registration_org = Some("public".into());
-        c.open_registrations_per_hour = 2;
+        c.registration.open_registration_org = Some("public".into());
+        c.registration.open_registrations_per_hour = 2;
     })
     .await;
     let http = Http::http1(&app);
@@ -567,9 +570,9 @@ async fn open_registration_is_off_unless_configured_then_limited() {
 
     let full = TestApp::spawn_with(|c| {
         c.redirect_allow_localhost = true;
-        c.open_registration_org = Some("public".into());
-        c.open_registrations_per_hour = 0;
-        c.max_dynamic_apps = 1;
+        c.registration.open_registration_org = Some("public".into());
+        c.registration.open_registrations_per_hour = 0;
+        c.registration.max_dynamic_apps = 1;
     })
     .await;
     let http = Http::http1(&full);
@@ -591,4 +594,147 @@ async fn open_registration_is_off_unless_configured_then_limited() {
     )
     .await;
     assert_eq!(privileged.body["error"], "invalid_client_metadata");
+}
+
+#[tokio::test]
+async fn a_registration_access_token_acts_once_and_only_on_its_client() {
+    let app = owner_app().await;
+    let (secret, _) = token(&app, 2).await;
+    let http = std::sync::Arc::new(Http::http1(&app));
+    let a = register(&http, Some(&secret), web_client("A")).await;
+    let b = register(&http, Some(&secret), web_client("B")).await;
+    let (a_path, a_rat, b_rat) = (client_path(&a), rat(&a), rat(&b));
+    let mut body = web_client("A2");
+    // Another client's token changes and deletes nothing.
+    assert_invalid_token(
+        &http
+            .call(Method::PUT, &a_path, Some(&b_rat), Some(body.clone()))
+            .await,
+    );
+    assert_invalid_token(&http.call(Method::DELETE, &a_path, Some(&b_rat), None).await);
+    // Escalation and changes of kind are refused, all named at once.
+    body["scope"] = "read:user admin:all".into();
+    body["token_endpoint_auth_method"] = "client_secret_post".into();
+    let refused = http
+        .call(Method::PUT, &a_path, Some(&a_rat), Some(body))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let why = refused.body["error_description"].as_str().unwrap();
+    assert!(
+        why.contains("scope: ") && why.contains("token_endpoint_auth_method: "),
+        "{why}"
+    );
+    // Two updates racing with one token: exactly one gets the new token.
+    let racing = (0..2).map(|i| {
+        let (http, path, token) = (http.clone(), a_path.clone(), a_rat.clone());
+        tokio::spawn(async move {
+            let body = web_client(&format!("Racer {i}"));
+            http.call(Method::PUT, &path, Some(&token), Some(body))
+                .await
+                .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for r in racing {
+        statuses.push(r.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::UNAUTHORIZED],
+        "{statuses:?}"
+    );
+    assert_invalid_token(&http.call(Method::GET, &a_path, Some(&a_rat), None).await);
+}
+
+#[tokio::test]
+async fn a_client_cannot_pass_for_one_of_the_organizations_own_apps() {
+    let app = owner_app().await;
+    app.create_app("alice", "acme", "Payroll").await;
+    let (secret, _) = token(&app, 3).await;
+    let http = Http::http1(&app);
+    for name in ["Payroll", "PAYROLL", "Pay\u{0440}oll"] {
+        let refused = register(&http, Some(&secret), web_client(name)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{name}");
+        let why = refused.body["error_description"].as_str().unwrap();
+        assert!(why.contains("client_name: "), "{name}: {why}");
+    }
+    let ok = register(&http, Some(&secret), web_client("Payroll helper")).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{:?}", ok.body);
+    // Renaming to it through RFC 7592 is refused the same way.
+    let renamed = http
+        .call(
+            Method::PUT,
+            &client_path(&ok),
+            Some(&rat(&ok)),
+            Some(web_client("payroll")),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn responses_are_never_cached_and_name_the_public_url() {
+    let app = TestApp::spawn_with(|c| {
+        c.registration.public_url = Some("https://apps.example.com".into())
+    })
+    .await;
+    app.set_member("acme", "alice", Role::Owner).await;
+    let (secret, _) = token(&app, 2).await;
+    let http = Http::http1(&app);
+    let registered = register(&http, Some(&secret), web_client("Cached?")).await;
+    assert_eq!(registered.headers[header::CACHE_CONTROL], "no-store");
+    let client_id = registered.body["client_id"].as_str().unwrap();
+    assert_eq!(
+        registered.body["registration_client_uri"],
+        format!("https://apps.example.com/oauth2/register/{client_id}")
+    );
+    // A private_key_jwt client brings its keys inline and gets no secret.
+    let keyed = register(
+        &http,
+        Some(&secret),
+        json!({
+            "client_name": "Keyed",
+            "redirect_uris": ["https://keyed.example.com/cb"],
+            "scope": "read:user",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]},
+        }),
+    )
+    .await;
+    assert_eq!(keyed.status, StatusCode::CREATED, "{:?}", keyed.body);
+    assert!(keyed.body.get("client_secret").is_none());
+    assert_eq!(keyed.body["jwks"]["keys"][0]["kid"], "k1");
+}
+
+#[tokio::test]
+async fn the_open_door_gives_no_machine_credentials_and_says_when_to_retry() {
+    let app = TestApp::spawn_with(|c| {
+        c.registration.open_registration_org = Some("public".into());
+        c.registration.open_registrations_per_hour = 0;
+        c.registration.max_dynamic_apps = 1;
+    })
+    .await;
+    let http = Http::http1(&app);
+    let machine = register(
+        &http,
+        None,
+        json!({"grant_types": ["client_credentials"], "scope": "read:user"}),
+    )
+    .await;
+    assert_eq!(machine.status, StatusCode::BAD_REQUEST);
+    assert!(
+        machine.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("grant_types[0]: client_credentials")
+    );
+    assert_eq!(
+        register(&http, None, web_client("First")).await.status,
+        StatusCode::CREATED
+    );
+    let full = register(&http, None, web_client("Second")).await;
+    assert_eq!(full.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(full.headers[header::RETRY_AFTER], "3600");
 }

@@ -56,6 +56,34 @@ fn operation(id: &str, description: &str, body: bool, ok: (&str, &str)) -> Value
         })
     };
     responses.insert(ok_status.into(), ok_response);
+    responses.extend(error_responses(body));
+    let mut op = json!({
+        "operationId": id,
+        "summary": description.split(". ").next().unwrap_or(description),
+        "description": description,
+        "security": [{ "registrationToken": [] }],
+        "responses": responses,
+    });
+    if id != "RegisterClient" {
+        op["parameters"] = json!([{
+            "name": "client_id", "in": "path", "required": true,
+            "schema": { "type": "string" },
+        }]);
+    }
+    if body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": {
+                "$ref": "#/components/schemas/ClientMetadata"
+            } } },
+        });
+    }
+    op
+}
+
+/// The RFC 7591 error responses of an operation (with a body or not).
+fn error_responses(body: bool) -> Map<String, Value> {
+    let mut responses = Map::new();
     let errors = [
         (
             "400",
@@ -90,28 +118,7 @@ fn operation(id: &str, description: &str, body: bool, ok: (&str, &str)) -> Value
             }),
         );
     }
-    let mut op = json!({
-        "operationId": id,
-        "summary": description.split(". ").next().unwrap_or(description),
-        "description": description,
-        "security": [{ "registrationToken": [] }],
-        "responses": responses,
-    });
-    if id != "RegisterClient" {
-        op["parameters"] = json!([{
-            "name": "client_id", "in": "path", "required": true,
-            "schema": { "type": "string" },
-        }]);
-    }
-    if body {
-        op["requestBody"] = json!({
-            "required": true,
-            "content": { "application/json": { "schema": {
-                "$ref": "#/components/schemas/ClientMetadata"
-            } } },
-        });
-    }
-    op
+    responses
 }
 
 fn metadata_schema() -> Value {
