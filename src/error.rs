@@ -62,6 +62,10 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable,
+    /// A client's metadata document could not be fetched, and no good
+    /// copy of it is at hand.
+    #[error("client metadata document unreachable")]
+    DocumentUnreachable,
     /// A statement ran out of time: the database was too slow.
     #[error("database statement timed out")]
     DatabaseTimeout,
@@ -246,6 +250,9 @@ impl From<Error> for Status {
             Error::Unavailable | Error::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")
             }
+            Error::DocumentUnreachable => Status::unavailable(
+                "the client's metadata document could not be fetched; retry later",
+            ),
             Error::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
             Error::MissingPermit => {
                 tracing::error!("handler reached without an authorization permit");

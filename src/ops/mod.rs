@@ -18,6 +18,7 @@ pub use lifecycle::Rotated;
 use crate::{
     credentials::{Hasher, Verifier},
     domain::{ChecksumKey, Policy, assertion::AssertionPolicy, page_token::PageTokenKey},
+    metadata_docs::MetadataDocuments,
     store::{AppCache, Db},
 };
 
@@ -42,4 +43,7 @@ pub struct Ops {
     pub apps: Arc<AppCache>,
     /// What a ListApplications response may cost.
     pub lists: ListLimits,
+    /// Clients named by the URL of their metadata document (off unless
+    /// configured).
+    pub documents: MetadataDocuments,
 }

@@ -18,7 +18,8 @@ use crate::{
     },
     config::{Config, DatabaseArgs, JwtArgs},
     credentials::{CallerSlots, Hasher, Limiter, SignatureLane, VerifiedCache, Verifier},
-    domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey},
+    domain::{ChecksumKey, Policy, ids::random_base62, page_token::PageTokenKey},
+    metadata_docs::MetadataDocuments,
     ops::{ListLimits, Ops},
     store::{self, AppCache, Db, Memberships, Pool},
 };
@@ -200,9 +201,11 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
     // Refusals that need no hash wait as long as recent ones took: from
     // the first call on.
     verifying.calibrate().await?;
+    let policy = Arc::new(config.policy());
+    let documents = metadata_documents(config, &policy)?;
     Ok(Ops {
         db,
-        policy: Arc::new(config.policy()),
+        policy,
         assertions: config.assertion_policy(),
         minting,
         checksum_key: checksum_key.clone(),
@@ -224,7 +227,21 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
             config.cache_ttl,
         )),
         lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
+        documents,
     })
+}
+
+/// The resolver of Client ID Metadata Documents, when they are on; its
+/// CA file read now.
+fn metadata_documents(
+    config: &Config,
+    policy: &Arc<Policy>,
+) -> Result<MetadataDocuments, crate::config::Misconfigured> {
+    let Some(settings) = config.metadata_docs.settings() else {
+        return Ok(MetadataDocuments::off());
+    };
+    let ca_file = config.metadata_docs.metadata_document_ca_file.as_deref();
+    MetadataDocuments::new(settings, ca_file, policy.clone())
 }
 
 /// The transport settings, with the connection limit fitted to the
