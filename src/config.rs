@@ -17,13 +17,12 @@ use crate::{
 };
 
 mod files;
-mod metadata_docs;
+pub mod metadata_docs;
 
 pub use files::{
     EXIT_MISCONFIGURED, FILE_VARIABLES, Misconfigured, SERVE_AFTER_HELP, read_setting_file,
     secrets_from_files,
 };
-pub use metadata_docs::MetadataDocumentArgs;
 
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -346,8 +345,7 @@ pub struct Config {
     pub tls_client_ca: Option<std::path::PathBuf>,
 
     #[command(flatten)]
-    pub metadata_docs: MetadataDocumentArgs,
-
+    pub metadata_docs: metadata_docs::MetadataDocumentArgs,
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "OAUTH_APPS_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "30s")]
     pub shutdown_grace: Duration,

@@ -12,7 +12,7 @@ use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::{
-    client::legacy::Client,
+    client::legacy::{Client, connect::Connect},
     rt::{TokioExecutor, TokioIo},
 };
 use rustls::ClientConfig;
@@ -77,14 +77,14 @@ impl Fetcher {
             })?
     }
 
-    async fn fetch_unbounded(
+    /// A client whose every connection goes to `addrs`, tried in order:
+    /// its TCP connector ignores the URI it is given. One per fetch, so no
+    /// connection is pooled or reused.
+    fn client(
         &self,
-        url: &DocumentUrl,
         addrs: Vec<SocketAddr>,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Client<impl Connect + Clone + Send + Sync + 'static, Empty<Bytes>> {
         let addrs: Arc<[SocketAddr]> = addrs.into();
-        // The TCP connector ignores the URI it is given: it can only reach
-        // the checked addresses, tried in order.
         let tcp = tower::service_fn(move |_: http::Uri| {
             let addrs = addrs.clone();
             async move { TcpStream::connect(&*addrs).await.map(TokioIo::new) }
@@ -94,11 +94,19 @@ impl Fetcher {
             .https_only()
             .enable_http1()
             .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
+        Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .http1_max_buf_size(MAX_HEAD_BYTES)
             .http1_max_headers(MAX_HEADERS)
-            .build::<_, Empty<Bytes>>(https);
+            .build(https)
+    }
+
+    async fn fetch_unbounded(
+        &self,
+        url: &DocumentUrl,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Fetched, FetchError> {
+        let client = self.client(addrs);
         let request = Request::get(url.as_str())
             .header(header::ACCEPT, "application/json")
             .header(
