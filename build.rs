@@ -18,6 +18,7 @@ const SECRET_BEARING: &[&str] = &[
     ".oauthapps.v1.RotateClientSecretResponse",
     ".oauthapps.v1.VerifyClientCredentialsRequest",
     ".oauthapps.v1.VerifyClientAssertionRequest",
+    ".oauthapps.v1.CreateRegistrationTokenResponse",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

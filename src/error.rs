@@ -36,6 +36,16 @@ pub enum Error {
     OwnerOnly(OwnerOnly),
     #[error("application not found")]
     NotFound,
+    #[error("registration token not found")]
+    RegistrationTokenNotFound,
+    /// RFC 7591/7592: no, or a bad, registration token or registration
+    /// access token.
+    #[error("invalid registration token")]
+    InvalidRegistrationToken,
+    /// Open registration: the organization holds as many dynamically
+    /// registered apps as it may.
+    #[error("dynamic apps full")]
+    DynamicAppsFull,
     /// A live application of the organization has the name.
     #[error("name taken")]
     NameTaken,
@@ -183,6 +193,11 @@ impl From<HashError> for Error {
     }
 }
 
+/// What a caller is told when a client's metadata document cannot be
+/// fetched (and no good copy is at hand).
+const DOCUMENT_UNREACHABLE: &str =
+    "the client's metadata document could not be fetched; retry later";
+
 /// Field violations sent back at most: the details travel in a header.
 pub const MAX_REPORTED_VIOLATIONS: usize = 50;
 
@@ -211,6 +226,15 @@ impl From<Error> for Status {
             Error::Denied(denied) => denied_status(denied),
             Error::OwnerOnly(why) => Status::permission_denied(owner_only_message(&why)),
             Error::NotFound => Status::not_found("application not found"),
+            Error::RegistrationTokenNotFound => Status::not_found("registration token not found"),
+            Error::InvalidRegistrationToken => Status::unauthenticated(
+                "the registration token or registration access token is missing, unknown, \
+                 expired, revoked or used up",
+            ),
+            Error::DynamicAppsFull => Status::resource_exhausted(
+                "open registration is full: the organization holds as many dynamically \
+                 registered applications as it may (OAUTH_APPS_MAX_DYNAMIC_APPS)",
+            ),
             Error::NameTaken => Status::already_exists(
                 "an application with this name, or one that looks the same, already exists in the organization",
             ),
@@ -250,9 +274,7 @@ impl From<Error> for Status {
             Error::Unavailable | Error::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")
             }
-            Error::DocumentUnreachable => Status::unavailable(
-                "the client's metadata document could not be fetched; retry later",
-            ),
+            Error::DocumentUnreachable => Status::unavailable(DOCUMENT_UNREACHABLE),
             Error::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
             Error::MissingPermit => {
                 tracing::error!("handler reached without an authorization permit");

@@ -12,6 +12,7 @@ use crate::{
         create::CreateInput,
         lifecycle,
         page_token::ListInput,
+        registration::{RegistrationToken, TokenInput},
         update::{UpdateInput, UpdateValues},
     },
     error::Error,
@@ -127,6 +128,7 @@ pub fn application(app: Application) -> pb::Application {
         policy_uri: app.policy_uri,
         tos_uri: app.tos_uri,
         contacts: app.contacts,
+        dynamically_registered: app.dynamically_registered,
     }
 }
 
@@ -152,6 +154,7 @@ impl From<pb::CreateApplicationRequest> for CreateInput {
             policy_uri: r.policy_uri,
             tos_uri: r.tos_uri,
             contacts: r.contacts,
+            dynamically_registered: false,
         }
     }
 }
@@ -293,5 +296,37 @@ impl From<RedirectMatch> for pb::MatchRedirectUriResponse {
             redirect_uri: m.redirect_uri.unwrap_or_default(),
             application: Some(application(m.app)),
         }
+    }
+}
+
+/// CreateRegistrationToken's fields; a Timestamp out of range is refused.
+pub fn token_input(r: pb::CreateRegistrationTokenRequest) -> Result<TokenInput, Error> {
+    let expire_time = match r.expire_time {
+        None => None,
+        Some(t) => Some(
+            u32::try_from(t.nanos)
+                .ok()
+                .and_then(|nanos| DateTime::<Utc>::from_timestamp(t.seconds, nanos))
+                .ok_or_else(|| Error::invalid("expire_time", "is not a valid timestamp"))?,
+        ),
+    };
+    Ok(TokenInput {
+        description: r.description,
+        expire_time,
+        max_registrations: r.max_registrations,
+    })
+}
+
+pub fn registration_token(t: RegistrationToken) -> pb::RegistrationToken {
+    pb::RegistrationToken {
+        id: t.id,
+        organization_id: t.organization_id,
+        description: t.description,
+        created_by: t.created_by,
+        create_time: Some(timestamp(t.create_time)),
+        expire_time: Some(timestamp(t.expire_time)),
+        max_registrations: t.max_registrations,
+        registrations_used: t.registrations_used,
+        revoke_time: t.revoke_time.map(timestamp),
     }
 }

@@ -185,4 +185,60 @@ impl OAuthApplications for Api {
             .await?;
         Ok(Response::new(valid.into()))
     }
+
+    async fn create_registration_token(
+        &self,
+        req: Request<pb::CreateRegistrationTokenRequest>,
+    ) -> RpcResult<pb::CreateRegistrationTokenResponse> {
+        let (permit, deadline, msg) = call::<WritePermit, _>(req)?;
+        let input = convert::token_input(msg)?;
+        let created = self
+            .ops
+            .create_registration_token(&permit, input, deadline)
+            .await?;
+        Ok(Response::new(pb::CreateRegistrationTokenResponse {
+            registration_token: created.secret.expose().to_owned(),
+            token: Some(convert::registration_token(created.token)),
+        }))
+    }
+
+    async fn list_registration_tokens(
+        &self,
+        req: Request<pb::ListRegistrationTokensRequest>,
+    ) -> RpcResult<pb::ListRegistrationTokensResponse> {
+        let (permit, _, msg) = call::<WritePermit, _>(req)?;
+        let (tokens, next_page_token) = self
+            .ops
+            .list_registration_tokens(&permit, msg.page_size, &msg.page_token)
+            .await?;
+        Ok(Response::new(pb::ListRegistrationTokensResponse {
+            tokens: tokens
+                .into_iter()
+                .map(convert::registration_token)
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn revoke_registration_token(
+        &self,
+        req: Request<pb::RevokeRegistrationTokenRequest>,
+    ) -> RpcResult<pb::RevokeRegistrationTokenResponse> {
+        let (permit, deadline, msg) = call::<WritePermit, _>(req)?;
+        let token = self
+            .ops
+            .revoke_registration_token(&permit, &msg.id, deadline)
+            .await?;
+        Ok(Response::new(pb::RevokeRegistrationTokenResponse {
+            token: Some(convert::registration_token(token)),
+        }))
+    }
+}
+
+impl Api {
+    /// The operations, for the HTTP door's RFC 7591/7592 routes, which
+    /// have no RPC.
+    pub fn ops(&self) -> &Ops {
+        &self.ops
+    }
 }

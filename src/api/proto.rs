@@ -68,6 +68,7 @@ mod redacted_debug {
                 .field("policy_uri", &self.policy_uri)
                 .field("tos_uri", &self.tos_uri)
                 .field("contacts", &self.contacts)
+                .field("dynamically_registered", &self.dynamically_registered)
                 .finish()
         }
     }
@@ -129,6 +130,15 @@ mod redacted_debug {
         }
     }
 
+    impl fmt::Debug for CreateRegistrationTokenResponse {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("CreateRegistrationTokenResponse")
+                .field("registration_token", &secret(&self.registration_token))
+                .field("token", &self.token)
+                .finish()
+        }
+    }
+
     impl fmt::Debug for VerifyClientCredentialsRequest {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("VerifyClientCredentialsRequest")
@@ -154,6 +164,7 @@ mod tests {
         ("Application", "jwks"),
         ("CreateApplicationRequest", "jwks"),
         ("CreateApplicationResponse", "client_secret"),
+        ("CreateRegistrationTokenResponse", "registration_token"),
         ("RotateClientSecretResponse", "client_secret"),
         ("VerifyClientAssertionRequest", "client_assertion"),
         ("VerifyClientCredentialsRequest", "client_secret"),
@@ -161,6 +172,16 @@ mod tests {
 
     /// Fields whose names look secret but that are not, and why.
     const NOT_SECRET: &[(&str, &str, &str)] = &[
+        (
+            "ListRegistrationTokensRequest",
+            "page_token",
+            "a signed position, not a credential",
+        ),
+        (
+            "ListRegistrationTokensResponse",
+            "next_page_token",
+            "a signed position",
+        ),
         (
             "Application",
             "client_secret_hint",
@@ -201,6 +222,16 @@ mod tests {
     fn printed() -> Vec<((&'static str, &'static str), String)> {
         let s = || PLANTED.to_owned();
         vec![
+            (
+                ("CreateRegistrationTokenResponse", "registration_token"),
+                format!(
+                    "{:?}",
+                    CreateRegistrationTokenResponse {
+                        registration_token: s(),
+                        ..Default::default()
+                    }
+                ),
+            ),
             (
                 ("Application", "jwks"),
                 format!(

@@ -41,6 +41,11 @@ pub const METHODS: &[(&str, Access)] = &[
     ("LookupClient", Access::Service(VERIFY_SCOPE)),
     ("MatchRedirectUri", Access::Service(VERIFY_SCOPE)),
     ("VerifyClientAssertion", Access::Service(VERIFY_SCOPE)),
+    // Registration tokens let clients into the organization: managing
+    // them (listing included) is an OWNER's or ADMIN's.
+    ("CreateRegistrationToken", Access::Write),
+    ("ListRegistrationTokens", Access::Write),
+    ("RevokeRegistrationToken", Access::Write),
 ];
 
 /// What `method` (the name after the service path) demands; `None` for a
@@ -69,7 +74,10 @@ mod tests {
                 "UpdateApplication",
                 "DeleteApplication",
                 "UndeleteApplication",
-                "RotateClientSecret"
+                "RotateClientSecret",
+                "CreateRegistrationToken",
+                "ListRegistrationTokens",
+                "RevokeRegistrationToken",
             ]
         );
         assert_eq!(access_of("GetApplication"), Some(Access::Read));

@@ -81,6 +81,16 @@ impl WritePermit {
         }
     }
 
+    /// For a client that registers itself (RFC 7591) or manages its own
+    /// registration (RFC 7592), in the organization its registration token,
+    /// the open-registration setting or its registration access token names:
+    /// an ADMIN's rights, so never a privileged write. Made only by
+    /// `ops::registration`, right after that token was checked against the
+    /// database in the same transaction.
+    pub(crate) fn for_registration(org: String, subject: String) -> Self {
+        Self::new(org, subject, Role::Admin)
+    }
+
     /// Writers may read.
     pub fn read(&self) -> &ReadPermit {
         &self.read

@@ -21,8 +21,16 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn per_minute(n: u32) -> Self {
+        Self::with(NonZeroU32::new(n).map(Quota::per_minute))
+    }
+
+    pub fn per_hour(n: u32) -> Self {
+        Self::with(NonZeroU32::new(n).map(Quota::per_hour))
+    }
+
+    fn with(quota: Option<Quota>) -> Self {
         Self {
-            inner: NonZeroU32::new(n).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n)))),
+            inner: quota.map(|q| Arc::new(RateLimiter::keyed(q))),
             spent: Arc::default(),
         }
     }

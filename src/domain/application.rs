@@ -39,6 +39,10 @@ pub struct Application {
     pub policy_uri: String,
     pub tos_uri: String,
     pub contacts: Vec<String>,
+    /// Registered by software (RFC 7591, or a Client ID Metadata Document)
+    /// rather than by a member: an authorization server may show it as
+    /// unverified. Such apps need not have unique names.
+    pub dynamically_registered: bool,
 }
 
 impl Application {
@@ -104,6 +108,8 @@ pub struct NewApplication {
     pub policy_uri: String,
     pub tos_uri: String,
     pub contacts: Vec<String>,
+    /// Registered through RFC 7591 rather than CreateApplication.
+    pub dynamically_registered: bool,
 }
 
 /// New values for the fields an update names; `None` leaves a field alone.
@@ -189,6 +195,7 @@ pub(crate) mod tests {
             policy_uri: String::new(),
             tos_uri: String::new(),
             contacts: vec![],
+            dynamically_registered: false,
         }
     }
 }

@@ -2,9 +2,11 @@
 //! whether a fetched document describes a client this registry may answer
 //! for, and that client as an [`Application`].
 //!
-//! A document is judged by the very rules CreateApplication applies
-//! ([`check_new`]: redirect URIs for its type, grants, auth method and
-//! keys, name, scopes, metadata URLs, contacts) plus the document's own:
+//! A document is RFC 7591 client metadata, read and mapped by the code
+//! that reads registrations ([`to_create_input`]) and judged by the very
+//! rules CreateApplication applies ([`check_new`]: redirect URIs for its
+//! type, grants, auth method and keys, name, scopes, metadata URLs,
+//! contacts), plus the document's own:
 //! its `client_id` is the URL it was fetched from, byte for byte; it holds
 //! no secret (`client_secret`, `client_secret_expires_at`); it
 //! authenticates with `none`, or `private_key_jwt` and an inline `jwks`
@@ -26,16 +28,17 @@ use serde_json::{Map, Value};
 
 use super::{
     application::Application,
-    create::{CreateInput, check_new},
+    create::check_new,
+    dcr::{ClientMetadata, to_create_input},
     ids::AppId,
-    kinds::{AppType, AuthMethod, GrantType, Requested},
     policy::Policy,
     refusal::Refusal,
     scopes::is_owner_only_scope,
 };
 
-/// The client that the document `body`, fetched from `url`, describes; or
-/// why it describes none, in words fit for a log (no secret, no key).
+/// The client that the document `body`, fetched from `url` (whose host is
+/// `host`), describes; or why it describes none, in words fit for a log
+/// (no secret, no key).
 pub fn check_document(
     url: &str,
     host: &str,
@@ -55,23 +58,27 @@ pub fn check_document(
             ));
         }
     }
-    if doc.contains_key("jwks_uri") {
-        return Err("it has a jwks_uri: only an inline jwks is accepted".into());
-    }
-    let mut input = create_input(&doc, host)?;
-    // A document that names no scope has none. CreateApplication's rule
-    // "at least one scope" is for apps an organization registers, so the
-    // other rules are checked with a harmless stand-in that is then dropped.
-    let stand_in = input.scopes.is_empty();
-    if stand_in {
+    let mut metadata: ClientMetadata = serde_json::from_value(Value::Object(doc))
+        .map_err(|e| format!("it is not RFC 7591 client metadata ({e})"))?;
+    check_auth_method(&metadata)?;
+    metadata.client_name.get_or_insert_with(|| host.to_owned());
+    // A document that names no scope has none. The rule "at least one
+    // scope" is for apps an organization or a registration grants, so the
+    // other rules are checked with a harmless stand-in, dropped after.
+    let no_scope = metadata
+        .scope
+        .as_deref()
+        .is_none_or(|s| s.trim().is_empty());
+    if no_scope {
         let harmless = policy
             .scopes
             .scopes()
             .iter()
             .find(|s| !is_owner_only_scope(s));
-        input.scopes = harmless.cloned().into_iter().collect();
+        metadata.scope = harmless.cloned();
     }
-    let (mut new, _) = match check_new(input, policy) {
+    let checked = to_create_input(metadata).and_then(|input| check_new(input, policy));
+    let (mut new, _) = match checked {
         Ok(checked) => checked.into_parts(),
         Err(Refusal::Invalid(v)) => {
             let listed: Vec<String> = v
@@ -82,103 +89,24 @@ pub fn check_document(
         }
         Err(other) => return Err(format!("refused: {other:?}")),
     };
-    if stand_in {
+    if no_scope {
         new.scopes.clear();
     }
     Ok(application(url, new, now))
 }
 
-/// The document as CreateApplication's request, before its rules.
-fn create_input(doc: &Map<String, Value>, host: &str) -> Result<CreateInput, String> {
-    let native = match text(doc, "application_type")? {
-        None | Some("web") => false,
-        Some("native") => true,
-        Some(_) => return Err("application_type must be web or native".into()),
-    };
-    let auth_method = match (text(doc, "token_endpoint_auth_method")?, native) {
-        (Some("none"), _) | (None, true) => AuthMethod::None,
-        (Some("private_key_jwt"), _) => AuthMethod::PrivateKeyJwt,
-        _ => {
-            return Err(
-                "token_endpoint_auth_method must be none (or private_key_jwt with an inline jwks): a document cannot hold a shared secret"
-                    .into(),
-            );
-        }
-    };
-    let grant_types = strings(doc, "grant_types")?
-        .iter()
-        .map(|g| grant(g).ok_or_else(|| format!("unknown grant type {g:?}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let app_type = match (native, auth_method) {
-        (true, _) => AppType::Native,
-        (false, AuthMethod::None) => AppType::UserAgentBased,
-        _ if grant_types == [GrantType::ClientCredentials] => AppType::Service,
-        _ => AppType::Web,
-    };
-    let scopes: Vec<String> = text(doc, "scope")?
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if let Some(s) = scopes.iter().find(|s| is_owner_only_scope(s)) {
-        return Err(format!("scope {s} is one only an OWNER may grant"));
-    }
-    let jwks = match doc.get("jwks") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::Object(set)) => Value::Object(set.clone()).to_string(),
-        Some(_) => return Err("jwks must be a JSON object (a JWK Set)".into()),
-    };
-    let url = |field| text(doc, field).map(|u| u.unwrap_or_default().to_owned());
-    Ok(CreateInput {
-        name: text(doc, "client_name")?.unwrap_or(host).to_owned(),
-        description: String::new(),
-        app_type: Ok(app_type),
-        redirect_uris: strings(doc, "redirect_uris")?,
-        scopes,
-        active: true,
-        first_party: false,
-        grant_types: grant_types.into_iter().map(Requested::Ok).collect(),
-        auth_method: Ok(Some(auth_method)),
-        jwks,
-        client_uri: url("client_uri")?,
-        logo_uri: url("logo_uri")?,
-        policy_uri: url("policy_uri")?,
-        tos_uri: url("tos_uri")?,
-        contacts: strings(doc, "contacts")?,
-    })
-}
-
-/// A grant type as RFC 7591 names it.
-fn grant(name: &str) -> Option<GrantType> {
-    Some(match name {
-        "authorization_code" => GrantType::AuthorizationCode,
-        "refresh_token" => GrantType::RefreshToken,
-        "client_credentials" => GrantType::ClientCredentials,
-        "urn:ietf:params:oauth:grant-type:device_code" => GrantType::DeviceCode,
-        _ => return None,
-    })
-}
-
-/// A string member; absent (or null) is `None`, another type an error.
-fn text<'a>(doc: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, String> {
-    match doc.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("{field} must be a string")),
-    }
-}
-
-/// An array of strings; absent (or null) is empty.
-fn strings(doc: &Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
-    match doc.get(field) {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| format!("{field} must be an array of strings")),
-        Some(_) => Err(format!("{field} must be an array of strings")),
+/// `none`, or `private_key_jwt` (whose inline `jwks` the rules require):
+/// a document is public, so it cannot hold a shared secret. Unspecified is
+/// `none` for a native client, `client_secret_basic` (refused) otherwise.
+fn check_auth_method(metadata: &ClientMetadata) -> Result<(), String> {
+    let native = metadata.application_type.as_deref() == Some("native");
+    match metadata.token_endpoint_auth_method.as_deref() {
+        Some("none" | "private_key_jwt") => Ok(()),
+        None if native => Ok(()),
+        _ => Err(
+            "token_endpoint_auth_method must be none (or private_key_jwt with an inline jwks): a document cannot hold a shared secret"
+                .into(),
+        ),
     }
 }
 
@@ -210,6 +138,7 @@ fn application(url: &str, new: super::NewApplication, now: DateTime<Utc>) -> App
         policy_uri: new.policy_uri,
         tos_uri: new.tos_uri,
         contacts: new.contacts,
+        dynamically_registered: true,
     }
 }
 
@@ -218,6 +147,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::kinds::{AppType, AuthMethod, GrantType};
 
     const URL: &str = "https://client.example.com/oauth/metadata.json";
     const EC_JWK: &str = include_str!("../../tests/fixtures/jwks/ec.jwk.json");
@@ -260,6 +190,7 @@ mod tests {
             [GrantType::AuthorizationCode, GrantType::RefreshToken]
         );
         assert!(app.is_usable() && !app.is_privileged());
+        assert!(app.dynamically_registered);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct CreateInput {
     pub policy_uri: String,
     pub tos_uri: String,
     pub contacts: Vec<String>,
+    /// Registered by the client itself (RFC 7591), not by a member.
+    pub dynamically_registered: bool,
 }
 
 /// Fields recorded for a new application in the audit trail.
@@ -111,6 +113,7 @@ pub fn check_new(
         policy_uri: input.policy_uri,
         tos_uri: input.tos_uri,
         contacts: input.contacts,
+        dynamically_registered: input.dynamically_registered,
     };
     Ok(Classified::new(new, why))
 }
@@ -181,6 +184,7 @@ mod tests {
             policy_uri: String::new(),
             tos_uri: String::new(),
             contacts: vec![],
+            dynamically_registered: false,
         }
     }
 

@@ -29,6 +29,17 @@ impl PageTokenKey {
         Self(key)
     }
 
+    /// A key of its own for another listing's tokens, so that one
+    /// listing's token is never another's.
+    pub fn derive(&self, purpose: &str) -> Self {
+        Self(
+            self.mac(purpose.as_bytes())
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+        )
+    }
+
     fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");

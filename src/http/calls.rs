@@ -79,6 +79,13 @@ pub async fn dispatch(api: &Api, mut call: Call<'_>) -> Result<Bytes, Status> {
         LookupClient => unary(c, lookup, |r| api.lookup_client(r)).await,
         MatchRedirectUri => unary(c, |c| c.body(), |r| api.match_redirect_uri(r)).await,
         VerifyClientAssertion => unary(c, |c| c.body(), |r| api.verify_client_assertion(r)).await,
+        CreateRegistrationToken => {
+            unary(c, |c| c.body(), |r| api.create_registration_token(r)).await
+        }
+        ListRegistrationTokens => {
+            unary(c, |c| c.query(), |r| api.list_registration_tokens(r)).await
+        }
+        RevokeRegistrationToken => unary(c, by_id, |r| api.revoke_registration_token(r)).await,
     }
 }
 
@@ -123,7 +130,8 @@ macro_rules! by_id {
 by_id!(
     pb::GetApplicationRequest,
     pb::DeleteApplicationRequest,
-    pb::UndeleteApplicationRequest
+    pb::UndeleteApplicationRequest,
+    pb::RevokeRegistrationTokenRequest
 );
 
 fn update(c: &mut Call<'_>) -> Result<pb::UpdateApplicationRequest, Error> {

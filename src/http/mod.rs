@@ -14,8 +14,11 @@ mod cors;
 mod errors;
 mod json;
 mod openapi;
+mod register;
 mod reply;
 pub mod routes;
+
+pub use register::PeerIp;
 
 use std::{convert::Infallible, sync::Arc, time::Instant};
 
@@ -85,6 +88,11 @@ pub struct Settings {
     pub max_request_bytes: usize,
     pub max_metadata_bytes: usize,
     pub request_timeout: std::time::Duration,
+    /// RFC 7591's `registration_client_uri` starts with it; `None`: the
+    /// request's own scheme and host.
+    pub public_url: Option<String>,
+    /// The listener serves TLS (the scheme of a derived public URL).
+    pub tls: bool,
 }
 
 /// The HTTP/JSON service.
@@ -130,6 +138,9 @@ impl Http {
         let path = req.uri().path().to_owned();
         if path == openapi::PATH {
             return self.openapi(req.method(), started).into();
+        }
+        if register::is_register_path(&path) {
+            return self.register(req, started).await.into();
         }
         let matched = self.routes.iter().filter_map(|(route, template, rpc)| {
             Some((route, template.matches(&path)?, rpc.clone()))

@@ -18,6 +18,9 @@ pub enum Rpc {
     LookupClient,
     MatchRedirectUri,
     VerifyClientAssertion,
+    CreateRegistrationToken,
+    ListRegistrationTokens,
+    RevokeRegistrationToken,
 }
 
 /// Where a route's request message comes from, besides its path.
@@ -63,6 +66,7 @@ pub struct Route {
 }
 
 const ORG_APPS: &str = "/v1/organizations/{organization_id}/applications";
+const ORG_TOKENS: &str = "/v1/organizations/{organization_id}/registrationTokens";
 
 const LIST_QUERY: &[Query] = &[
     Query {
@@ -79,6 +83,19 @@ const LIST_QUERY: &[Query] = &[
         json: "showDeleted",
         proto: "show_deleted",
         ty: QueryType::Boolean,
+    },
+];
+
+const TOKENS_QUERY: &[Query] = &[
+    Query {
+        json: "pageSize",
+        proto: "page_size",
+        ty: QueryType::Integer,
+    },
+    Query {
+        json: "pageToken",
+        proto: "page_token",
+        ty: QueryType::String,
     },
 ];
 
@@ -157,6 +174,22 @@ pub fn table() -> Vec<Route> {
             VerifyClientAssertion,
             Body::Request,
         ),
+        route(
+            Method::POST,
+            ORG_TOKENS,
+            CreateRegistrationToken,
+            Body::Request,
+        ),
+        Route {
+            query: TOKENS_QUERY,
+            ..route(Method::GET, ORG_TOKENS, ListRegistrationTokens, Body::None)
+        },
+        route(
+            Method::DELETE,
+            "/v1/organizations/{organization_id}/registrationTokens/{id}",
+            RevokeRegistrationToken,
+            Body::None,
+        ),
     ]
 }
 
@@ -175,6 +208,9 @@ impl Rpc {
             Self::LookupClient => "LookupClient",
             Self::MatchRedirectUri => "MatchRedirectUri",
             Self::VerifyClientAssertion => "VerifyClientAssertion",
+            Self::CreateRegistrationToken => "CreateRegistrationToken",
+            Self::ListRegistrationTokens => "ListRegistrationTokens",
+            Self::RevokeRegistrationToken => "RevokeRegistrationToken",
         }
     }
 }

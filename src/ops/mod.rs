@@ -8,12 +8,14 @@
 mod applications;
 mod clients;
 mod lifecycle;
+mod registration;
 
 use std::sync::Arc;
 
 pub use applications::{Created, LARGE_PAGE, ListLimits, Page};
 pub use clients::RedirectMatch;
 pub use lifecycle::Rotated;
+pub use registration::{CreatedToken, RegisterError, Registered, Registration};
 
 use crate::{
     credentials::{Hasher, Verifier},
@@ -43,6 +45,8 @@ pub struct Ops {
     pub apps: Arc<AppCache>,
     /// What a ListApplications response may cost.
     pub lists: ListLimits,
+    /// How clients register themselves (RFC 7591/7592).
+    pub registration: Arc<Registration>,
     /// Clients named by the URL of their metadata document (off unless
     /// configured).
     pub documents: MetadataDocuments,

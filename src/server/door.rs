@@ -11,7 +11,7 @@ use tonic::body::Body;
 use tower::ServiceExt as _;
 
 use super::connections::info_of;
-use crate::http::{Authenticated, HttpService, is_grpc};
+use crate::http::{Authenticated, HttpService, PeerIp, is_grpc};
 
 #[derive(Clone)]
 pub struct DoorLayer(pub HttpService);
@@ -52,11 +52,15 @@ where
         self.grpc.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         if is_grpc(&req) {
             return Either::Left(self.grpc.call(req));
         }
-        let activity = info_of(req.extensions()).map(|i| i.activity().clone());
+        let info = info_of(req.extensions());
+        let activity = info.map(|i| i.activity().clone());
+        if let Some(peer) = info.and_then(|i| i.tcp.remote_addr()) {
+            req.extensions_mut().insert(PeerIp(peer.ip()));
+        }
         let http = self.http.clone();
         Either::Right(Box::pin(async move {
             let response = match http.oneshot(req).await {

@@ -91,6 +91,8 @@ pub async fn serve(
                 max_request_bytes: settings.max_request_bytes,
                 max_metadata_bytes: settings.max_metadata_bytes,
                 request_timeout: settings.request_timeout,
+                public_url: settings.public_url.clone(),
+                tls: settings.tls.is_some(),
             },
         ),
         &settings.cors_origins,
@@ -225,6 +227,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         state.ops.verifier.failures.forget_idle();
         state.ops.verifier.assertion_failures.forget_idle();
         state.ops.verifier.slots.forget_idle();
+        state.ops.registration.per_source.forget_idle();
         let purged = state
             .ops
             .db

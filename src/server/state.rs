@@ -18,9 +18,11 @@ use crate::{
     },
     config::{Config, DatabaseArgs, JwtArgs},
     credentials::{CallerSlots, Hasher, Limiter, SignatureLane, VerifiedCache, Verifier},
-    domain::{ChecksumKey, Policy, ids::random_base62, page_token::PageTokenKey},
+    domain::{
+        ChecksumKey, Policy, ids::random_base62, page_token::PageTokenKey, registration::TokenKey,
+    },
     metadata_docs::MetadataDocuments,
-    ops::{ListLimits, Ops},
+    ops::{ListLimits, Ops, Registration},
     store::{self, AppCache, Db, Memberships, Pool},
 };
 
@@ -28,6 +30,8 @@ use crate::{
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_hmac_key";
 /// Name of the shared key of client-secret checksums in `service_settings`.
 const CHECKSUM_KEY_SETTING: &str = "client_secret_checksum_key";
+/// The setting holding the key of registration tokens' hashes.
+const REGISTRATION_KEY_SETTING: &str = "registration_token_hmac_key";
 /// Uncached verifications in flight, for all callers together, per caller's share.
 const UNCACHED_CALLERS_AT_ONCE: usize = 4;
 /// Callers that may wait for an argon2 slot, per core.
@@ -51,6 +55,8 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     pub keepalive: Option<Duration>,
     pub tls: Option<TlsMaterial>,
+    /// RFC 7591's `registration_client_uri` base.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -195,6 +201,7 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
     };
     let page_tokens = PageTokenKey::new(shared_key(PAGE_TOKEN_KEY_SETTING).await?);
     let checksum_key = ChecksumKey::new(shared_key(CHECKSUM_KEY_SETTING).await?);
+    let registration_key = TokenKey::new(shared_key(REGISTRATION_KEY_SETTING).await?);
     let cores = config.hash_concurrency();
     let lane = || Hasher::new(cores, cores * HASH_QUEUE_PER_CORE, Duration::from_secs(5));
     let (minting, verifying) = (lane(), lane());
@@ -227,6 +234,12 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
             config.cache_ttl,
         )),
         lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
+        registration: Arc::new(Registration {
+            key: registration_key,
+            open_org: config.open_registration_org.clone(),
+            per_source: Limiter::per_hour(config.open_registrations_per_hour),
+            max_dynamic_apps: i64::from(config.max_dynamic_apps),
+        }),
         documents,
     })
 }
@@ -270,5 +283,6 @@ fn server_settings(config: &Config, tls: Option<TlsMaterial>) -> ServerSettings 
         cors_origins: config.cors_origins.0.clone(),
         keepalive: (!config.keepalive.is_zero()).then_some(config.keepalive),
         tls,
+        public_url: config.public_url.clone(),
     }
 }

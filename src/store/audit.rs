@@ -20,6 +20,8 @@ pub enum Action {
     Delete,
     Undelete,
     RotateSecret,
+    CreateRegistrationToken,
+    RevokeRegistrationToken,
 }
 
 impl Action {

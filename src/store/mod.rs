@@ -14,6 +14,7 @@ pub mod connect;
 pub mod db;
 pub mod memberships;
 pub mod notifications;
+pub mod registration_tokens;
 pub mod schema;
 pub mod settings;
 

@@ -39,6 +39,8 @@ diesel::table! {
         policy_uri -> Text,
         tos_uri -> Text,
         contacts -> Array<Text>,
+        dynamically_registered -> Bool,
+        registration_access_hash -> Nullable<Bytea>,
     }
 }
 
@@ -69,13 +71,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    registration_tokens (id) {
+        id -> Text,
+        organization_id -> Text,
+        token_hash -> Bytea,
+        description -> Text,
+        created_by -> Text,
+        create_time -> Timestamptz,
+        expire_time -> Timestamptz,
+        max_registrations -> Int4,
+        registrations_used -> Int4,
+        revoke_time -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(client_secrets -> applications (application_id));
 diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     applications,
     client_secrets,
     service_settings,
-    assertion_jtis
+    assertion_jtis,
+    registration_tokens
 );
 
 diesel::table! {

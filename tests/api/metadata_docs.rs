@@ -71,6 +71,7 @@ async fn a_valid_document_answers_as_a_registered_app() {
     assert_eq!(found.redirect_uris, [CALLBACK]);
     assert_eq!(found.scopes, ["read:user"]);
     assert!(found.organization_id.is_empty() && found.active);
+    assert!(found.dynamically_registered);
     assert!(found.client_secret_hint.is_empty());
 
     let matched = match_uri(&app, &url, CALLBACK).await.unwrap();

@@ -97,6 +97,7 @@ pub fn statuses(rpc: Rpc, has_body: bool) -> Vec<u16> {
             | RotateClientSecret
             | LookupClient
             | MatchRedirectUri
+            | RevokeRegistrationToken
     );
     let conflict = matches!(
         rpc,

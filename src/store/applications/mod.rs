@@ -59,6 +59,7 @@ pub struct AppRow {
     pub policy_uri: String,
     pub tos_uri: String,
     pub contacts: Vec<String>,
+    pub dynamically_registered: bool,
 }
 
 /// A stored value the schema's CHECK should have kept out.
@@ -106,6 +107,7 @@ impl AppRow {
             policy_uri: self.policy_uri,
             tos_uri: self.tos_uri,
             contacts: self.contacts,
+            dynamically_registered: self.dynamically_registered,
         })
     }
 }

@@ -48,6 +48,7 @@ struct NewAppRow<'a> {
     policy_uri: &'a str,
     tos_uri: &'a str,
     contacts: &'a [String],
+    dynamically_registered: bool,
 }
 
 #[derive(Insertable)]
@@ -122,6 +123,7 @@ pub async fn insert(
         policy_uri: &new.policy_uri,
         tos_uri: &new.tos_uri,
         contacts: &new.contacts,
+        dynamically_registered: new.dynamically_registered,
     };
     let app: AppRow = diesel::insert_into(applications::table)
         .values(&row)
