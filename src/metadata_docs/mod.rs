@@ -20,7 +20,10 @@
 //!   and nothing is remembered. A refresh answered with an invalid document
 //!   replaces the copy at once: the client's owner has spoken.
 //! - At most [`MAX_DOCUMENTS`] URLs are remembered (least recently used go
-//!   first), so the cache cannot grow with the client_ids callers invent.
+//!   first), so the cache cannot grow with the client_ids callers invent;
+//!   at most [`FETCHES_AT_ONCE`] fetches run at once (one waiting longer
+//!   than the fetch timeout for its turn is UNAVAILABLE), so a flood of
+//!   distinct URLs cannot make the service a flood of requests.
 //! - Every refusal is logged with its reason (info), every outage (warn);
 //!   a document's content never is.
 
@@ -53,12 +56,14 @@ use fetch::{FetchError, Fetcher};
 use ssrf::{DocumentUrl, PrivateHosts, Refused};
 
 use crate::{
-    domain::{AppWithSecrets, Policy, client_document::check_document, jwk::KeySet},
+    domain::{AppWithSecrets, ClientId, Policy, client_document::check_document, jwk::KeySet},
     exit::{Misconfigured, read_setting_file},
 };
 
 /// URLs whose answers are remembered at most.
 pub const MAX_DOCUMENTS: usize = 10_000;
+/// Document fetches in flight at most, for all URLs together.
+pub const FETCHES_AT_ONCE: usize = 64;
 
 /// What the operator configured.
 #[derive(Clone, Debug)]
@@ -104,7 +109,20 @@ struct Resolver {
     /// The fetch in flight per URL; a fetch leaves only after storing its
     /// answer, so a lookup never misses both.
     inflight: Mutex<HashMap<String, SharedFetch>>,
+    /// [`FETCHES_AT_ONCE`] permits.
+    fetching: tokio::sync::Semaphore,
     fetches: AtomicU64,
+}
+
+/// Takes a URL's fetch out of the in-flight map when dropped: after its
+/// answer is stored, or if the fetch panicked.
+struct Leave<'a>(&'a Resolver, &'a str);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut inflight = self.0.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        inflight.remove(self.1);
+    }
 }
 
 /// An answer remembered, and until when it answers without a fetch.
@@ -139,6 +157,7 @@ impl MetadataDocuments {
             policy,
             cache: quick_cache::sync::Cache::new(MAX_DOCUMENTS),
             inflight: Mutex::new(HashMap::new()),
+            fetching: tokio::sync::Semaphore::new(FETCHES_AT_ONCE),
             fetches: AtomicU64::new(0),
         }))))
     }
@@ -150,6 +169,11 @@ impl MetadataDocuments {
         let resolver = self.0.as_ref()?;
         if !client_id.starts_with("https://") {
             return None;
+        }
+        // As for any client_id: one that could not exist is unknown, and
+        // is neither fetched nor logged.
+        if ClientId::parse(client_id).is_none() {
+            return Some(Err(DocumentError::NotFound));
         }
         Some(resolver.clone().resolve(client_id).await)
     }
@@ -171,7 +195,8 @@ impl Resolver {
         let url = match DocumentUrl::parse(client_id) {
             Ok(url) => url,
             Err(reason) => {
-                tracing::info!(client_id, %reason, "client_id URL refused; nothing fetched");
+                let client_id = without_user_info(client_id);
+                tracing::info!(%client_id, %reason, "client_id URL refused; nothing fetched");
                 return Err(DocumentError::NotFound);
             }
         };
@@ -199,12 +224,8 @@ impl Resolver {
     /// answer, then leaves the in-flight map.
     fn start(self: Arc<Self>, url: DocumentUrl) -> SharedFetch {
         let task = tokio::spawn(async move {
-            let answer = self.refresh(&url).await;
-            self.inflight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(url.as_str());
-            answer
+            let _leave = Leave(&self, url.as_str());
+            self.refresh(&url).await
         });
         async move { task.await.unwrap_or(Err(DocumentError::Unreachable)) }
             .boxed()
@@ -254,6 +275,11 @@ impl Resolver {
         &self,
         url: &DocumentUrl,
     ) -> Result<(Arc<AppWithSecrets>, Duration), FetchError> {
+        let turn = tokio::time::timeout(self.settings.timeout, self.fetching.acquire()).await;
+        let Ok(Ok(_permit)) = turn else {
+            let busy = format!("{FETCHES_AT_ONCE} other fetches took every turn");
+            return Err(FetchError::Unreachable(busy));
+        };
         let addrs = ssrf::checked_addresses(url, &self.settings.private_hosts)
             .await
             .map_err(|e| match e {
@@ -281,6 +307,20 @@ impl Resolver {
             client_keys,
         };
         Ok((Arc::new(client), ttl))
+    }
+}
+
+/// `client_id` as it may be logged: user information (a password, maybe)
+/// removed.
+fn without_user_info(client_id: &str) -> String {
+    match url::Url::parse(client_id) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            format!("{u} (user information removed)")
+        }
+        Ok(_) => client_id.to_owned(),
+        Err(_) => "<unparseable URL>".to_owned(),
     }
 }
 
@@ -356,6 +396,19 @@ mod tests {
                 "{header:?}"
             );
         }
+    }
+
+    #[test]
+    fn user_information_is_never_logged() {
+        let shown = without_user_info("https://alice:hunter2@client.example.com/doc");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("alice"),
+            "{shown}"
+        );
+        assert_eq!(
+            without_user_info("https://client.example.com/doc#x"),
+            "https://client.example.com/doc#x"
+        );
     }
 
     #[test]
