@@ -9,6 +9,11 @@
 //! replica, whose notification has not arrived yet, can delay a refusal by
 //! that moment, but never a new secret, a reactivation or an added redirect
 //! URI or key.
+//!
+//! With Client ID Metadata Documents on, an `https` client_id is answered
+//! from its document (`metadata_docs`), never from the database, by
+//! LookupClient, MatchRedirectUri and VerifyClientAssertion alike;
+//! VerifyClientCredentials never fetches (a document holds no secret).
 
 use std::sync::Arc;
 

@@ -40,6 +40,8 @@ pub enum Reply {
     Endless,
     /// The connection is dropped without an answer.
     Close,
+    /// 200 with a valid-looking body under 40 headers of 1 KiB each.
+    HugeHead(String),
 }
 
 #[derive(Default)]
@@ -211,6 +213,13 @@ async fn answer(mut reply: Reply) -> Result<Response<Body>, std::io::Error> {
         // An error from the service makes hyper drop the connection
         // unanswered.
         Reply::Close => return Err(std::io::Error::other("closed")),
+        Reply::HugeHead(body) => {
+            let mut r = response;
+            for i in 0..40 {
+                r = r.header(format!("x-filler-{i}"), "x".repeat(1024));
+            }
+            r.body(full(body)).unwrap()
+        }
         Reply::Slowly(..) => unreachable!(),
     })
 }

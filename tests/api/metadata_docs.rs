@@ -276,6 +276,11 @@ async fn an_unreachable_document_is_unavailable() {
             "{path}: bounded by the timeout"
         );
     }
+    // A response head past the cap (8 KiB) is not read: no answer.
+    let url = docs.url("/huge-head");
+    docs.reply("/huge-head", Reply::HugeHead(public_doc(&url).to_string()));
+    assert_eq!(code(app.lookup(&url).await), Code::Unavailable);
+    assert_eq!(docs.requests("/huge-head"), 1);
     // Nothing listens on the port.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
