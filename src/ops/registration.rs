@@ -226,13 +226,12 @@ impl Ops {
         metadata: ClientMetadata,
         deadline: Option<Deadline>,
     ) -> Result<Registered, RegisterError> {
-        let input = dcr::to_create_input(metadata)?;
+        // Who first: an unauthenticated caller learns nothing of the rules.
         let door = self.door(bearer, source).await?;
-        let checked = create::check_new(input, &self.policy).map_err(dcr::rfc_names)?;
         let (org, subject) = match &door {
             Door::Token(hash) => {
                 // Checked before argon2 (a bad token costs no hash) and
-                // spent again below, in the registration's transaction.
+                // spent below, in the registration's transaction.
                 let live = self
                     .db
                     .run(async |conn| tokens::is_live(conn, hash).await)
@@ -245,6 +244,8 @@ impl Ops {
             }
             Door::Open(org) => (org.clone(), "registration:open".to_owned()),
         };
+        let input = dcr::to_create_input(metadata)?;
+        let checked = create::check_new(input, &self.policy).map_err(dcr::rfc_names)?;
         let permit = WritePermit::for_registration(org, subject);
         let new = permit.authorize(checked)?;
         let secret = if new.get().auth_method.uses_secret() {
@@ -385,6 +386,7 @@ impl Ops {
         metadata: ClientMetadata,
         deadline: Option<Deadline>,
     ) -> Result<Registered, RegisterError> {
+        let (permit, id) = self.registered_client(client_id, bearer).await?;
         if metadata
             .client_id
             .as_deref()
@@ -395,7 +397,6 @@ impl Ops {
             ]));
         }
         let input = dcr::to_create_input(metadata)?;
-        let (permit, id) = self.registered_client(client_id, bearer).await?;
         let access_token = BearerToken::generate(TokenKind::RegistrationAccess);
         let access_hash = self.registration.key.hash(&access_token);
         let app = self

@@ -25,6 +25,7 @@ mod openapi;
 mod pgcluster;
 mod process;
 mod readme;
+mod registration;
 mod service;
 mod startup;
 mod telemetry;

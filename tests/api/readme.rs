@@ -86,4 +86,10 @@ async fn the_readme_walkthrough_runs_as_printed() {
         stdout.contains("application.rotated") || stdout.contains("rotate"),
         "{stdout}"
     );
+    // The client that registered itself was read and deleted.
+    assert!(
+        stdout.contains("\"client_name\":\"Deploy bot\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("DELETE: 204"), "{stdout}");
 }

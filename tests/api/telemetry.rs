@@ -359,6 +359,9 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         )
         .await;
     assert_eq!(got.status, http::StatusCode::OK);
+    // Clients that register themselves: the registration token, the
+    // client's secret and its registration access tokens are secrets too.
+    let dcr = registered_clients(&rest, &owner_token).await;
 
     // SIGTERM flushes the exporters before exit.
     let status = server.terminate();
@@ -435,6 +438,14 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         Some(http_app.as_str())
     );
     assert!(spans.iter().all(|s| !s.name.contains(&http_app)));
+    let register = spans
+        .iter()
+        .find(|s| s.name == "POST /oauth2/register")
+        .expect("the registration's span");
+    assert_eq!(
+        attr_str(register, "http.response.status_code").as_deref(),
+        Some("201")
+    );
 
     let names = collector.metric_names.lock().unwrap().clone();
     for metric in [
@@ -458,7 +469,19 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "rpc")
         .collect();
-    assert_eq!(rpc_lines.len(), 9, "{logs}");
+    assert_eq!(rpc_lines.len(), 12, "{logs}");
+    let methods: Vec<_> = rpc_lines[9..]
+        .iter()
+        .map(|l| l["fields"]["method"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "CreateRegistrationToken",
+            "RegisterClient",
+            "UpdateClientRegistration"
+        ]
+    );
     assert_eq!(rpc_lines[7]["fields"]["method"], "CreateApplication");
     assert_eq!(rpc_lines[8]["fields"]["method"], "GetApplication");
     assert_eq!(
@@ -510,6 +533,14 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
     .await
     .unwrap()
     .v;
+    let registration_key: String = diesel::sql_query(
+        "SELECT convert_from(value, 'UTF8') AS v FROM service_settings \
+         WHERE name = 'registration_token_hmac_key'",
+    )
+    .get_result::<Text>(&mut conn)
+    .await
+    .unwrap()
+    .v;
     let hash_body = stored_hash.rsplit('$').next().unwrap().to_owned();
     let exported = format!("{spans:?}");
     let signature = owner_token.rsplit('.').next().unwrap().to_owned();
@@ -528,13 +559,64 @@ async fn spans_metrics_and_logs_reach_the_collector_without_secrets() {
         private_member,
         assertion.as_str(),
         assertion.rsplit('.').next().unwrap(),
-    ] {
+        registration_key.as_str(),
+    ]
+    .into_iter()
+    .chain(dcr.iter().map(String::as_str))
+    {
         assert!(
             !leaks(&logs, secret),
             "{secret:?} in logs, in some encoding:\n{logs}"
         );
         assert!(!leaks(&exported, secret), "{secret:?} in spans");
     }
+}
+
+/// A registration token made over HTTP, a client registered with it
+/// (RFC 7591) and updated (RFC 7592): the secrets each step showed.
+async fn registered_clients(rest: &crate::http::Http, owner_token: &str) -> Vec<String> {
+    use serde_json::json;
+    let minted = rest
+        .call(
+            http::Method::POST,
+            "/v1/organizations/org-t/registrationTokens",
+            Some(owner_token),
+            Some(json!({"maxRegistrations": 1})),
+        )
+        .await;
+    let token = minted.body["registrationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = json!({
+        "client_name": "Self-made",
+        "redirect_uris": ["https://self.example.com/cb"],
+        "scope": "read:user",
+    });
+    let registered = rest
+        .call(
+            http::Method::POST,
+            "/oauth2/register",
+            Some(&token),
+            Some(client.clone()),
+        )
+        .await;
+    assert_eq!(registered.status, http::StatusCode::CREATED);
+    let field = |a: &crate::http::Answer, f: &str| a.body[f].as_str().unwrap().to_owned();
+    let first_access = field(&registered, "registration_access_token");
+    let uri = field(&registered, "registration_client_uri");
+    let path = &uri[uri.find("/oauth2/").unwrap()..];
+    let replaced = rest
+        .call(http::Method::PUT, path, Some(&first_access), Some(client))
+        .await;
+    assert_eq!(replaced.status, http::StatusCode::OK);
+    vec![
+        token.clone(),
+        token[5..].to_owned(),
+        field(&registered, "client_secret"),
+        first_access,
+        field(&replaced, "registration_access_token"),
+    ]
 }
 
 #[derive(diesel::QueryableByName)]

@@ -5,6 +5,7 @@
 //! bodies and responses are the messages as proto3 JSON
 //! ([`schemas`]); errors are AIP-193's body ([`responses`]).
 
+mod registration;
 mod responses;
 mod schemas;
 
@@ -37,8 +38,11 @@ fn generate(descriptors: &Descriptors, table: &[Route]) -> Value {
         item[route.method.as_str().to_ascii_lowercase()] = operation;
     }
     paths.insert(PATH.to_owned(), json!({ "get": own_operation() }));
+    let (registration_paths, registration_schemas) = registration::paths();
+    paths.extend(registration_paths);
     let mut components = schemas.components;
     components.extend(responses::schemas());
+    components.extend(registration_schemas);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -55,7 +59,8 @@ fn generate(descriptors: &Descriptors, table: &[Route]) -> Value {
                 "type": "http",
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
-            } },
+            },
+            "registrationToken": registration::security_scheme() },
         },
         "security": [{ "bearerAuth": [] }],
     })
