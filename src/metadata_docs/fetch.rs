@@ -193,7 +193,44 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncReadExt as _;
+
     use super::*;
+
+    /// The connection goes to the checked address, whatever the name
+    /// would resolve to (`.invalid` resolves to nothing), and TLS names the
+    /// URL's host: its ClientHello carries it as SNI.
+    #[tokio::test]
+    async fn connects_to_the_checked_address_naming_the_host() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hello = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 2048];
+            let n = tcp.read(&mut buf).await.unwrap();
+            buf.truncate(n);
+            buf
+        });
+        let tls =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+        let fetcher = Fetcher::new(tls, Duration::from_secs(2));
+        let url = DocumentUrl::parse("https://docs.rebind.invalid/client.json").unwrap();
+        let fetched = fetcher.fetch(&url, vec![addr]).await;
+        assert!(
+            matches!(fetched, Err(FetchError::Unreachable(_))),
+            "{fetched:?}"
+        );
+        let hello = hello.await.unwrap();
+        let sni = b"docs.rebind.invalid";
+        assert!(
+            hello.windows(sni.len()).any(|w| w == sni),
+            "SNI names the host"
+        );
+    }
 
     #[test]
     fn statuses_are_documents_refusals_or_outages() {
