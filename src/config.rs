@@ -16,9 +16,13 @@ use crate::{
     telemetry::LogFormat,
 };
 
+mod cors;
 mod files;
+pub mod metadata_docs;
 pub mod registration;
 
+pub use cors::Origins;
+use cors::parse_origins;
 pub use files::{
     EXIT_MISCONFIGURED, FILE_VARIABLES, Misconfigured, SERVE_AFTER_HELP, read_setting_file,
     secrets_from_files,
@@ -347,6 +351,8 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<std::path::PathBuf>,
 
+    #[command(flatten)]
+    pub metadata_docs: metadata_docs::MetadataDocumentArgs,
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "OAUTH_APPS_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "30s")]
     pub shutdown_grace: Duration,
@@ -477,26 +483,6 @@ impl Config {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
     }
-}
-
-/// Exact browser origins (`scheme://host[:port]`), as CORS compares them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Origins(pub Vec<String>);
-
-fn parse_origins(s: &str) -> Result<Origins, String> {
-    let mut origins = Vec::new();
-    for origin in s.split_whitespace() {
-        let url =
-            url::Url::parse(origin).map_err(|e| format!("{origin:?} is not an origin: {e}"))?;
-        let exact = url.origin().ascii_serialization();
-        if !matches!(url.scheme(), "http" | "https") || exact != origin || origin.contains('*') {
-            return Err(format!(
-                "{origin:?} is not an exact origin: write scheme://host[:port] with no path or trailing slash (like {exact:?})"
-            ));
-        }
-        origins.push(exact);
-    }
-    Ok(Origins(origins))
 }
 
 #[cfg(test)]

@@ -72,6 +72,10 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable,
+    /// A client's metadata document could not be fetched, and no good
+    /// copy of it is at hand.
+    #[error("client metadata document unreachable")]
+    DocumentUnreachable,
     /// A statement ran out of time: the database was too slow.
     #[error("database statement timed out")]
     DatabaseTimeout,
@@ -189,6 +193,11 @@ impl From<HashError> for Error {
     }
 }
 
+/// What a caller is told when a client's metadata document cannot be
+/// fetched (and no good copy is at hand).
+const DOCUMENT_UNREACHABLE: &str =
+    "the client's metadata document could not be fetched; retry later";
+
 /// Field violations sent back at most: the details travel in a header.
 pub const MAX_REPORTED_VIOLATIONS: usize = 50;
 
@@ -274,6 +283,7 @@ impl From<Error> for Status {
             Error::Unavailable | Error::DatabaseTimeout => {
                 Status::unavailable("the database is unavailable; retry later")
             }
+            Error::DocumentUnreachable => Status::unavailable(DOCUMENT_UNREACHABLE),
             Error::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
             Error::MissingPermit => internal("handler reached without an authorization permit"),
             Error::Internal(cause) => internal(&cause),

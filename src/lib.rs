@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod exit;
 pub mod http;
+pub mod metadata_docs;
 pub mod ops;
 pub mod server;
 pub mod store;

@@ -15,11 +15,16 @@
 //! the additive ceiling `1 / (1/health Check + 1/pgbench of Get's SELECT)`.
 //! At the largest size it also measures creates against argon2's capacity,
 //! reads during creates, wrong secrets, MatchRedirectUri,
-//! VerifyClientAssertion, a verification spray (what keeps working, and how
-//! reads fare), OTLP export to a live collector, the HTTP/JSON door next to
+//! VerifyClientAssertion, Client ID Metadata Documents (MatchRedirectUri
+//! of a cached document client, 1,000 lookups of an uncached one), a
+//! verification spray (what keeps working, and how reads fare), OTLP export to a live collector, the HTTP/JSON door next to
 //! gRPC, what hostile JSON bodies cost in memory, memory and start-up.
 //! Results go to `--out` (markdown) and the terminal.
 
+// The tests' HTTPS server of metadata documents.
+#[path = "../../tests/api/doc_server.rs"]
+#[allow(dead_code)]
+mod doc_server;
 mod drive;
 mod hostile;
 mod seed;
@@ -75,7 +80,7 @@ struct Opts {
     /// Only these workloads, comma separated. `get`, `list` and `verify`
     /// each run all three reads, with their ceilings.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(
-        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "hostile"]
+        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "hostile", "documents"]
     ))]
     only: Vec<String>,
     /// The markdown report.
@@ -380,6 +385,9 @@ async fn at_largest(env: &Env<'_>, grown: &Grown, out: &mut Out) -> Option<f64> 
     }
     if opts.wants("http") {
         workloads::http(&ctx, out).await;
+    }
+    if opts.wants("documents") {
+        workloads::documents(&ctx, out).await;
     }
     if opts.wants("hostile") {
         hostile::hostile(env.database_url, &env.callers.owner, out).await;

@@ -7,6 +7,7 @@
 
 pub mod application;
 pub mod assertion;
+pub mod client_document;
 pub mod create;
 pub mod dcr;
 pub mod grants;

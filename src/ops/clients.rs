@@ -9,6 +9,11 @@
 //! replica, whose notification has not arrived yet, can delay a refusal by
 //! that moment, but never a new secret, a reactivation or an added redirect
 //! URI or key.
+//!
+//! With Client ID Metadata Documents on, an `https` client_id is answered
+//! from its document (`metadata_docs`), never from the database, by
+//! LookupClient, MatchRedirectUri and VerifyClientAssertion alike;
+//! VerifyClientCredentials never fetches (a document holds no secret).
 
 use std::sync::Arc;
 
@@ -24,6 +29,7 @@ use crate::{
         redirect,
     },
     error::Error,
+    metadata_docs::DocumentError,
     store,
     telemetry::rpc::record_app,
 };
@@ -87,6 +93,9 @@ impl Ops {
         permit: &ServicePermit,
         client_id: &str,
     ) -> Result<Application, Error> {
+        if let Some(document) = self.document(client_id).await {
+            return Ok(document?.app.clone());
+        }
         let id = ClientId::parse(client_id).ok_or(Error::NotFound)?;
         let usable = |f: &AppWithSecrets| f.app.is_usable().then_some(()).ok_or(());
         match self.judged(permit, &id, usable).await? {
@@ -104,7 +113,6 @@ impl Ops {
         client_id: &str,
         redirect_uri: &str,
     ) -> Result<RedirectMatch, Error> {
-        let id = ClientId::parse(client_id).ok_or(Error::NotFound)?;
         let allow_localhost = self.policy.redirects.allow_localhost;
         // Usable and matched is a yes; usable and not matched still answers.
         let matched = |f: &AppWithSecrets| {
@@ -115,10 +123,17 @@ impl Ops {
                 .map(str::to_owned)
                 .ok_or(true)
         };
-        let (app, redirect_uri) = match self.judged(permit, &id, matched).await? {
-            Judged::Yes(found, to) => (found, Some(to)),
-            Judged::No(Some((found, true))) => (found, None),
-            Judged::No(_) => return Err(Error::NotFound),
+        let (app, redirect_uri) = if let Some(document) = self.document(client_id).await {
+            let document = document?;
+            let to = matched(&document).ok();
+            (document, to)
+        } else {
+            let id = ClientId::parse(client_id).ok_or(Error::NotFound)?;
+            match self.judged(permit, &id, matched).await? {
+                Judged::Yes(found, to) => (found, Some(to)),
+                Judged::No(Some((found, true))) => (found, None),
+                Judged::No(_) => return Err(Error::NotFound),
+            }
         };
         if redirect_uri.is_none() {
             tracing::info!(client_id, "redirect_uri not registered");
@@ -221,15 +236,25 @@ impl Ops {
                 .assertion(f, client_assertion, claimed.as_str(), policy, now)
                 .await
         };
-        // Any no from a cached copy, a spent budget's too, is asked again
-        // of the database's, which may hold a key added since.
-        if let Some(hit) = self.cached(permit, claimed)
-            && let Ok(accepted) = judge(&hit).await
-        {
-            return Ok(Ok((hit, accepted)));
-        }
-        let Some(found) = self.read(permit, claimed).await? else {
-            return Ok(Err(AssertionRefusal::NoSuchClient));
+        let found = match self.document(claimed.as_str()).await {
+            // A document client's keys are its document's (cached per its
+            // max-age), never the database's.
+            Some(Ok(found)) => found,
+            Some(Err(Error::NotFound)) => return Ok(Err(AssertionRefusal::NoSuchClient)),
+            Some(Err(e)) => return Err(e),
+            None => {
+                // Any no from a cached copy, a spent budget's too, is asked
+                // again of the database's, which may hold a key added since.
+                if let Some(hit) = self.cached(permit, claimed)
+                    && let Ok(accepted) = judge(&hit).await
+                {
+                    return Ok(Ok((hit, accepted)));
+                }
+                let Some(found) = self.read(permit, claimed).await? else {
+                    return Ok(Err(AssertionRefusal::NoSuchClient));
+                };
+                found
+            }
         };
         match judge(&found).await {
             Ok(accepted) => Ok(Ok((found, accepted))),
@@ -254,6 +279,16 @@ impl Ops {
                 store::assertions::spend_jti(conn, permit, client, &accepted.jti, until).await
             })
             .await?)
+    }
+
+    /// The client that `client_id` names by its metadata document, when
+    /// documents are on and it is an `https` URL; `None` otherwise.
+    async fn document(&self, client_id: &str) -> Option<Result<Arc<AppWithSecrets>, Error>> {
+        let answer = self.documents.resolve(client_id).await?;
+        Some(answer.map_err(|e| match e {
+            DocumentError::NotFound => Error::NotFound,
+            DocumentError::Unreachable => Error::DocumentUnreachable,
+        }))
     }
 
     /// Judges the client with this client_id: this replica's cached copy

@@ -22,6 +22,7 @@ pub use registration::{CreatedToken, Registration};
 use crate::{
     credentials::{Hasher, Verifier},
     domain::{ChecksumKey, Policy, assertion::AssertionPolicy, page_token::PageTokenKey},
+    metadata_docs::MetadataDocuments,
     store::{AppCache, Db},
 };
 
@@ -48,4 +49,7 @@ pub struct Ops {
     pub lists: ListLimits,
     /// How clients register themselves (RFC 7591/7592).
     pub registration: Arc<Registration>,
+    /// Clients named by the URL of their metadata document (off unless
+    /// configured).
+    pub documents: MetadataDocuments,
 }

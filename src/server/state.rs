@@ -18,7 +18,10 @@ use crate::{
     },
     config::{Config, DatabaseArgs, JwtArgs},
     credentials::{CallerSlots, Hasher, Limiter, SignatureLane, VerifiedCache, Verifier},
-    domain::{ChecksumKey, ids::random_base62, page_token::PageTokenKey, registration::TokenKey},
+    domain::{
+        ChecksumKey, Policy, ids::random_base62, page_token::PageTokenKey, registration::TokenKey,
+    },
+    metadata_docs::MetadataDocuments,
     ops::{ListLimits, Ops, Registration},
     store::{self, AppCache, Db, Memberships, Pool},
 };
@@ -205,9 +208,11 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
     // Refusals that need no hash wait as long as recent ones took: from
     // the first call on.
     verifying.calibrate().await?;
+    let policy = Arc::new(config.policy());
+    let documents = metadata_documents(config, &policy)?;
     Ok(Ops {
         db,
-        policy: Arc::new(config.policy()),
+        policy,
         assertions: config.assertion_policy(),
         minting,
         checksum_key: checksum_key.clone(),
@@ -235,7 +240,21 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
             per_source: Limiter::per_hour(config.registration.open_registrations_per_hour),
             max_dynamic_apps: i64::from(config.registration.max_dynamic_apps),
         }),
+        documents,
     })
+}
+
+/// The resolver of Client ID Metadata Documents, when they are on; its
+/// CA file read now.
+fn metadata_documents(
+    config: &Config,
+    policy: &Arc<Policy>,
+) -> Result<MetadataDocuments, crate::config::Misconfigured> {
+    let Some(settings) = config.metadata_docs.settings() else {
+        return Ok(MetadataDocuments::off());
+    };
+    let ca_file = config.metadata_docs.metadata_document_ca_file.as_deref();
+    MetadataDocuments::new(settings, ca_file, policy.clone())
 }
 
 /// The transport settings, with the connection limit fitted to the

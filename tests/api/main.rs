@@ -8,6 +8,7 @@ mod common;
 mod connections;
 mod create;
 mod dev;
+mod doc_server;
 mod failure;
 mod get_list;
 mod hostile_input;
@@ -15,6 +16,7 @@ mod http;
 mod jwks;
 mod jwks_url;
 mod lifecycle;
+mod metadata_docs;
 mod openapi;
 // The private-cluster helper is the binary's (`oauth-apps dev`), not the
 // library's: the tests compile the same file.
