@@ -2,8 +2,8 @@
 //! stand next to (`reads.rs`), and the rest at the largest size: creates
 //! against argon2's capacity, wrong secrets, MatchRedirectUri and
 //! VerifyClientAssertion here, the verification spray (`spray.rs`), OTLP
-//! export (`otlp.rs`) and the HTTP/JSON door next to gRPC (`http.rs`) in
-//! files of their own.
+//! export (`otlp.rs`), the HTTP/JSON door next to gRPC (`http.rs`) and
+//! clients that register themselves (`register.rs`) in files of their own.
 
 use std::{
     future::Future,
@@ -29,11 +29,13 @@ use crate::{
 mod http;
 mod otlp;
 mod reads;
+mod register;
 mod spray;
 
 pub use http::{Client, bearer, http, request};
 pub use otlp::otlp;
 pub use reads::{Reads, measure_reads};
+pub use register::register;
 pub use spray::spray;
 
 /// What the workloads at one size run against.
