@@ -166,6 +166,22 @@ impl Wiretap {
         sent.iter()
             .find_map(|on| statement_run_with(&on.lock().unwrap(), params))
     }
+
+    /// The text of every statement the server prepared, in the order sent
+    /// on each connection.
+    pub fn prepared(&self) -> Vec<String> {
+        let sent = self.sent.lock().unwrap();
+        let mut out = Vec::new();
+        for on in sent.iter() {
+            for (kind, mut body) in messages(&on.lock().unwrap()) {
+                if kind == b'P' {
+                    cstr(&mut body);
+                    out.extend(cstr(&mut body));
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Drop for Wiretap {

@@ -3,7 +3,8 @@
 //! against argon2's capacity, wrong secrets, MatchRedirectUri and
 //! VerifyClientAssertion here, the verification spray (`spray.rs`), OTLP
 //! export (`otlp.rs`), the HTTP/JSON door next to gRPC (`http.rs`) and
-//! Client ID Metadata Documents (`docs.rs`) in files of their own.
+//! Client ID Metadata Documents (`docs.rs`) and clients that register
+//! themselves (`register.rs`) in files of their own.
 
 use std::{
     future::Future,
@@ -30,12 +31,14 @@ mod docs;
 mod http;
 mod otlp;
 mod reads;
+mod register;
 mod spray;
 
 pub use docs::documents;
 pub use http::{Client, bearer, http, request};
 pub use otlp::otlp;
 pub use reads::{Reads, measure_reads};
+pub use register::register;
 pub use spray::spray;
 
 /// What the workloads at one size run against.

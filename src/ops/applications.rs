@@ -91,7 +91,8 @@ impl Ops {
         let app = self
             .db
             .transaction(deadline, async |conn| {
-                let app = store::applications::insert(conn, &new, &id, &client_id, initial).await?;
+                let app =
+                    store::applications::insert(conn, &new, &id, &client_id, initial, None).await?;
                 store::audit::record(
                     conn,
                     &new,

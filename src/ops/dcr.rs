@@ -180,8 +180,9 @@ impl Ops {
                     .as_ref()
                     .zip(hint.as_deref())
                     .map(|((_, hash), hint)| InitialSecret { hash, hint });
-                let app = store::applications::insert(conn, &new, &id, &client_id, initial).await?;
-                tokens::set_access_hash(conn, &permit, &app.id, None, Some(&access_hash)).await?;
+                let access = Some(&access_hash);
+                let app = store::applications::insert(conn, &new, &id, &client_id, initial, access)
+                    .await?;
                 let fields = create::CREATE_AUDIT_FIELDS;
                 store::audit::record(conn, &new, app.id.as_str(), Action::Create, fields, "")
                     .await?;
@@ -257,7 +258,7 @@ impl Ops {
             .db
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, &permit, &id).await?;
-                if !tokens::set_access_hash(conn, &permit, &id, Some(&presented), None).await? {
+                if !tokens::swap_access_hash(conn, &permit, &id, &presented, None).await? {
                     return Err(Error::InvalidRegistrationToken);
                 }
                 let plan =
@@ -308,7 +309,7 @@ impl Ops {
             .transaction(deadline, async |conn| {
                 let current = store::applications::lock(conn, &permit, &id).await?;
                 let swapped = Some(&access_hash);
-                if !tokens::set_access_hash(conn, &permit, &id, Some(&presented), swapped).await? {
+                if !tokens::swap_access_hash(conn, &permit, &id, &presented, swapped).await? {
                     return Err(Error::InvalidRegistrationToken);
                 }
                 let update = dcr::plan_replacement(current, input, ours, &self.policy)?;

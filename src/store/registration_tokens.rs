@@ -175,33 +175,28 @@ pub async fn spend(conn: &mut AsyncPgConnection, hash: &TokenHash) -> StoreResul
     }))
 }
 
-/// Sets the registration access token of live application `id` (of the
-/// write permit's organization) to `new`, when its current one is
-/// `expected` (any, for `None`): a compare-and-set, so of two calls racing
-/// with one token only the first swaps it. Whether it was set.
-#[tracing::instrument(name = "db.applications.set_access_hash", skip_all, fields(db.system = "postgresql"))]
-pub async fn set_access_hash(
+/// Replaces the registration access token of live application `id` (of
+/// the write permit's organization) with `new` (or none) when its current
+/// one is `expected`: a compare-and-set, so of two calls racing with one
+/// token only the first swaps it. Whether it was swapped.
+#[tracing::instrument(name = "db.applications.swap_access_hash", skip_all, fields(db.system = "postgresql"))]
+pub async fn swap_access_hash(
     conn: &mut AsyncPgConnection,
     permit: &WritePermit,
     id: &AppId,
-    expected: Option<&TokenHash>,
+    expected: &TokenHash,
     new: Option<&TokenHash>,
 ) -> StoreResult<bool> {
-    let target = applications::table
-        .filter(applications::organization_id.eq(permit.org()))
-        .filter(applications::id.eq(id.as_str()))
-        .filter(applications::delete_time.is_null());
-    let value = applications::registration_access_hash.eq(new.map(TokenHash::as_bytes));
-    let updated = match expected {
-        Some(hash) => {
-            let current = applications::registration_access_hash.eq(hash.as_bytes());
-            diesel::update(target.filter(current))
-                .set(value)
-                .execute(conn)
-                .await?
-        }
-        None => diesel::update(target).set(value).execute(conn).await?,
-    };
+    let updated = diesel::update(
+        applications::table
+            .filter(applications::organization_id.eq(permit.org()))
+            .filter(applications::id.eq(id.as_str()))
+            .filter(applications::delete_time.is_null())
+            .filter(applications::registration_access_hash.eq(expected.as_bytes())),
+    )
+    .set(applications::registration_access_hash.eq(new.map(TokenHash::as_bytes)))
+    .execute(conn)
+    .await?;
     Ok(updated == 1)
 }
 

@@ -88,7 +88,7 @@ impl Client {
         self.send(0, req).await.unwrap().0.as_u16()
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         w: usize,
         req: Request<Full<Bytes>>,

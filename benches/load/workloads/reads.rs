@@ -166,25 +166,38 @@ async fn verify_hot(ctx: &Ctx<'_>, hot_client: &str, seed_secret: &str) -> Stats
 /// `sql` is that SELECT as the server sent it (`$1` the organization, `$2`
 /// the id).
 fn pgbench_get(database_url: &str, apps: usize, opts: &Opts, sql: &str) -> f64 {
-    let script = std::env::temp_dir().join(format!("oauth-apps-get-{}.sql", std::process::id()));
     assert!(
         sql.contains("$2") && !sql.contains("$3"),
         "Get's query has changed its parameters: {sql}"
     );
     let org = format!("(CASE WHEN :n % 5 = 0 THEN '{BIG_ORG}' ELSE 'org-' || (:n / 1250) END)");
     let id = "('app_' || lpad(:n::text, 22, '0'))";
-    std::fs::write(
-        &script,
-        format!(
-            "\\set n random(0, {})\n{};\n",
-            apps - 1,
-            sql.replace("$1", &org).replace("$2", id)
-        ),
-    )
-    .unwrap();
-    let out = Command::new("pgbench")
-        .args(["-n", "-M", "prepared", "-f"])
-        .arg(&script)
+    let script = format!(
+        "\\set n random(0, {})\n{};\n",
+        apps - 1,
+        sql.replace("$1", &org).replace("$2", id)
+    );
+    pgbench(database_url, opts, "get", &script, &[])
+}
+
+/// Transactions per second of pgbench running `script` (prepared, with
+/// `defines` as `-D name=value`), at the benchmark's concurrency for its
+/// duration.
+pub fn pgbench(
+    database_url: &str,
+    opts: &Opts,
+    name: &str,
+    script: &str,
+    defines: &[(&str, String)],
+) -> f64 {
+    let path = std::env::temp_dir().join(format!("oauth-apps-{name}-{}.sql", std::process::id()));
+    std::fs::write(&path, script).unwrap();
+    let mut cmd = Command::new("pgbench");
+    cmd.args(["-n", "-M", "prepared", "-f"]).arg(&path);
+    for (k, v) in defines {
+        cmd.arg("-D").arg(format!("{k}={v}"));
+    }
+    let out = cmd
         .args([
             "-c",
             &opts.concurrency.to_string(),
@@ -196,19 +209,22 @@ fn pgbench_get(database_url: &str, apps: usize, opts: &Opts, sql: &str) -> f64 {
         ])
         .output()
         .expect("pgbench (PostgreSQL's) must be on PATH");
-    let _ = std::fs::remove_file(&script);
+    let _ = std::fs::remove_file(&path);
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| {
-            let l = l.trim_start();
-            l.strip_prefix("tps = ")
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "pgbench said:\n{text}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+    let failed = text
+        .lines()
+        .any(|l| l.contains("failed") && !l.contains(": 0 ("));
+    let tps = text.lines().find_map(|l| {
+        let l = l.trim_start();
+        l.strip_prefix("tps = ")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+    });
+    match tps {
+        Some(tps) if out.status.success() && !failed => tps,
+        _ => panic!(
+            "pgbench said:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
 }

@@ -15,7 +15,7 @@ use crate::{
     auth::{Permitted, WritePermit},
     domain::{
         AppChanges, AppId, Application, ClientId, NewApplication, SecretHash, lifecycle::Rotation,
-        names, update::AppUpdate,
+        names, registration::TokenHash, update::AppUpdate,
     },
     store::{
         StoreError, StoreResult,
@@ -49,6 +49,7 @@ struct NewAppRow<'a> {
     tos_uri: &'a str,
     contacts: &'a [String],
     dynamically_registered: bool,
+    registration_access_hash: Option<&'a [u8]>,
 }
 
 #[derive(Insertable)]
@@ -88,8 +89,12 @@ async fn insert_current(
     Ok(())
 }
 
-/// Inserts the application and its current secret. Call it inside a
+/// Inserts the application, with its registration access token's hash when
+/// it registered itself, and its current secret. Call it inside a
 /// transaction (with the audit event), so that both or neither are stored.
+/// (The hash goes in with the row: an UPDATE would announce a change to
+/// every replica, and PostgreSQL commits announcing transactions one at a
+/// time; see BENCHMARKS.md.)
 #[tracing::instrument(name = "db.applications.insert", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert(
     conn: &mut AsyncPgConnection,
@@ -97,6 +102,7 @@ pub async fn insert(
     id: &AppId,
     client_id: &ClientId,
     secret: Option<InitialSecret<'_>>,
+    access_hash: Option<&TokenHash>,
 ) -> StoreResult<Application> {
     let (org, created_by, new) = (new.org(), new.subject(), new.get());
     let keys = names::keys(&new.name);
@@ -124,6 +130,7 @@ pub async fn insert(
         tos_uri: &new.tos_uri,
         contacts: &new.contacts,
         dynamically_registered: new.dynamically_registered,
+        registration_access_hash: access_hash.map(TokenHash::as_bytes),
     };
     let app: AppRow = diesel::insert_into(applications::table)
         .values(&row)
