@@ -61,13 +61,39 @@ impl fmt::Debug for DatabaseArgs {
 
 /// The URL with any password replaced, for logs and `Debug`.
 pub fn redact_url(url: &str) -> String {
+    // A password may also come as a query parameter (`?password=`).
+    if url
+        .split_once('?')
+        .is_some_and(|(_, q)| q.contains("password"))
+    {
+        return "<URL with a password parameter>".to_owned();
+    }
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("redacted"));
             u.to_string()
         }
         Ok(u) => u.to_string(),
-        Err(_) => "<unparseable URL>".to_owned(),
+        Err(_) => redact_multi_host(url).unwrap_or_else(|| "<unparseable URL>".to_owned()),
+    }
+}
+
+/// A URL the `url` crate cannot read, such as PostgreSQL's several hosts
+/// (`postgres://u:pw@h1:5432,h2:5433/db`), with its password replaced.
+fn redact_multi_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let secret = if userinfo.contains(':') {
+                ":redacted"
+            } else {
+                ""
+            };
+            Some(format!("{scheme}://{user}{secret}@{hosts}{tail}"))
+        }
+        None => Some(url.to_owned()),
     }
 }
 
@@ -487,6 +513,19 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn several_hosts_keep_their_password_out_of_logs() {
+        let url = "postgres://app:s3cret@h1:5432,h2:5433/apps?target_session_attrs=read-write";
+        assert_eq!(
+            super::redact_url(url),
+            "postgres://app:redacted@h1:5432,h2:5433/apps?target_session_attrs=read-write"
+        );
+        assert_eq!(
+            super::redact_url("postgres://h1,h2/apps?password=s3cret"),
+            "<URL with a password parameter>"
+        );
+    }
+
     use super::*;
     use clap::Parser;
 

@@ -39,22 +39,17 @@ fn tls_mode(config: &Config) -> &'static str {
     }
 }
 
-/// Where the database is, `host:port/name` (or the socket folder), never
-/// who or with what password.
+/// Where the database is (each host of several), never who or with what
+/// password.
 fn database_place(url: &str) -> String {
-    let Ok(url) = url::Url::parse(url) else {
-        return "<unparseable DATABASE_URL>".to_owned();
-    };
-    let socket = url
-        .query_pairs()
-        .find(|(k, _)| k == "host")
-        .map(|(_, v)| v.into_owned());
-    let host = match (url.host_str().filter(|h| !h.is_empty()), socket) {
-        (_, Some(dir)) => dir,
-        (Some(host), None) => format!("{host}:{}", url.port().unwrap_or(5432)),
-        (None, None) => "localhost:5432".to_owned(),
-    };
-    format!("{host}{}", url.path())
+    use oauth_apps::store::connect;
+    connect::parse(url).map_or_else(
+        |_| "<unparseable DATABASE_URL>".to_owned(),
+        |config| {
+            let db = config.get_dbname().unwrap_or_default();
+            format!("{}/{db}", connect::hosts(&config))
+        },
+    )
 }
 
 /// How bearer tokens are checked: HS256, a JWKS file, a JWKS URL.

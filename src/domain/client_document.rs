@@ -235,7 +235,10 @@ mod tests {
             "jwks": {"keys": [jwks]},
             "grant_types": ["client_credentials"],
         });
-        assert_eq!(check(&machine).unwrap().app_type, AppType::Service);
+        // A document is public: it gives no machine credential (no
+        // client_credentials), as open registration gives none.
+        let refused = check(&machine).unwrap_err();
+        assert!(refused.contains("client_credentials"), "{refused}");
     }
 
     #[test]

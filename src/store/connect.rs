@@ -50,41 +50,68 @@ impl ConnectError {
 
 /// Opens one connection to `url`.
 pub async fn establish(url: &str) -> Result<AsyncPgConnection, ConnectError> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+    establish_with(&parse(url)?).await
+}
+
+/// `url` as tokio-postgres reads it: a URL or key=value pairs, with one
+/// host or several (`postgres://h1:5432,h2:5433/db?target_session_attrs=read-write`).
+pub fn parse(url: &str) -> Result<tokio_postgres::Config, ConnectError> {
+    tokio_postgres::Config::from_str(url).map_err(|e| {
         ConnectError::fatal(format!(
             "DATABASE_URL is not a valid PostgreSQL URL: {}",
             cause(&e)
         ))
-    })?;
+    })
+}
+
+/// Opens one connection as `config` says: with several hosts, the first
+/// that answers (and, with `target_session_attrs=read-write`, takes writes).
+pub async fn establish_with(
+    config: &tokio_postgres::Config,
+) -> Result<AsyncPgConnection, ConnectError> {
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| explain(&config, &e))?;
+        .map_err(|e| explain(config, &e))?;
     AsyncPgConnection::try_from_client_and_connection(client, connection)
         .await
         .map_err(|e| ConnectError {
-            message: format!("setting up the connection to {}: {e}", place(&config)),
+            message: format!("setting up the connection to {}: {e}", place(config)),
             transient: true,
             sqlstate: None,
         })
 }
 
-/// Where the connection goes: `host:port`, or the socket folder, and the
-/// database; never the password.
+/// Where the connection goes: `host:port` (each of several, comma
+/// separated), or the socket folder, and the database; never the password.
 pub fn place(config: &tokio_postgres::Config) -> String {
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let host = match config.get_hosts().first() {
-        Some(Host::Tcp(h)) if h.contains(':') => format!("[{h}]:{port}"),
-        Some(Host::Tcp(h)) => format!("{h}:{port}"),
-        #[cfg(unix)]
-        Some(Host::Unix(dir)) => format!("the socket in {} (port {port})", dir.display()),
-        None => format!("localhost:{port}"),
-    };
     let db = config
         .get_dbname()
         .or(config.get_user())
         .unwrap_or("postgres");
-    format!("PostgreSQL at {host}, database {db:?}")
+    format!("PostgreSQL at {}, database {db:?}", hosts(config))
+}
+
+/// `host:port` of each host, comma separated (a socket: its folder).
+pub fn hosts(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let port_of = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| match host {
+            Host::Tcp(h) if h.contains(':') => format!("[{h}]:{}", port_of(i)),
+            Host::Tcp(h) => format!("{h}:{}", port_of(i)),
+            #[cfg(unix)]
+            Host::Unix(dir) => format!("the socket in {} (port {})", dir.display(), port_of(i)),
+        })
+        .collect();
+    if hosts.is_empty() {
+        format!("localhost:{}", port_of(0))
+    } else {
+        hosts.join(",")
+    }
 }
 
 /// The error's own words and those of its causes.
@@ -172,6 +199,18 @@ fn explain_refusal(place: &str, user: &str, db: &DbError) -> ConnectError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn several_hosts_are_named_each_with_its_port() {
+        let config = super::parse(
+            "postgres://u:secret@h1:5432,h2:5433/apps?target_session_attrs=read-write",
+        )
+        .unwrap();
+        assert_eq!(
+            super::place(&config),
+            "PostgreSQL at h1:5432,h2:5433, database \"apps\""
+        );
+    }
+
     use super::*;
 
     fn place_of(url: &str) -> String {

@@ -60,11 +60,11 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         Err(e) if e.is_missing_database() => {}
         Err(e) => return Err(e.into()),
     }
-    let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
-    let name = parsed.path().trim_start_matches('/').to_owned();
-    let name = percent_decode(&name);
+    // Through tokio-postgres's parser, which takes several hosts.
+    let mut admin_config = super::connect::parse(url)?;
+    let name = admin_config.get_dbname().unwrap_or_default().to_owned();
     anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
-    parsed.set_path("/postgres");
+    admin_config.dbname("postgres");
     let cannot_create = |why: String| ConnectError {
         message: format!(
             "database {name:?} does not exist and cannot be created ({why}): create it \
@@ -74,7 +74,7 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         transient: false,
         sqlstate: None,
     };
-    let mut admin = match establish(parsed.as_str()).await {
+    let mut admin = match super::connect::establish_with(&admin_config).await {
         Ok(admin) => admin,
         Err(e) if e.transient => return Err(e.into()),
         Err(e) => {
@@ -91,12 +91,6 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         Err(e) if e.to_string().contains("already exists") => Ok(()),
         Err(e) => Err(cannot_create(e.to_string()).into()),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[derive(QueryableByName)]
