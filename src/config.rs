@@ -352,6 +352,16 @@ pub struct Config {
     #[arg(long, env = "OAUTH_APPS_STREAM_MAX_LIFETIME", value_parser = humantime::parse_duration, default_value = "5m")]
     pub stream_max_lifetime: Duration,
 
+    /// How long the change feed keeps changes: an older resume token is
+    /// FAILED_PRECONDITION (start again with `initial_snapshot`).
+    #[arg(long, env = "OAUTH_APPS_WATCH_RETENTION", value_parser = humantime::parse_duration, default_value = "7d")]
+    pub watch_retention: Duration,
+
+    /// A WatchApplications stream gets a HEARTBEAT (with a fresh resume
+    /// token) at least this often.
+    #[arg(long, env = "OAUTH_APPS_WATCH_HEARTBEAT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub watch_heartbeat: Duration,
+
     /// HTTP/2 keepalive ping interval (0 turns pings off); a peer that does
     /// not answer within 20 s is disconnected.
     #[arg(long, env = "OAUTH_APPS_KEEPALIVE", value_parser = humantime::parse_duration, default_value = "30s")]

@@ -9,6 +9,7 @@ mod applications;
 mod clients;
 mod lifecycle;
 mod registration;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub use applications::{Created, LARGE_PAGE, ListLimits, Page};
 pub use clients::RedirectMatch;
 pub use lifecycle::Rotated;
 pub use registration::{CreatedToken, RegisterError, Registered, Registration};
+pub use watch::{EventKind, WatchEvent, WatchStream, Watching};
 
 use crate::{
     credentials::{Hasher, Verifier},
@@ -46,4 +48,6 @@ pub struct Ops {
     pub lists: ListLimits,
     /// How clients register themselves (RFC 7591/7592).
     pub registration: Arc<Registration>,
+    /// The change feed (WatchApplications).
+    pub watching: Arc<Watching>,
 }

@@ -30,3 +30,4 @@ mod telemetry;
 mod tls;
 mod tools;
 mod verify;
+mod watch;
