@@ -15,8 +15,9 @@
 //! A sequence alone is not enough: a transaction can take number 10, then
 //! commit after the one that took 11, and a reader that already moved past
 //! 11 would never see 10. So a read returns only rows of transactions below
-//! the oldest one still running, `pg_snapshot_xmin(pg_current_snapshot())`,
-//! taken in the same statement: every transaction below it has ended
+//! the oldest one of this database still running (`pg_snapshot_xmin`,
+//! narrowed to this database: [`BOUND_SQL`]), taken before the rows are
+//! read: every transaction below it has ended
 //! (committed, and then visible to the read, or rolled back, and then it
 //! left no row), and a transaction that has not yet written gets an xid
 //! above every xid given out so far, so none can ever add a row below it.
@@ -201,29 +202,53 @@ fn into_change(row: ChangeRow) -> StoreResult<Change> {
     })
 }
 
-/// The oldest transaction still running: every one below it has ended.
+/// The bound, in SQL: a transaction id below which every transaction of
+/// this database had ended when the statement's snapshot was taken. The
+/// server-wide `pg_snapshot_xmin` would do, but it waits for transactions
+/// of every database on the server (another application's long report
+/// would hold the feed back), so it is narrowed to this database's:
+///
+/// - at most the snapshot's xmax (later transactions are not in it);
+/// - below every transaction running in this database now
+///   (`pg_stat_activity.backend_xid`, which PostgreSQL shows for every
+///   session whatever the role, and prepared transactions), read after the
+///   snapshot was taken;
+/// - below every transaction the snapshot saw running (`xip`), except those
+///   still running in another database now: one that has ended since may
+///   have been ours, and the snapshot does not see what it wrote.
+///
+/// So a transaction of this database below the bound had ended before the
+/// snapshot: the snapshot and every later one see its rows if it
+/// committed, and none can add rows below the bound later. The 32-bit ids
+/// of `pg_stat_activity` are widened to 64 bits by their distance from
+/// xmax.
+const BOUND_SQL: &str = "    s AS (SELECT pg_current_snapshot() AS snap),     t AS (SELECT pg_snapshot_xmax(snap)::text::int8 AS xmax8 FROM s),     backends AS (         SELECT datname = current_database() AS here, backend_xid::text::int8 AS x         FROM pg_stat_activity WHERE backend_xid IS NOT NULL         UNION ALL         SELECT database = current_database(), transaction::text::int8 FROM pg_prepared_xacts),     running AS (         SELECT b.here, t.xmax8 + CASE WHEN d.d >= 2147483648 THEN d.d - 4294967296 ELSE d.d END AS x         FROM backends b, t,              LATERAL (SELECT ((b.x - (t.xmax8 & 4294967295)) + 4294967296) % 4294967296 AS d) d),     b AS (         SELECT least(t.xmax8,                      (SELECT min(x) FROM running WHERE here),                      (SELECT min(v.x::text::int8) FROM s, pg_snapshot_xip(s.snap) v(x)                       WHERE v.x::text::int8 NOT IN (SELECT x FROM running WHERE NOT here))) AS x         FROM t)";
+
+/// Every transaction of this database below this id has ended (see
+/// [`BOUND_SQL`]).
 async fn xmin(conn: &mut AsyncPgConnection) -> StoreResult<i64> {
     #[derive(QueryableByName)]
     struct Xmin {
         #[diesel(sql_type = BigInt)]
         x: i64,
     }
-    let x: Xmin = sql_query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 AS x")
+    let x: Xmin = sql_query(format!("WITH {BOUND_SQL} SELECT x FROM b"))
         .get_result(conn)
         .await?;
     Ok(x.x)
 }
 
-/// The bound and, in a REPEATABLE READ transaction, the transactions at or
-/// above it that its snapshot sees (committed ones that wrote changes).
+/// The bound and the transactions at or above it that the statement's
+/// snapshot sees (committed ones that wrote changes): in a REPEATABLE READ
+/// transaction, those its snapshot holds.
 async fn bound(conn: &mut AsyncPgConnection) -> StoreResult<Bound> {
-    let bound: Bound = sql_query(
-        "WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) \
-         SELECT b.x::text::int8 AS bound, \
+    let bound: Bound = sql_query(format!(
+        "WITH {BOUND_SQL} \
+         SELECT b.x AS bound, \
                 coalesce((SELECT array_agg(DISTINCT c.xid::text::int8) FROM application_changes c \
-                          WHERE c.xid >= b.x), '{}') AS committed \
-         FROM b",
-    )
+                          WHERE c.xid >= b.x::text::xid8), '{{}}') AS committed \
+         FROM b"
+    ))
     .get_result(conn)
     .await?;
     Ok(bound)
