@@ -465,3 +465,65 @@ async fn a_watcher_that_does_not_read_is_ended_not_buffered() {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(received < 20000, "{received}");
 }
+
+#[tokio::test]
+async fn a_write_that_would_land_behind_a_later_commit_of_the_same_app_is_refused() {
+    let app = setup().await;
+    let first = app
+        .create_app("alice", ORG, "first")
+        .await
+        .application
+        .unwrap();
+    let second = app
+        .create_app("alice", ORG, "second")
+        .await
+        .application
+        .unwrap();
+    // `early` takes its transaction id first, by changing another app.
+    let mut early = AsyncPgConnection::establish(&app.db.url).await.unwrap();
+    sql_query("BEGIN").execute(&mut early).await.unwrap();
+    sql_query(format!(
+        "UPDATE applications SET description = 'early' WHERE id = '{}'",
+        first.id
+    ))
+    .execute(&mut early)
+    .await
+    .unwrap();
+    // A later transaction changes `second` and commits.
+    let mut later = app.db_conn().await;
+    sql_query(format!(
+        "UPDATE applications SET description = 'later' WHERE id = '{}'",
+        second.id
+    ))
+    .execute(&mut later)
+    .await
+    .unwrap();
+    // `early` changing `second` now would be delivered before `later`'s
+    // change though committed after it: refused, to be retried.
+    let refused = sql_query(format!(
+        "UPDATE applications SET description = 'early' WHERE id = '{}'",
+        second.id
+    ))
+    .execute(&mut early)
+    .await
+    .expect_err("a write behind a later commit");
+    assert!(refused.to_string().contains("retry"), "{refused}");
+    sql_query("ROLLBACK").execute(&mut early).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_outlives_the_request_timeout() {
+    let app = TestApp::spawn_with(|c| {
+        c.request_timeout = Duration::from_millis(500);
+        c.watch_heartbeat = Duration::from_millis(200);
+    })
+    .await;
+    app.set_member(ORG, "alice", Role::Owner).await;
+    let mut events = member_watch(&app, "", false).await;
+    assert_quiet(&mut events, Duration::from_millis(1500)).await;
+    let created = app.create_app("alice", ORG, "late").await;
+    assert_eq!(
+        app_id(&next_change(&mut events).await),
+        created.application.unwrap().id
+    );
+}
