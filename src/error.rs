@@ -295,6 +295,9 @@ fn watch_status(why: WatchRefusal) -> Status {
             "{message}; resume with the last resume_token received"
         )),
         WatchRefusal::NoLongerMember => Status::permission_denied(message),
+        WatchRefusal::ShuttingDown => Status::unavailable(format!(
+            "{message}; resume with the last resume_token received, here or on another replica"
+        )),
     }
 }
 

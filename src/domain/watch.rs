@@ -76,6 +76,8 @@ pub enum WatchRefusal {
     TooSlow,
     #[error("the caller is no longer a member of the organization")]
     NoLongerMember,
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 /// Seals and opens resume tokens.

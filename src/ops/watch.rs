@@ -211,6 +211,9 @@ impl Watcher {
                 _ = heartbeat.tick() => self.send(EventKind::Heartbeat, None)?,
                 _ = member.tick() => self.check_member().await?,
                 _ = self.out.closed() => return Err(Stop::Gone),
+                _ = self.watching.feed.closed() => {
+                    return Err(Error::Watch(WatchRefusal::ShuttingDown).into());
+                }
             }
         }
     }

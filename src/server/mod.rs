@@ -99,6 +99,13 @@ pub async fn serve(
     ));
     let api =
         OAuthApplicationsServer::new(api).max_decoding_message_size(settings.max_request_bytes);
+    // Watch streams last until their client leaves: they are ended as the
+    // shutdown begins, or it would wait for them.
+    let feed = state.ops.watching.feed.clone();
+    let shutdown = async move {
+        shutdown.await;
+        feed.close();
+    };
     let tls = settings
         .tls
         .as_ref()

@@ -49,6 +49,9 @@ pub struct Feed {
     wake: Notify,
     ticks: broadcast::Sender<Arc<Tick>>,
     position: watch::Sender<Option<Position>>,
+    /// Set when the server begins to shut down: watchers end then, so
+    /// their streams do not hold the shutdown up.
+    closing: watch::Sender<bool>,
 }
 
 impl Feed {
@@ -58,7 +61,19 @@ impl Feed {
             wake: Notify::new(),
             ticks: broadcast::channel(CAPACITY).0,
             position: watch::channel(None).0,
+            closing: watch::channel(false).0,
         }
+    }
+
+    /// Tells every watcher to end: the server is shutting down.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close`] was called.
+    pub async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        let _ = closing.wait_for(|c| *c).await;
     }
 
     /// Batches from now on.

@@ -584,22 +584,14 @@ async fn registered_clients(rest: &crate::http::Http, owner_token: &str) -> Vec<
             Some(json!({"maxRegistrations": 1})),
         )
         .await;
-    let token = minted.body["registrationToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = minted.body["registrationToken"].as_str().unwrap().to_owned();
     let client = json!({
         "client_name": "Self-made",
         "redirect_uris": ["https://self.example.com/cb"],
         "scope": "read:user",
     });
     let registered = rest
-        .call(
-            http::Method::POST,
-            "/oauth2/register",
-            Some(&token),
-            Some(client.clone()),
-        )
+        .call(http::Method::POST, "/oauth2/register", Some(&token), Some(client.clone()))
         .await;
     assert_eq!(registered.status, http::StatusCode::CREATED);
     let field = |a: &crate::http::Answer, f: &str| a.body[f].as_str().unwrap().to_owned();

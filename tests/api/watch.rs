@@ -527,3 +527,13 @@ async fn a_stream_outlives_the_request_timeout() {
         created.application.unwrap().id
     );
 }
+
+#[tokio::test]
+async fn a_shutdown_ends_streams_with_unavailable() {
+    let mut app = setup().await;
+    let mut events = member_watch(&app, "", false).await;
+    let shutdown = tokio::time::timeout(Duration::from_secs(10), app.shutdown()).await;
+    assert!(shutdown.is_ok(), "the shutdown waited for the stream");
+    let status = end_of(&mut events, Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}

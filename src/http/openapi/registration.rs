@@ -57,20 +57,11 @@ fn operation(id: &str, description: &str, body: bool, ok: (&str, &str)) -> Value
     };
     responses.insert(ok_status.into(), ok_response);
     let errors = [
-        (
-            "400",
-            "invalid_client_metadata or invalid_redirect_uri: every violation named in error_description.",
-        ),
-        (
-            "401",
-            "invalid_token (with WWW-Authenticate): no, an unknown, expired, revoked or spent token, or another client's; it never says whether the client exists.",
-        ),
+        ("400", "invalid_client_metadata or invalid_redirect_uri: every violation named in error_description."),
+        ("401", "invalid_token (with WWW-Authenticate): no, an unknown, expired, revoked or spent token, or another client's; it never says whether the client exists."),
         ("413", "The body is over the server's limit."),
         ("415", "The body is not sent as application/json."),
-        (
-            "429",
-            "Over the open-registration limits (with Retry-After), or the service is busy.",
-        ),
+        ("429", "Over the open-registration limits (with Retry-After), or the service is busy."),
         ("431", "The request's headers are over the server's limit."),
         ("500", "A failure of the service."),
         ("503", "The database is unavailable; retry."),
