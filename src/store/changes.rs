@@ -222,7 +222,24 @@ fn into_change(row: ChangeRow) -> StoreResult<Change> {
 /// committed, and none can add rows below the bound later. The 32-bit ids
 /// of `pg_stat_activity` are widened to 64 bits by their distance from
 /// xmax.
-const BOUND_SQL: &str = "    s AS (SELECT pg_current_snapshot() AS snap),     t AS (SELECT pg_snapshot_xmax(snap)::text::int8 AS xmax8 FROM s),     backends AS (         SELECT datname = current_database() AS here, backend_xid::text::int8 AS x         FROM pg_stat_activity WHERE backend_xid IS NOT NULL         UNION ALL         SELECT database = current_database(), transaction::text::int8 FROM pg_prepared_xacts),     running AS (         SELECT b.here, t.xmax8 + CASE WHEN d.d >= 2147483648 THEN d.d - 4294967296 ELSE d.d END AS x         FROM backends b, t,              LATERAL (SELECT ((b.x - (t.xmax8 & 4294967295)) + 4294967296) % 4294967296 AS d) d),     b AS (         SELECT least(t.xmax8,                      (SELECT min(x) FROM running WHERE here),                      (SELECT min(v.x::text::int8) FROM s, pg_snapshot_xip(s.snap) v(x)                       WHERE v.x::text::int8 NOT IN (SELECT x FROM running WHERE NOT here))) AS x         FROM t)";
+const BOUND_SQL: &str = "\
+    s AS (SELECT pg_current_snapshot() AS snap), \
+    t AS (SELECT pg_snapshot_xmax(snap)::text::int8 AS xmax8 FROM s), \
+    backends AS ( \
+        SELECT datname = current_database() AS here, backend_xid::text::int8 AS x \
+        FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+        UNION ALL \
+        SELECT database = current_database(), transaction::text::int8 FROM pg_prepared_xacts), \
+    running AS ( \
+        SELECT b.here, t.xmax8 + CASE WHEN d.d >= 2147483648 THEN d.d - 4294967296 ELSE d.d END AS x \
+        FROM backends b, t, \
+             LATERAL (SELECT ((b.x - (t.xmax8 & 4294967295)) + 4294967296) % 4294967296 AS d) d), \
+    b AS ( \
+        SELECT least(t.xmax8, \
+                     (SELECT min(x) FROM running WHERE here), \
+                     (SELECT min(v.x::text::int8) FROM s, pg_snapshot_xip(s.snap) v(x) \
+                      WHERE v.x::text::int8 NOT IN (SELECT x FROM running WHERE NOT here))) AS x \
+        FROM t)";
 
 /// Every transaction of this database below this id has ended (see
 /// [`BOUND_SQL`]).

@@ -537,3 +537,60 @@ async fn a_shutdown_ends_streams_with_unavailable() {
     let status = end_of(&mut events, Duration::from_secs(5)).await;
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 }
+
+#[tokio::test]
+async fn a_snapshot_taken_while_a_writer_is_open_repeats_nothing_and_misses_nothing() {
+    let app = setup().await;
+    let held_app = app
+        .create_app("alice", ORG, "held")
+        .await
+        .application
+        .unwrap();
+    // A writer takes its transaction id and stays open...
+    let mut writer = AsyncPgConnection::establish(&app.db.url).await.unwrap();
+    sql_query("BEGIN").execute(&mut writer).await.unwrap();
+    sql_query(format!(
+        "UPDATE applications SET description = 'held' WHERE id = '{}'",
+        held_app.id
+    ))
+    .execute(&mut writer)
+    .await
+    .unwrap();
+    // ...while a later transaction commits: the snapshot has it, though
+    // the feed's bound is still below it.
+    let later = app
+        .create_app("alice", ORG, "later")
+        .await
+        .application
+        .unwrap();
+    let mut events = member_watch(&app, "", true).await;
+    let mut seen = Vec::new();
+    let end = loop {
+        let e = next_change(&mut events).await;
+        match e.r#type() {
+            T::Snapshot => seen.push((app_id(&e), e.application.unwrap().description)),
+            T::SnapshotEnd => break e,
+            other => panic!("unexpected {other:?} before the snapshot's end"),
+        }
+    };
+    seen.sort();
+    let mut want = vec![
+        (held_app.id.clone(), held_app.description.clone()),
+        (later.id.clone(), later.description.clone()),
+    ];
+    want.sort();
+    assert_eq!(seen, want);
+
+    sql_query("COMMIT").execute(&mut writer).await.unwrap();
+    // The held change follows the snapshot; the later creation, which the
+    // snapshot already had, does not come again.
+    let held = next_change(&mut events).await;
+    assert_eq!(
+        (held.r#type(), app_id(&held)),
+        (T::Updated, held_app.id.clone())
+    );
+    assert_quiet(&mut events, Duration::from_millis(1000)).await;
+    let mut resumed = member_watch(&app, &end.resume_token, false).await;
+    assert_eq!(app_id(&next_change(&mut resumed).await), held_app.id);
+    assert_quiet(&mut resumed, Duration::from_millis(700)).await;
+}
