@@ -594,3 +594,32 @@ async fn a_snapshot_taken_while_a_writer_is_open_repeats_nothing_and_misses_noth
     assert_eq!(app_id(&next_change(&mut resumed).await), held_app.id);
     assert_quiet(&mut resumed, Duration::from_millis(700)).await;
 }
+
+#[tokio::test]
+async fn changes_past_the_retention_are_pruned_in_batches() {
+    let app = setup().await;
+    for name in ["one", "two", "three"] {
+        app.create_app("alice", ORG, name).await;
+    }
+    let mut conn = app.db_conn().await;
+    sql_query("UPDATE application_changes SET create_time = now() - interval '30 days'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    app.create_app("alice", ORG, "recent").await;
+    let before = chrono::Utc::now() - chrono::Duration::days(8);
+    let pruned = oauth_apps::store::changes::prune(&mut conn, before, 2)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2, "one batch of two");
+    let pruned = oauth_apps::store::changes::prune(&mut conn, before, 2)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM application_changes")
+            .await,
+        1,
+        "the recent change stays"
+    );
+}
