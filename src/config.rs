@@ -19,6 +19,7 @@ use crate::{
 mod cors;
 mod files;
 pub mod metadata_docs;
+mod redact;
 pub mod registration;
 
 pub use cors::Origins;
@@ -27,6 +28,7 @@ pub use files::{
     EXIT_MISCONFIGURED, FILE_VARIABLES, Misconfigured, SERVE_AFTER_HELP, read_setting_file,
     secrets_from_files,
 };
+pub use redact::redact_url;
 
 /// RFC 7518 §3.2: an HS256 key should have at least 256 bits.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -56,44 +58,6 @@ impl fmt::Debug for DatabaseArgs {
         f.debug_struct("DatabaseArgs")
             .field("database_url", &redact_url(&self.database_url))
             .finish()
-    }
-}
-
-/// The URL with any password replaced, for logs and `Debug`.
-pub fn redact_url(url: &str) -> String {
-    // A password may also come as a query parameter (`?password=`).
-    if url
-        .split_once('?')
-        .is_some_and(|(_, q)| q.contains("password"))
-    {
-        return "<URL with a password parameter>".to_owned();
-    }
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("redacted"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => redact_multi_host(url).unwrap_or_else(|| "<unparseable URL>".to_owned()),
-    }
-}
-
-/// A URL the `url` crate cannot read, such as PostgreSQL's several hosts
-/// (`postgres://u:pw@h1:5432,h2:5433/db`), with its password replaced.
-fn redact_multi_host(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let secret = if userinfo.contains(':') {
-                ":redacted"
-            } else {
-                ""
-            };
-            Some(format!("{scheme}://{user}{secret}@{hosts}{tail}"))
-        }
-        None => Some(url.to_owned()),
     }
 }
 
@@ -359,6 +323,16 @@ pub struct Config {
     /// UNAVAILABLE, and the client calls again.
     #[arg(long, env = "OAUTH_APPS_STREAM_MAX_LIFETIME", value_parser = humantime::parse_duration, default_value = "5m")]
     pub stream_max_lifetime: Duration,
+
+    /// How long the change feed keeps changes: an older resume token is
+    /// FAILED_PRECONDITION (start again with `initial_snapshot`).
+    #[arg(long, env = "OAUTH_APPS_WATCH_RETENTION", value_parser = humantime::parse_duration, default_value = "7d")]
+    pub watch_retention: Duration,
+
+    /// A WatchApplications stream gets a HEARTBEAT (with a fresh resume
+    /// token) at least this often.
+    #[arg(long, env = "OAUTH_APPS_WATCH_HEARTBEAT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub watch_heartbeat: Duration,
 
     /// HTTP/2 keepalive ping interval (0 turns pings off); a peer that does
     /// not answer within 20 s is disconnected.

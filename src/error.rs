@@ -20,7 +20,7 @@ use crate::{
         authorizer::{Denied, ORG_ID_MAX_LEN},
     },
     credentials::{HashError, VerifyError},
-    domain::{FieldViolation, OwnerOnly, Refusal},
+    domain::{FieldViolation, OwnerOnly, Refusal, watch::WatchRefusal},
     store::{NAME_UNIQUE_CONSTRAINTS, StoreError, TransactionError},
 };
 
@@ -85,6 +85,9 @@ pub enum Error {
     /// A handler ran without the permit the auth layer must have attached.
     #[error("missing authorization permit")]
     MissingPermit,
+    /// WatchApplications refused a resume token, or ended a stream.
+    #[error("watch: {0}")]
+    Watch(WatchRefusal),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -286,8 +289,28 @@ impl From<Error> for Status {
             Error::DocumentUnreachable => Status::unavailable(DOCUMENT_UNREACHABLE),
             Error::DeadlineExceeded => Status::deadline_exceeded("the call's deadline passed"),
             Error::MissingPermit => internal("handler reached without an authorization permit"),
+            Error::Watch(why) => watch_status(why),
             Error::Internal(cause) => internal(&cause),
         }
+    }
+}
+
+fn watch_status(why: WatchRefusal) -> Status {
+    let message = why.to_string();
+    match why {
+        WatchRefusal::TokenInvalid
+        | WatchRefusal::TokenOtherStream
+        | WatchRefusal::SnapshotWithToken => Status::invalid_argument(message),
+        WatchRefusal::TokenExpired => Status::failed_precondition(format!(
+            "{message} (OAUTH_APPS_WATCH_RETENTION); start again with initial_snapshot"
+        )),
+        WatchRefusal::TooSlow => Status::resource_exhausted(format!(
+            "{message}; resume with the last resume_token received"
+        )),
+        WatchRefusal::NoLongerMember => Status::permission_denied(message),
+        WatchRefusal::ShuttingDown => Status::unavailable(format!(
+            "{message}; resume with the last resume_token received, here or on another replica"
+        )),
     }
 }
 

@@ -6,13 +6,16 @@
 pub mod convert;
 pub mod proto;
 
+use std::pin::Pin;
+
+use futures_util::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    auth::{ReadPermit, ServicePermit, WritePermit},
+    auth::{ReadPermit, ServicePermit, WatchPermit, WritePermit},
     error::Error,
-    ops::Ops,
-    store::Deadline,
+    ops::{EventKind, Ops, WatchEvent},
+    store::{Deadline, changes::ChangeKind},
 };
 use proto::{OAuthApplications, v1 as pb};
 
@@ -40,8 +43,48 @@ fn call<P: Clone + Send + Sync + 'static, T>(
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchApplicationsResponse, Status>> + Send>>;
+
+fn watch_event(event: WatchEvent) -> pb::WatchApplicationsResponse {
+    use pb::ChangeType as T;
+    let kind = match event.kind {
+        EventKind::Change(ChangeKind::Created) => T::Created,
+        EventKind::Change(ChangeKind::Updated) => T::Updated,
+        EventKind::Change(ChangeKind::Deleted) => T::Deleted,
+        EventKind::Change(ChangeKind::Undeleted) => T::Undeleted,
+        EventKind::Change(ChangeKind::SecretRotated) => T::SecretRotated,
+        EventKind::Snapshot => T::Snapshot,
+        EventKind::SnapshotEnd => T::SnapshotEnd,
+        EventKind::Heartbeat => T::Heartbeat,
+    };
+    pb::WatchApplicationsResponse {
+        r#type: kind.into(),
+        application: event.application.map(convert::application),
+        resume_token: event.resume_token,
+        commit_time: Some(convert::timestamp(event.time)),
+    }
+}
+
 #[tonic::async_trait]
 impl OAuthApplications for Api {
+    type WatchApplicationsStream = WatchStream;
+
+    async fn watch_applications(
+        &self,
+        req: Request<pb::WatchApplicationsRequest>,
+    ) -> RpcResult<WatchStream> {
+        let (permit, _, msg) = call::<WatchPermit, _>(req)?;
+        let events = crate::ops::watch::watch(
+            &self.ops.watching,
+            permit,
+            &msg.resume_token,
+            msg.initial_snapshot,
+        )
+        .await?;
+        let stream = events.map(|e| e.map(watch_event).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
     async fn create_application(
         &self,
         req: Request<pb::CreateApplicationRequest>,

@@ -202,6 +202,16 @@ mod tests {
             "client_assertion_type",
             "a fixed URN",
         ),
+        (
+            "WatchApplicationsRequest",
+            "resume_token",
+            "a signed feed position, not a credential",
+        ),
+        (
+            "WatchApplicationsResponse",
+            "resume_token",
+            "a signed feed position",
+        ),
     ];
 
     /// Words that make a field's name look like it holds something secret.

@@ -9,7 +9,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use http::HeaderMap;
 
 use super::{
-    ORG_HEADER, ReadPermit, ServicePermit, TokenError, TokenVerifier, WritePermit,
+    ORG_HEADER, ReadPermit, ServicePermit, TokenError, TokenVerifier, WatchPermit, WritePermit,
     methods::{Access, access_of},
     roles::RoleCache,
 };
@@ -70,6 +70,7 @@ pub enum Permit {
     Read(ReadPermit),
     Write(WritePermit),
     Service(ServicePermit),
+    Watch(WatchPermit),
 }
 
 impl Permit {
@@ -85,7 +86,41 @@ impl Permit {
             Self::Service(p) => {
                 extensions.insert(p);
             }
+            Self::Watch(p) => {
+                extensions.insert(p);
+            }
         }
+    }
+}
+
+impl Permit {
+    /// A service's permit for a method that demands `access`.
+    fn for_service(access: Access, subject: String) -> Self {
+        let permit = ServicePermit::new(subject);
+        match access {
+            Access::ReadOrService(_) => Self::Watch(WatchPermit::All(permit)),
+            _ => Self::Service(permit),
+        }
+    }
+
+    /// A member's permit to read, for a method that demands `access`.
+    fn for_reader(access: Access, org: String, subject: String) -> Self {
+        let read = ReadPermit::new(org, subject);
+        match access {
+            Access::ReadOrService(_) => Self::Watch(WatchPermit::Org(read)),
+            _ => Self::Read(read),
+        }
+    }
+}
+
+/// What a method demands of this call: one that may be a member's or a
+/// service's is a member's read when the call names an organization, else
+/// a service's.
+fn resolved(access: Access, names_org: bool) -> Access {
+    match access {
+        Access::ReadOrService(_) if names_org => Access::Read,
+        Access::ReadOrService(scope) => Access::Service(scope),
+        other => other,
     }
 }
 
@@ -138,7 +173,7 @@ impl<R: RoleSource + Clone> Authorizer<R> {
         headers: &HeaderMap,
         org: Option<&str>,
     ) -> Result<Permit, AuthError<R::Error>> {
-        let access = access_of(method).ok_or(Denied::UnknownMethod)?;
+        let original = access_of(method).ok_or(Denied::UnknownMethod)?;
         let token = bearer_token(headers).ok_or(Denied::NoBearer)?;
         let caller = self
             .verifier
@@ -146,13 +181,14 @@ impl<R: RoleSource + Clone> Authorizer<R> {
             .await
             .map_err(Denied::BadToken)?;
         crate::telemetry::rpc::record_caller(&caller.subject);
+        let access = resolved(original, org.is_some() || headers.contains_key(ORG_HEADER));
         // The least role each org-scoped kind of method needs.
         let min_role = match access {
             Access::Service(scope) if caller.has_scope(scope) => {
-                return Ok(Permit::Service(ServicePermit::new(caller.subject)));
+                return Ok(Permit::for_service(original, caller.subject));
             }
             Access::Service(scope) => return Err(Denied::MissingScope(scope).into()),
-            Access::Read => Role::Member,
+            Access::Read | Access::ReadOrService(_) => Role::Member,
             Access::Write => Role::Admin,
         };
         let org = match org {
@@ -186,7 +222,7 @@ impl<R: RoleSource + Clone> Authorizer<R> {
             .check(&caller.subject)
             .map_err(AuthError::RateLimited)?;
         if !access.is_mutating() {
-            return Ok(Permit::Read(ReadPermit::new(org, caller.subject)));
+            return Ok(Permit::for_reader(original, org, caller.subject));
         }
         Ok(Permit::Write(WritePermit::new(org, caller.subject, role)))
     }

@@ -4,7 +4,7 @@
 //! A method that is not listed is refused: new methods are closed until
 //! they are added here.
 
-use super::VERIFY_SCOPE;
+use super::{VERIFY_SCOPE, WATCH_SCOPE};
 
 /// Path prefix of the methods the table covers. Other services on the same
 /// server (health, reflection) are public by design.
@@ -20,6 +20,9 @@ pub enum Access {
     Write,
     /// Service call, not org-scoped: the token must carry this scope.
     Service(&'static str),
+    /// With `x-organization-id`, as [`Access::Read`] (one organization);
+    /// without it, as [`Access::Service`] with this scope (every one).
+    ReadOrService(&'static str),
 }
 
 impl Access {
@@ -46,6 +49,9 @@ pub const METHODS: &[(&str, Access)] = &[
     ("CreateRegistrationToken", Access::Write),
     ("ListRegistrationTokens", Access::Write),
     ("RevokeRegistrationToken", Access::Write),
+    // A member follows their organization's changes; a service with the
+    // watch scope follows every organization's.
+    ("WatchApplications", Access::ReadOrService(WATCH_SCOPE)),
 ];
 
 /// What `method` (the name after the service path) demands; `None` for a

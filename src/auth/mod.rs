@@ -22,11 +22,14 @@ pub mod token;
 
 pub use authorizer::{AuthError, Authorizer, Permit, RoleSource};
 pub use methods::{Access, SERVICE_PATH_PREFIX, access_of};
-pub use permit::{OwnerRequired, Permitted, ReadPermit, ServicePermit, WritePermit};
+pub use permit::{OwnerRequired, Permitted, ReadPermit, ServicePermit, WatchPermit, WritePermit};
 pub use roles::RoleCache;
 pub use token::{Caller, KeySources, TokenError, TokenIssuer, TokenVerifier};
 
 /// Scope a token needs to call VerifyClientCredentials and LookupClient.
 pub const VERIFY_SCOPE: &str = "oauthapps:verify";
+/// Scope a token needs to follow every organization's changes
+/// (WatchApplications without `x-organization-id`).
+pub const WATCH_SCOPE: &str = "oauthapps:watch";
 /// Metadata key naming the organization of an org-scoped call.
 pub const ORG_HEADER: &str = "x-organization-id";

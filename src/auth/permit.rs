@@ -165,6 +165,31 @@ impl ServicePermit {
     }
 }
 
+/// The caller may follow changes: of one organization (a member), or of
+/// every organization (a token with the watch scope).
+#[derive(Clone, Debug)]
+pub enum WatchPermit {
+    Org(ReadPermit),
+    All(ServicePermit),
+}
+
+impl WatchPermit {
+    /// The organization whose changes the caller may see; `None`: every one.
+    pub fn org(&self) -> Option<&str> {
+        match self {
+            Self::Org(read) => Some(read.org()),
+            Self::All(_) => None,
+        }
+    }
+
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::Org(read) => read.subject(),
+            Self::All(service) => service.subject(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub mod scopes;
 pub mod secret;
 pub mod update;
 pub mod update_mask;
+pub mod watch;
 
 pub use application::{AppChanges, Application, NewApplication};
 pub use ids::{AppId, ClientId};

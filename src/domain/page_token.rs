@@ -81,9 +81,25 @@ pub enum PageTokenError {
 
 impl PageTokenKey {
     pub fn encode(&self, position: &PagePosition) -> String {
-        let payload = serde_json::to_vec(position).expect("plain struct serializes");
+        self.seal(position)
+    }
+
+    /// `value` as `base64url(json).base64url(hmac)`: any of this key's
+    /// tokens (a key [derived](Self::derive) for each kind).
+    pub fn seal<T: Serialize>(&self, value: &T) -> String {
+        let payload = serde_json::to_vec(value).expect("plain struct serializes");
         let tag = self.mac(&payload).finalize().into_bytes();
         format!("{}.{}", B64.encode(&payload), B64.encode(tag))
+    }
+
+    /// What [`Self::seal`] sealed, or `None` when the token was altered or
+    /// is not this key's.
+    pub fn open<T: serde::de::DeserializeOwned>(&self, token: &str) -> Option<T> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = B64.decode(payload).ok()?;
+        let tag = B64.decode(tag).ok()?;
+        self.mac(&payload).verify_slice(&tag).ok()?;
+        serde_json::from_slice(&payload).ok()
     }
 
     /// Decodes a token for a query of `org` with `show_deleted`, at time `now`.
@@ -94,14 +110,7 @@ impl PageTokenKey {
         show_deleted: bool,
         now: DateTime<Utc>,
     ) -> Result<PagePosition, PageTokenError> {
-        let (payload, tag) = token.split_once('.').ok_or(PageTokenError::Invalid)?;
-        let payload = B64.decode(payload).map_err(|_| PageTokenError::Invalid)?;
-        let tag = B64.decode(tag).map_err(|_| PageTokenError::Invalid)?;
-        self.mac(&payload)
-            .verify_slice(&tag)
-            .map_err(|_| PageTokenError::Invalid)?;
-        let position: PagePosition =
-            serde_json::from_slice(&payload).map_err(|_| PageTokenError::Invalid)?;
+        let position: PagePosition = self.open(token).ok_or(PageTokenError::Invalid)?;
         if position.org != org || position.show_deleted != show_deleted {
             return Err(PageTokenError::OtherQuery);
         }

@@ -10,6 +10,7 @@ mod clients;
 mod dcr;
 mod lifecycle;
 mod registration;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub use clients::RedirectMatch;
 pub use dcr::{Admitted, ClientGrant, RegisterError, Registered};
 pub use lifecycle::Rotated;
 pub use registration::{CreatedToken, Registration};
+pub use watch::{EventKind, WatchEvent, WatchStream, Watching};
 
 use crate::{
     credentials::{Hasher, Verifier},
@@ -52,4 +54,6 @@ pub struct Ops {
     /// Clients named by the URL of their metadata document (off unless
     /// configured).
     pub documents: MetadataDocuments,
+    /// The change feed (WatchApplications).
+    pub watching: Arc<Watching>,
 }

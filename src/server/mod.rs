@@ -99,6 +99,13 @@ pub async fn serve(
     ));
     let api =
         OAuthApplicationsServer::new(api).max_decoding_message_size(settings.max_request_bytes);
+    // Watch streams last until their client leaves: they are ended as the
+    // shutdown begins, or it would wait for them.
+    let feed = state.ops.watching.feed.clone();
+    let shutdown = async move {
+        shutdown.await;
+        feed.close();
+    };
     let tls = settings
         .tls
         .as_ref()
@@ -155,7 +162,7 @@ fn register_gauges(state: &AppState) {
 /// the LISTEN/NOTIFY listener.
 struct Background {
     stop: tokio::sync::watch::Sender<bool>,
-    tasks: [tokio::task::JoinHandle<()>; 3],
+    tasks: [tokio::task::JoinHandle<()>; 4],
 }
 
 impl Background {
@@ -172,14 +179,16 @@ impl Background {
             stopped.clone(),
         ));
         let sweeper = tokio::spawn(sweep(state.clone(), stopped.clone()));
+        let feed = state.ops.watching.feed.clone();
+        let reader = tokio::spawn(feed.clone().run(stopped.clone()));
         let listener = tokio::spawn(crate::store::notifications::listen(
             state.database.database_url.clone(),
-            vec![state.roles.clone(), state.ops.apps.clone()],
+            vec![state.roles.clone(), state.ops.apps.clone(), feed],
             stopped,
         ));
         Self {
             stop,
-            tasks: [probe, sweeper, listener],
+            tasks: [probe, sweeper, listener, reader],
         }
     }
 
@@ -238,6 +247,7 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(n) => tracing::info!(count = n, "purged expired previous secrets"),
             Err(e) => tracing::warn!(error = %e, "purging expired secrets failed"),
         }
+        prune_changes(&state).await;
         let purged = state
             .ops
             .db
@@ -248,6 +258,40 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(n) => tracing::debug!(count = n, "purged the jtis of expired assertions"),
             Err(e) => tracing::warn!(error = %e, "purging expired assertion jtis failed"),
         }
+    }
+}
+
+/// Deletes the change feed's rows past the retention, a small batch at a
+/// time so no statement holds many locks or runs long. A day of margin
+/// beyond the retention keeps the rows a transaction held open across the
+/// retention's edge would still need; tokens past it are refused anyway.
+async fn prune_changes(state: &AppState) {
+    const BATCH: i64 = 1000;
+    const MAX_BATCHES: usize = 100;
+    let keep = state.ops.watching.tokens.retention() + chrono::Duration::days(1);
+    let before = chrono::Utc::now() - keep;
+    let mut total = 0;
+    for _ in 0..MAX_BATCHES {
+        let pruned = state
+            .ops
+            .db
+            .run(async |conn| crate::store::changes::prune(conn, before, BATCH).await)
+            .await;
+        match pruned {
+            Ok(n) => {
+                total += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning the change feed failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(count = total, "pruned changes past the retention");
     }
 }
 

@@ -20,10 +20,11 @@ use crate::{
     credentials::{CallerSlots, Hasher, Limiter, SignatureLane, VerifiedCache, Verifier},
     domain::{
         ChecksumKey, Policy, ids::random_base62, page_token::PageTokenKey, registration::TokenKey,
+        watch::ResumeTokens,
     },
     metadata_docs::MetadataDocuments,
-    ops::{ListLimits, Ops, Registration},
-    store::{self, AppCache, Db, Memberships, Pool},
+    ops::{ListLimits, Ops, Registration, Watching},
+    store::{self, AppCache, Db, Memberships, Pool, feed::Feed},
 };
 
 /// Name of the shared page-token key in `service_settings`.
@@ -93,8 +94,8 @@ impl AppState {
             config.db_timeout,
         );
         let db = Db::new(pool.clone(), config.db_timeout);
-        let ops = ops(config, db.clone()).await?;
         let roles = Arc::new(RoleCache::default());
+        let ops = ops(config, db.clone(), roles.clone()).await?;
         let mutations = Limiter::per_minute(config.mutations_per_minute);
         let reads = Limiter::per_minute(config.reads_per_minute);
         let server = server_settings(config, tls);
@@ -193,7 +194,7 @@ async fn backfill_name_keys(url: &str) -> anyhow::Result<()> {
 
 /// The operations, with the keys every replica shares (from the database),
 /// the argon2 lanes, caches and limits.
-async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
+async fn ops(config: &Config, db: Db, roles: Arc<RoleCache>) -> anyhow::Result<Ops> {
     let shared_key = async |name: &'static str| {
         let candidate = random_base62(43);
         db.run(async |conn| store::settings::get_or_init(conn, name, candidate.as_bytes()).await)
@@ -210,7 +211,15 @@ async fn ops(config: &Config, db: Db) -> anyhow::Result<Ops> {
     verifying.calibrate().await?;
     let policy = Arc::new(config.policy());
     let documents = metadata_documents(config, &policy)?;
+    let watching = Arc::new(Watching {
+        feed: Arc::new(Feed::new(db.clone())),
+        tokens: ResumeTokens::new(&page_tokens, config.watch_retention),
+        heartbeat: config.watch_heartbeat,
+        roles,
+        db: db.clone(),
+    });
     Ok(Ops {
+        watching,
         db,
         policy,
         assertions: config.assertion_policy(),

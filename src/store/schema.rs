@@ -108,3 +108,7 @@ diesel::table! {
         create_time -> Timestamptz,
     }
 }
+
+// `application_changes` (the change feed's outbox) has no table here: its
+// `xid8` column has no Diesel type, and `store::changes` reads it with SQL
+// of its own.

@@ -32,3 +32,4 @@ mod telemetry;
 mod tls;
 mod tools;
 mod verify;
+mod watch;

@@ -16,7 +16,7 @@ mod read;
 mod write;
 
 use chrono::{DateTime, Utc};
-use diesel::{Queryable, Selectable};
+use diesel::{Queryable, QueryableByName, Selectable};
 
 pub use read::{
     Cursor, explain_list, explain_pending_name_keys, find_by_client_id, get, get_with_secrets, list,
@@ -32,7 +32,7 @@ pub const SLOT_CURRENT: &str = "current";
 pub const SLOT_PREVIOUS: &str = "previous";
 
 /// A stored application row. It holds no secret: hashes live in `client_secrets`.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = applications)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct AppRow {
@@ -63,14 +63,17 @@ pub struct AppRow {
 }
 
 /// A stored value the schema's CHECK should have kept out.
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(in crate::store) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Query(diesel::result::Error::DeserializationError(
         format!("unknown {what} {value:?}").into(),
     ))
 }
 
 impl AppRow {
-    fn into_domain(self, secret_hint: Option<String>) -> StoreResult<Application> {
+    pub(in crate::store) fn into_domain(
+        self,
+        secret_hint: Option<String>,
+    ) -> StoreResult<Application> {
         let app_type =
             AppType::from_db(&self.app_type).ok_or_else(|| corrupt("app_type", &self.app_type))?;
         let auth_method = AuthMethod::from_db(&self.token_endpoint_auth_method)

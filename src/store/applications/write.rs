@@ -147,6 +147,10 @@ pub async fn insert(
     app.into_domain(hint)
 }
 
+/// The advisory locks of applications (the first key; the second is the
+/// id's hash), apart from any other advisory lock.
+const APP_LOCK_SPACE: i32 = 0x6f61_7070; // "oapp"
+
 async fn current_hint(conn: &mut AsyncPgConnection, id: &str) -> StoreResult<Option<String>> {
     Ok(client_secrets::table
         .filter(client_secrets::application_id.eq(id))
@@ -160,12 +164,25 @@ async fn current_hint(conn: &mut AsyncPgConnection, id: &str) -> StoreResult<Opt
 /// Reads an application of the permit's organization and locks its row until
 /// the surrounding transaction ends, so concurrent changes to one application
 /// happen one after the other.
+///
+/// An advisory lock on the application's id is taken first, and the row
+/// lock only once it is held: waiting in line for a row lock, PostgreSQL
+/// may give a waiter its transaction id before an earlier waiter gets the
+/// row, and the change feed delivers in transaction-id order (see
+/// `store::changes`; the feed's trigger refuses such a write). Waiting for
+/// an advisory lock takes no transaction id, so the writer that gets the
+/// row takes its id after the previous one committed.
 #[tracing::instrument(name = "db.applications.lock", skip_all, fields(db.system = "postgresql"))]
 pub async fn lock(
     conn: &mut AsyncPgConnection,
     permit: &WritePermit,
     id: &AppId,
 ) -> StoreResult<Application> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind::<diesel::sql_types::Integer, _>(APP_LOCK_SPACE)
+        .bind::<diesel::sql_types::Text, _>(id.as_str())
+        .execute(conn)
+        .await?;
     let row: AppRow = applications::table
         .filter(applications::organization_id.eq(permit.org()))
         .filter(applications::id.eq(id.as_str()))
