@@ -67,9 +67,17 @@ BEGIN
     END IF;
     INSERT INTO application_changes (organization_id, application_id, change_type, application)
     VALUES (org, app_id, kind, snapshot);
-    -- Only a wake-up for the replicas' readers: identical notifications of
-    -- one transaction are sent once, at commit.
-    PERFORM pg_notify('oauth_apps_changes', '');
+    -- Only a wake-up for the replicas' readers (identical notifications of
+    -- one transaction are sent once, at commit), and not for a new
+    -- application: PostgreSQL commits notifying transactions one at a time
+    -- (a cluster-wide lock held through the commit's WAL flush), which
+    -- would cap creates and registrations at a few hundred a second. A
+    -- change to an existing application notifies anyway (its cache
+    -- invalidation); a new one reaches watchers by the readers' poll
+    -- (every 500 ms), within the second the contract allows.
+    IF kind <> 'created' THEN
+        PERFORM pg_notify('oauth_apps_changes', '');
+    END IF;
 END
 $$;
 
