@@ -118,7 +118,7 @@ impl Fetcher {
         let response = client
             .request(request)
             .await
-            .map_err(|e| FetchError::Unreachable(chain(&e)))?;
+            .map_err(|e| FetchError::Unreachable(crate::telemetry::error_chain(&e)))?;
         check_status(response.status())?;
         let declared = response
             .headers()
@@ -142,7 +142,10 @@ impl Fetcher {
                 if e.is::<http_body_util::LengthLimitError>() {
                     too_large()
                 } else {
-                    FetchError::Unreachable(format!("reading the body: {}", chain(&*e)))
+                    FetchError::Unreachable(format!(
+                        "reading the body: {}",
+                        crate::telemetry::error_chain(&*e)
+                    ))
                 }
             })?
             .to_bytes();
@@ -176,19 +179,6 @@ fn check_status(status: StatusCode) -> Result<(), FetchError> {
             "answered HTTP {s} (only 200 is a document)"
         ))),
     }
-}
-
-/// The error and its causes, on one line: hyper's own message ("client
-/// error (Connect)") says little without the TLS or IO cause under it.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

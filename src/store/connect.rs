@@ -59,7 +59,7 @@ pub fn parse(url: &str) -> Result<tokio_postgres::Config, ConnectError> {
     tokio_postgres::Config::from_str(url).map_err(|e| {
         ConnectError::fatal(format!(
             "DATABASE_URL is not a valid PostgreSQL URL: {}",
-            cause(&e)
+            crate::telemetry::error_chain(&e)
         ))
     })
 }
@@ -114,18 +114,6 @@ pub fn hosts(config: &tokio_postgres::Config) -> String {
     }
 }
 
-/// The error's own words and those of its causes.
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut said = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        said.push_str(": ");
-        said.push_str(&s.to_string());
-        source = s.source();
-    }
-    said
-}
-
 /// A failed connection, in words: where, why, and what to do.
 fn explain(config: &tokio_postgres::Config, e: &tokio_postgres::Error) -> ConnectError {
     let place = place(config);
@@ -134,7 +122,9 @@ fn explain(config: &tokio_postgres::Config, e: &tokio_postgres::Error) -> Connec
         return explain_refusal(&place, user, db);
     }
     let kind = e.to_string();
-    let why = e.source().map_or_else(|| kind.clone(), cause);
+    let why = e
+        .source()
+        .map_or_else(|| kind.clone(), crate::telemetry::error_chain);
     let fatal = ConnectError::fatal;
     match kind.as_str() {
         _ if why.contains("password missing") => fatal(format!(

@@ -110,6 +110,20 @@ fn shown(url: &str) -> String {
 
 /// Where telemetry goes, for the start-up line: `off`, or the OTLP
 /// endpoint of traces and of metrics.
+/// An error and its causes, on one line: a library's own message ("client
+/// error (Connect)", "error connecting to server") says little without the
+/// TLS, IO or server cause under it.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 pub fn export_summary() -> String {
     let traces = export_wanted("TRACES").then(|| shown(&endpoint("TRACES")));
     let metrics = export_wanted("METRICS").then(|| shown(&endpoint("METRICS")));

@@ -54,19 +54,6 @@ pub(crate) struct Fetcher {
     uri: http::Uri,
 }
 
-/// The error and its causes, on one line: hyper's own message ("client
-/// error (Connect)") says little without the TLS or IO cause under it.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
-
 /// The trust anchors: the public web roots, and the certificates of
 /// `ca_file` when given.
 fn roots(ca_file: Option<&Path>) -> anyhow::Result<RootCertStore> {
@@ -140,7 +127,7 @@ impl Fetcher {
             .client
             .request(request)
             .await
-            .map_err(|e| FetchError::Transport(chain(&e)))?;
+            .map_err(|e| FetchError::Transport(crate::telemetry::error_chain(&e)))?;
         if response.status() != StatusCode::OK {
             return Err(FetchError::Status(response.status()));
         }
@@ -159,7 +146,7 @@ impl Fetcher {
                 if e.is::<http_body_util::LengthLimitError>() {
                     FetchError::TooLarge
                 } else {
-                    FetchError::Body(chain(&*e))
+                    FetchError::Body(crate::telemetry::error_chain(&*e))
                 }
             })?
             .to_bytes();
