@@ -86,18 +86,9 @@ const LIST_QUERY: &[Query] = &[
     },
 ];
 
-const TOKENS_QUERY: &[Query] = &[
-    Query {
-        json: "pageSize",
-        proto: "page_size",
-        ty: QueryType::Integer,
-    },
-    Query {
-        json: "pageToken",
-        proto: "page_token",
-        ty: QueryType::String,
-    },
-];
+/// ListRegistrationTokens pages as ListApplications does, without
+/// `showDeleted`.
+const TOKENS_QUERY: &[Query] = LIST_QUERY.split_at(2).0;
 
 const UPDATE_QUERY: &[Query] = &[
     Query {
