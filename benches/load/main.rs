@@ -19,8 +19,8 @@
 //! of a cached document client, 1,000 lookups of an uncached one), a
 //! verification spray (what keeps working, and how reads fare), OTLP export
 //! to a live collector, the HTTP/JSON door next to gRPC, clients
-//! registering themselves (RFC 7591), what hostile JSON bodies cost in
-//! memory, memory and start-up.
+//! registering themselves (RFC 7591), the revocation window across
+//! replicas, what hostile JSON bodies cost in memory, memory and start-up.
 //! Results go to `--out` (markdown) and the terminal.
 
 // The tests' HTTPS server of metadata documents.
@@ -82,7 +82,7 @@ struct Opts {
     /// Only these workloads, comma separated. `get`, `list` and `verify`
     /// each run all three reads, with their ceilings.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(
-        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "register", "hostile", "documents"]
+        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "register", "hostile", "documents", "revocation"]
     ))]
     only: Vec<String>,
     /// The markdown report.
@@ -393,6 +393,9 @@ async fn at_largest(env: &Env<'_>, grown: &Grown, out: &mut Out) -> Option<f64> 
     }
     if opts.wants("register") {
         workloads::register(&ctx, out).await;
+    }
+    if opts.wants("revocation") {
+        workloads::revocation(&ctx, out).await;
     }
     if opts.wants("hostile") {
         hostile::hostile(env.database_url, &env.callers.owner, out).await;

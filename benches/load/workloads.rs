@@ -3,8 +3,9 @@
 //! against argon2's capacity, wrong secrets, MatchRedirectUri and
 //! VerifyClientAssertion here, the verification spray (`spray.rs`), OTLP
 //! export (`otlp.rs`), the HTTP/JSON door next to gRPC (`http.rs`) and
-//! Client ID Metadata Documents (`docs.rs`) and clients that register
-//! themselves (`register.rs`) in files of their own.
+//! Client ID Metadata Documents (`docs.rs`), clients that register
+//! themselves (`register.rs`) and the revocation window across replicas
+//! (`revocation.rs`) in files of their own.
 
 use std::{
     future::Future,
@@ -32,6 +33,7 @@ mod http;
 mod otlp;
 mod reads;
 mod register;
+mod revocation;
 mod spray;
 
 pub use docs::documents;
@@ -39,6 +41,7 @@ pub use http::{Client, bearer, http, request};
 pub use otlp::otlp;
 pub use reads::{Reads, measure_reads};
 pub use register::register;
+pub use revocation::revocation;
 pub use spray::spray;
 
 /// What the workloads at one size run against.

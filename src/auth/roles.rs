@@ -1,33 +1,35 @@
 //! Caller roles, cached per replica and invalidated through PostgreSQL
 //! LISTEN/NOTIFY (the listener is `store::notifications`).
 //!
-//! Why a cache cannot keep a removed member in: every committed change to
-//! `memberships` fires a notification (a trigger, so the CLI and psql count
-//! too), and each replica's listener drops the entry it names. The cache only
-//! answers while its listener is subscribed; the moment the listener's
-//! connection is lost, the cache is emptied and every lookup goes to the
-//! database until a new subscription is in place. A lookup that raced with an
-//! invalidation does not store its (possibly stale) answer: entries carry the
-//! invalidation generation they were read under. Entries also expire after
+//! Why a cache cannot keep a removed member in for more than [`MAX_LAG`]:
+//! every committed change to `memberships` fires a notification (a
+//! trigger, so the CLI and psql count too), and each replica's listener
+//! drops the entry it names. The cache only answers while its listener has
+//! proven, less than [`MAX_LAG`] ago, that every notification committed
+//! before some instant has arrived (a notification it sent itself came
+//! back: they arrive in commit order; see `store::notifications`). A lost
+//! or black-holed connection therefore silences the cache within that
+//! bound, and every lookup goes to the database until a new subscription
+//! has proven itself. A lookup that raced with an invalidation does not
+//! store its (possibly stale) answer: entries carry the invalidation
+//! generation they were read under. Entries also expire after
 //! [`ROLE_TTL`], a last bound should a notification ever be missed.
+//! Mutating calls never use the cache: the power to change things is
+//! checked against the database on every call.
 //!
-//! The listener proves its subscription works before the cache goes live,
-//! and again whenever the channel has been quiet for a few seconds, by
-//! sending itself a notification and waiting for it. Mutating calls never
-//! use the cache: the power to change things is checked against the database
-//! on every call.
+//! [`MAX_LAG`]: crate::domain::freshness::MAX_LAG
 
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use quick_cache::{Equivalent, sync::Cache};
 
-use crate::domain::Role;
+use crate::domain::{Role, freshness::Freshness};
 
 /// Where every committed change to `memberships` is announced.
 pub const CHANNEL: &str = "oauth_apps_memberships";
@@ -51,7 +53,8 @@ impl Equivalent<(String, String)> for Lookup<'_> {
 pub struct RoleCache {
     entries: Cache<(String, String), (Option<Role>, Instant)>,
     generation: AtomicU64,
-    live: AtomicBool,
+    /// How current the listener has proven the cache to be.
+    freshness: Freshness,
     /// Orders inserts against invalidations (see the module's doc).
     writes: Mutex<()>,
 }
@@ -61,7 +64,7 @@ impl Default for RoleCache {
         Self {
             entries: Cache::new(CAPACITY),
             generation: AtomicU64::new(0),
-            live: AtomicBool::new(false),
+            freshness: Freshness::default(),
             writes: Mutex::new(()),
         }
     }
@@ -71,7 +74,7 @@ impl RoleCache {
     /// The cached role (`Some(None)`: cached as not a member), if the cache
     /// may answer at all.
     pub fn get(&self, org: &str, user: &str) -> Option<Option<Role>> {
-        if !self.live.load(Ordering::Acquire) {
+        if !self.is_live() {
             return None;
         }
         let (role, at) = self.entries.get(&Lookup(org, user))?;
@@ -86,7 +89,7 @@ impl RoleCache {
     /// Stores a role read from the database, unless anything was invalidated
     /// since `generation` was taken (the read may predate the change).
     pub fn insert(&self, org: &str, user: &str, role: Option<Role>, generation: u64) {
-        if !self.live.load(Ordering::Acquire) {
+        if !self.is_live() {
             return;
         }
         let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
@@ -109,17 +112,23 @@ impl RoleCache {
         }
     }
 
-    /// Whether the cache may answer: only while its notifications are known
-    /// to arrive. Either way, it starts empty.
-    pub fn set_live(&self, live: bool) {
+    /// The subscription was lost or is new: empty, and silent until
+    /// proven current.
+    pub fn reset(&self) {
         let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
-        self.live.store(live, Ordering::Release);
+        self.freshness.lost();
     }
 
+    /// Every change committed before `as_of` has been applied.
+    pub fn proven(&self, as_of: Instant) {
+        self.freshness.proven(as_of);
+    }
+
+    /// Whether the cache may answer: proven current lately.
     pub fn is_live(&self) -> bool {
-        self.live.load(Ordering::Acquire)
+        self.freshness.is_fresh()
     }
 }
 
@@ -133,7 +142,7 @@ mod tests {
         let g = c.generation();
         c.insert("o", "u", Some(Role::Admin), g);
         assert_eq!(c.get("o", "u"), None, "not live: nothing cached");
-        c.set_live(true);
+        c.proven(Instant::now());
         let g = c.generation();
         c.insert("o", "u", Some(Role::Admin), g);
         c.insert("o", "x", None, g);
@@ -144,14 +153,14 @@ mod tests {
         assert_eq!(c.get("o", "x"), Some(None));
         c.invalidate("*");
         assert_eq!(c.get("o", "x"), None);
-        c.set_live(false);
+        c.reset();
         assert!(!c.is_live());
     }
 
     #[test]
     fn a_read_that_raced_an_invalidation_is_not_stored() {
         let c = RoleCache::default();
-        c.set_live(true);
+        c.proven(Instant::now());
         let before = c.generation();
         c.invalidate("o\nu"); // the member was removed while we read
         c.insert("o", "u", Some(Role::Owner), before);

@@ -10,6 +10,7 @@ pub mod assertion;
 pub mod client_document;
 pub mod create;
 pub mod dcr;
+pub mod freshness;
 pub mod grants;
 pub mod ids;
 pub mod jwk;

@@ -183,7 +183,7 @@ impl Background {
         let reader = tokio::spawn(feed.clone().run(stopped.clone()));
         let listener = tokio::spawn(crate::store::notifications::listen(
             state.database.database_url.clone(),
-            vec![state.roles.clone(), state.ops.apps.clone(), feed],
+            vec![state.roles.clone(), feed],
             stopped,
         ));
         Self {

@@ -211,8 +211,12 @@ async fn ops(config: &Config, db: Db, roles: Arc<RoleCache>) -> anyhow::Result<O
     verifying.calibrate().await?;
     let policy = Arc::new(config.policy());
     let documents = metadata_documents(config, &policy)?;
+    let apps = Arc::new(AppCache::new(
+        config.cache_mib.saturating_mul(1 << 20),
+        config.cache_ttl,
+    ));
     let watching = Arc::new(Watching {
-        feed: Arc::new(Feed::new(db.clone())),
+        feed: Arc::new(Feed::new(db.clone(), apps.clone())),
         tokens: ResumeTokens::new(&page_tokens, config.watch_retention),
         heartbeat: config.watch_heartbeat,
         roles,
@@ -238,10 +242,7 @@ async fn ops(config: &Config, db: Db, roles: Arc<RoleCache>) -> anyhow::Result<O
                 config.uncached_verify_per_caller * UNCACHED_CALLERS_AT_ONCE,
             )),
         },
-        apps: Arc::new(AppCache::new(
-            config.cache_mib.saturating_mul(1 << 20),
-            config.cache_ttl,
-        )),
+        apps,
         lists: ListLimits::new(config.max_list_response_bytes, config.large_lists_at_once),
         registration: Arc::new(Registration {
             key: registration_key,

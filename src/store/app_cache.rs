@@ -1,43 +1,49 @@
 //! Applications with their secrets, cached per replica by id and by
-//! client_id, and kept correct by the database's notifications
-//! (`store::notifications`).
+//! client_id, and kept correct by the change feed (`store::feed`): the
+//! replica's one reader of `application_changes` drops the entries of
+//! every application a committed change touched.
 //!
 //! Why a cached copy never lets a deleted app or a revoked secret verify
-//! after the change is committed and its notification delivered: every
-//! committed change to an application or its secrets is announced (the
-//! triggers of migration `application_notify`), and each announcement drops
-//! the application's entries before anything else reads them. The cache
-//! answers only while the listener is subscribed and proven; when it is
-//! lost, the cache empties and every read goes to the database. A read that
-//! raced with an announcement does not store its (possibly older) answer:
-//! fills and announcements are ordered by a generation counter. The replica
-//! that made a change drops its own entries as soon as the change commits,
-//! before it answers, so it reads its own writes. A previous secret's
-//! expiry is checked at each use, never cached away, and entries also
-//! expire after their time to live (`OAUTH_APPS_CACHE_TTL`) as a last bound. Mutations never use the cache.
+//! more than [`MAX_LAG`] after the change is committed: every committed
+//! change to an application or its secrets is a row of the feed (triggers,
+//! in the change's own transaction), and the reader reads every row
+//! committed since its last read, at least every half second (woken sooner
+//! by the feed's NOTIFY, which is only a wake-up: a lost one costs a poll
+//! interval, nothing more). Each read proves the cache current as of the
+//! read's start ([`Freshness`]); the cache answers only while that proof is
+//! younger than [`MAX_LAG`]. A reader that cannot read (connection lost or
+//! black-holed, database restarted or failed over) therefore silences the
+//! cache within that bound; when it reads again it continues from its last
+//! position, so it catches up instead of guessing. A read that raced with
+//! a change does not store its (possibly older) answer: fills and
+//! forgetting are ordered by a generation counter. The replica that made a
+//! change drops its own entries as soon as the change commits, before it
+//! answers, so it reads its own writes. A previous secret's expiry is
+//! checked at each use, never cached away, and entries also expire after
+//! their time to live (`OAUTH_APPS_CACHE_TTL`), which also bounds what a
+//! change made with triggers off (`session_replication_role = replica`)
+//! leaves behind. Mutations never use the cache.
 //!
 //! Reads demand the same permits as the database's: an application by id
 //! only for a [`ReadPermit`] of its organization, by client_id only for a
 //! [`ServicePermit`].
+//!
+//! [`MAX_LAG`]: crate::domain::freshness::MAX_LAG
 
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use quick_cache::{Weighter, sync::Cache};
 
-use super::notifications::Subscriber;
 use crate::{
     auth::{ReadPermit, ServicePermit},
-    domain::{AppId, AppWithSecrets},
+    domain::{AppId, AppWithSecrets, freshness::Freshness},
 };
-
-/// Where changes to applications and their secrets are announced.
-pub const CHANNEL: &str = "oauth_apps_applications";
 
 #[derive(Clone)]
 struct Entry {
@@ -112,7 +118,8 @@ pub struct AppCache {
     enabled: bool,
     /// The longest an entry answers, notifications or not.
     ttl: Duration,
-    live: AtomicBool,
+    /// How current the feed's reader has proven the cache to be.
+    freshness: Freshness,
     generation: AtomicU64,
     /// Orders fills against announcements (see the module's doc).
     fills: Mutex<()>,
@@ -122,7 +129,7 @@ impl std::fmt::Debug for AppCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppCache")
             .field("enabled", &self.enabled)
-            .field("live", &self.live.load(Ordering::Relaxed))
+            .field("fresh", &self.freshness.is_fresh())
             .finish_non_exhaustive()
     }
 }
@@ -138,14 +145,14 @@ impl AppCache {
             by_client_id: Cache::with_weighter(items, half, Bytes),
             enabled: bytes > 0 && !ttl.is_zero(),
             ttl,
-            live: AtomicBool::new(false),
+            freshness: Freshness::default(),
             generation: AtomicU64::new(0),
             fills: Mutex::new(()),
         }
     }
 
     fn fresh(&self, entry: Option<Entry>) -> Option<Arc<AppWithSecrets>> {
-        if !self.live.load(Ordering::Acquire) {
+        if !self.answers() {
             return None;
         }
         entry.filter(|e| e.at.elapsed() < self.ttl).map(|e| e.data)
@@ -176,7 +183,7 @@ impl AppCache {
     /// Stores what was read from the database, unless anything was
     /// announced since `generation` was taken (the read may predate it).
     pub fn fill(&self, data: Arc<AppWithSecrets>, generation: u64) {
-        if !self.live.load(Ordering::Acquire) {
+        if !self.answers() {
             return;
         }
         let _fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
@@ -202,30 +209,22 @@ impl AppCache {
         self.by_client_id.remove(client_id);
     }
 
-    fn forget_all(&self) {
+    /// Drops everything (the reader could not tell what changed).
+    pub fn forget_all(&self) {
         let _fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.by_id.clear();
         self.by_client_id.clear();
     }
-}
 
-impl Subscriber for AppCache {
-    fn channel(&self) -> &'static str {
-        CHANNEL
+    /// Every change committed before `as_of` has been applied.
+    pub fn proven(&self, as_of: Instant) {
+        self.freshness.proven(as_of);
     }
 
-    /// `id\nclient_id`, or `*` for everything.
-    fn invalidate(&self, payload: &str) {
-        match payload.split_once('\n') {
-            Some((id, client_id)) => self.forget(id, client_id),
-            None => self.forget_all(),
-        }
-    }
-
-    fn set_live(&self, live: bool) {
-        self.forget_all();
-        self.live.store(live && self.enabled, Ordering::Release);
+    /// Whether the cache may answer: on, and proven current lately.
+    pub fn answers(&self) -> bool {
+        self.enabled && self.freshness.is_fresh()
     }
 }
 
@@ -260,35 +259,48 @@ mod tests {
     const ID: &str = "app_aaaaaaaaaaaaaaaaaaaaaa";
 
     #[test]
-    fn answers_only_while_live_and_forgets_what_is_announced() {
+    fn answers_only_while_proven_current_and_forgets_what_changed() {
         let c = AppCache::new(1 << 20, Duration::from_secs(60));
         c.fill(entry(ID, "c1"), c.generation());
         assert!(
             c.by_id(&member("o"), &id()).is_none(),
-            "not live: nothing cached"
+            "never proven current: nothing cached"
         );
-        c.set_live(true);
+        c.proven(Instant::now());
         c.fill(entry(ID, "c1"), c.generation());
         assert!(c.by_id(&member("o"), &id()).is_some());
         assert!(c.by_client_id(&service(), "c1").is_some());
-        c.invalidate(&format!("{ID}\nc1"));
+        c.forget(ID, "c1");
         assert!(c.by_id(&member("o"), &id()).is_none());
         assert!(c.by_client_id(&service(), "c1").is_none());
         c.fill(entry(ID, "c1"), c.generation());
-        c.invalidate("*");
+        c.forget_all();
         assert!(c.by_client_id(&service(), "c1").is_none());
+    }
+
+    #[test]
+    fn a_cache_whose_reader_fell_silent_stops_answering() {
+        let mut c = AppCache::new(1 << 20, Duration::from_secs(60));
+        c.freshness = Freshness::new(Duration::from_millis(100));
+        c.proven(Instant::now());
         c.fill(entry(ID, "c1"), c.generation());
-        c.set_live(false);
+        assert!(c.by_client_id(&service(), "c1").is_some());
+        std::thread::sleep(Duration::from_millis(150));
         assert!(
-            c.by_id(&member("o"), &id()).is_none(),
-            "a lost listener empties the cache"
+            c.by_client_id(&service(), "c1").is_none(),
+            "no proof within the lag: silent"
+        );
+        c.proven(Instant::now());
+        assert!(
+            c.by_client_id(&service(), "c1").is_some(),
+            "caught up: answers again"
         );
     }
 
     #[test]
     fn another_organizations_member_gets_nothing() {
         let c = AppCache::new(1 << 20, Duration::from_secs(60));
-        c.set_live(true);
+        c.proven(Instant::now());
         c.fill(entry(ID, "c1"), c.generation());
         assert!(c.by_id(&member("o"), &id()).is_some());
         assert!(c.by_id(&member("other"), &id()).is_none());
@@ -297,9 +309,9 @@ mod tests {
     #[test]
     fn a_read_that_raced_an_announcement_is_not_stored() {
         let c = AppCache::new(1 << 20, Duration::from_secs(60));
-        c.set_live(true);
+        c.proven(Instant::now());
         let before = c.generation();
-        c.invalidate(&format!("{ID}\nc1")); // changed while we read
+        c.forget(ID, "c1"); // changed while we read
         c.fill(entry(ID, "c1"), before);
         assert!(c.by_id(&member("o"), &id()).is_none());
     }
@@ -307,7 +319,7 @@ mod tests {
     #[test]
     fn zero_bytes_turns_it_off() {
         let c = AppCache::new(0, Duration::from_secs(60));
-        c.set_live(true);
+        c.proven(Instant::now());
         c.fill(entry(ID, "c1"), c.generation());
         assert!(c.by_id(&member("o"), &id()).is_none());
     }

@@ -145,6 +145,8 @@ pub struct Batch {
     pub end: Position,
     /// Whether the batch stopped at the limit (more may be waiting).
     pub full: bool,
+    /// The transaction id below which every change was final when read.
+    pub bound: i64,
 }
 
 /// The committed changes after `after` (of `org` only, when given), in
@@ -187,7 +189,40 @@ pub async fn read_after(
         // Everything below the bound has been read: that is the position.
         end.advance(bound, 0);
     }
-    Ok(Batch { changes, end, full })
+    Ok(Batch {
+        changes,
+        end,
+        full,
+        bound,
+    })
+}
+
+/// The applications (id, client_id) of the committed changes at or above
+/// the bound `bound`, at most `limit` of them: changes already committed
+/// but not yet final in the feed's order (a transaction below them is still
+/// running). A cache forgets them now rather than when the order reaches
+/// them; forgetting is the same in any order.
+pub async fn touched_at_or_above(
+    conn: &mut AsyncPgConnection,
+    bound: i64,
+    limit: i64,
+) -> StoreResult<Vec<(String, String)>> {
+    #[derive(QueryableByName)]
+    struct Touched {
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Text)]
+        client_id: String,
+    }
+    let rows: Vec<Touched> = sql_query(
+        "SELECT application_id AS id, application->>'client_id' AS client_id \
+         FROM application_changes WHERE xid >= $1::text::xid8 LIMIT $2",
+    )
+    .bind::<Text, _>(bound.to_string())
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|t| (t.id, t.client_id)).collect())
 }
 
 fn into_change(row: ChangeRow) -> StoreResult<Change> {

@@ -10,6 +10,14 @@
 //! (which moves the bound without a notification), delays a change by that
 //! much at most.
 //!
+//! The reader also keeps the replica's application cache current
+//! (`store::app_cache`): it drops the entries of every application a
+//! change touched, both the changes it delivers and those committed above
+//! the feed's bound (not yet final in its order, but already true), and
+//! after each complete read it proves the cache current as of the read's
+//! start. A reader that cannot read leaves the cache unproven, and the
+//! cache falls silent within `MAX_LAG`.
+//!
 //! [`Feed::position`] is where the reader stands; it is published before
 //! the batch that reached it is broadcast, so a watcher that subscribes and
 //! then catches up with its own reads to at least that position has missed
@@ -20,7 +28,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::{Notify, broadcast, watch};
 
 use super::{
-    Db,
+    AppCache, Db,
     changes::{self, Change, Position},
     notifications::Subscriber,
 };
@@ -35,6 +43,9 @@ const QUIET_TICK_EVERY: Duration = Duration::from_secs(1);
 pub const BATCH: i64 = 500;
 /// Batches the broadcast holds for its slowest watcher.
 const CAPACITY: usize = 1024;
+/// Changes above the bound the cache forgets one by one; past that, it
+/// forgets everything.
+const TOUCHED_AT_MOST: i64 = 1000;
 
 /// A batch of changes (possibly none) and the reader's position after it.
 #[derive(Debug)]
@@ -46,6 +57,8 @@ pub struct Tick {
 #[derive(Debug)]
 pub struct Feed {
     db: Db,
+    /// The replica's application cache, which this reader keeps current.
+    apps: Arc<AppCache>,
     wake: Notify,
     ticks: broadcast::Sender<Arc<Tick>>,
     position: watch::Sender<Option<Position>>,
@@ -55,9 +68,10 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Db, apps: Arc<AppCache>) -> Self {
         Self {
             db,
+            apps,
             wake: Notify::new(),
             ticks: broadcast::channel(CAPACITY).0,
             position: watch::channel(None).0,
@@ -115,16 +129,33 @@ impl Feed {
         at: &mut Option<Position>,
         last_tick: &mut tokio::time::Instant,
     ) -> super::StoreResult<bool> {
+        let started = std::time::Instant::now();
         let Some(from) = at.clone() else {
+            // The cache starts empty: current as of now.
             let now = self.db.run(async |conn| changes::now(conn).await).await?;
             self.position.send_replace(Some(now.clone()));
             *at = Some(now);
+            self.apps.proven(started);
             return Ok(false);
         };
-        let batch = self
+        let (batch, touched) = self
             .db
-            .run(async |conn| changes::read_after(conn, &from, None, BATCH).await)
+            .run(async |conn| {
+                let batch = changes::read_after(conn, &from, None, BATCH).await?;
+                let touched = if batch.full {
+                    None
+                } else {
+                    let t = changes::touched_at_or_above(conn, batch.bound, TOUCHED_AT_MOST);
+                    Some(t.await?)
+                };
+                Ok((batch, touched))
+            })
             .await?;
+        self.forget(&batch.changes, touched.as_deref());
+        if touched.is_some() {
+            // Every change committed before the read began is applied.
+            self.apps.proven(started);
+        }
         let moved = batch.end != from;
         let quiet_due = last_tick.elapsed() >= QUIET_TICK_EVERY;
         if !batch.changes.is_empty() || (moved && quiet_due) {
@@ -139,6 +170,21 @@ impl Feed {
         }
         Ok(batch.full)
     }
+
+    /// Drops from the cache what `changes` and `touched` changed.
+    fn forget(&self, changes: &[Change], touched: Option<&[(String, String)]>) {
+        for c in changes {
+            self.apps
+                .forget(c.application.id.as_str(), &c.application.client_id);
+        }
+        match touched {
+            Some(t) if t.len() as i64 >= TOUCHED_AT_MOST => self.apps.forget_all(),
+            Some(t) => t
+                .iter()
+                .for_each(|(id, client_id)| self.apps.forget(id, client_id)),
+            None => {}
+        }
+    }
 }
 
 impl Subscriber for Feed {
@@ -150,7 +196,9 @@ impl Subscriber for Feed {
         self.wake.notify_one();
     }
 
-    fn set_live(&self, _live: bool) {
+    fn reset(&self) {
         // The reader polls anyway; notifications only make it sooner.
     }
+
+    fn proven(&self, _as_of: std::time::Instant) {}
 }

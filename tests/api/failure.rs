@@ -20,8 +20,8 @@ use crate::common::{JWT_SECRET, TestApp, TestDb, eventually, web_app};
 const ORG: &str = "org-acme";
 
 /// A PostgreSQL of this test's own, in a temporary folder.
-struct OwnCluster {
-    cluster: LocalCluster,
+pub(crate) struct OwnCluster {
+    pub(crate) cluster: LocalCluster,
     _dir: TempDir,
 }
 
@@ -39,7 +39,7 @@ impl Drop for OwnCluster {
     }
 }
 
-fn own_cluster() -> OwnCluster {
+pub(crate) fn own_cluster() -> OwnCluster {
     let dir = std::env::temp_dir().join(format!(
         "oauth-apps-pg-{}-{}",
         std::process::id(),

@@ -10,6 +10,7 @@ mod create;
 mod dev;
 mod doc_server;
 mod failure;
+mod fleet;
 mod get_list;
 mod hostile_input;
 mod http;
