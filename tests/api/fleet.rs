@@ -391,3 +391,43 @@ async fn secrets_revoked_with_psql_are_refused_by_every_replica_within_two_secon
         assert!(took < BOUND, "{sql}: still verifying after {took:?}");
     }
 }
+
+/// A removed redirect URI, through one replica, stops matching on the
+/// others within the bound, with their listeners cut.
+#[tokio::test]
+async fn a_removed_redirect_uri_stops_matching_on_every_replica_within_two_seconds() {
+    use crate::authz_server::match_uri;
+    let a = setup().await;
+    let b = a.replica().await;
+    let mut req = crate::common::web_app("Billing");
+    let (kept, removed) = (
+        "https://app.example.com/callback",
+        "https://app.example.com/old",
+    );
+    req.redirect_uris.push(removed.to_owned());
+    let mut c = a.client().await;
+    let app = c
+        .create_application(a.req(req, "owner", ORG))
+        .await
+        .unwrap();
+    let app = app.into_inner().application.unwrap();
+    for r in [&a, &b, &a, &b] {
+        assert!(match_uri(r, &app.client_id, removed).await.unwrap().matched);
+    }
+    cut_listeners(&a).await;
+    let mut changed = app.clone();
+    changed.redirect_uris = vec![kept.to_owned()];
+    a.update("owner", ORG, changed, &["redirect_uris"], &app.etag)
+        .await
+        .unwrap();
+    let committed = Instant::now();
+    let took = all_refuse(&[&a, &b], committed, async |r: &TestApp| {
+        !match_uri(r, &app.client_id, removed).await.unwrap().matched
+    })
+    .await;
+    assert!(
+        took < BOUND,
+        "a removed redirect URI matched {took:?} after"
+    );
+    assert!(match_uri(&b, &app.client_id, kept).await.unwrap().matched);
+}
