@@ -86,6 +86,8 @@ pub async fn dispatch(api: &Api, mut call: Call<'_>) -> Result<Bytes, Status> {
             unary(c, |c| c.query(), |r| api.list_registration_tokens(r)).await
         }
         RevokeRegistrationToken => unary(c, by_id, |r| api.revoke_registration_token(r)).await,
+        // A stream, not one message: `sse::watch` serves it.
+        WatchApplications => Err(Error::Internal("WatchApplications is not unary".into()).into()),
     }
 }
 

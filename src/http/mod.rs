@@ -17,6 +17,7 @@ mod openapi;
 mod register;
 mod reply;
 pub mod routes;
+mod sse;
 
 pub use register::PeerIp;
 
@@ -225,6 +226,7 @@ impl Http {
         if route.query.is_empty() {
             json::no_query(query.as_deref())?;
         }
+        let last_event_id = req.headers().get(sse::LAST_EVENT_ID).cloned();
         let body = match self.read_body(route, req.into_body()).await {
             Ok(body) => body,
             Err(refusal) => return Ok(refusal),
@@ -239,10 +241,13 @@ impl Http {
             body,
             extensions,
         };
-        let json = calls::dispatch(&self.api, call).await;
-        let mut reply = match json {
-            Ok(json) => reply::ok_bytes(StatusCode::OK, Code::Ok, json),
-            Err(status) => errors::from_status(&status),
+        let mut reply = if route.rpc.is_stream() {
+            sse::watch(&self.api, call, last_event_id).await
+        } else {
+            match calls::dispatch(&self.api, call).await {
+                Ok(json) => reply::ok_bytes(StatusCode::OK, Code::Ok, json),
+                Err(status) => errors::from_status(&status),
+            }
         };
         reply.authenticated = true;
         Ok(reply)

@@ -14,6 +14,8 @@ pub struct Reply {
     pub body: Bytes,
     /// The caller authenticated (see [`Authenticated`](super::Authenticated)).
     pub authenticated: bool,
+    /// A body that streams (Server-Sent Events), sent instead of `body`.
+    pub stream: Option<Body>,
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -38,12 +40,16 @@ pub fn ok_bytes(status: StatusCode, code: Code, body: Bytes) -> Reply {
         headers,
         body,
         authenticated: false,
+        stream: None,
     }
 }
 
 impl From<Reply> for http::Response<Body> {
     fn from(r: Reply) -> Self {
-        let mut response = http::Response::new(Body::new(http_body_util::Full::new(r.body)));
+        let body = r
+            .stream
+            .unwrap_or_else(|| Body::new(http_body_util::Full::new(r.body)));
+        let mut response = http::Response::new(body);
         *response.status_mut() = r.status;
         *response.headers_mut() = r.headers;
         // Answers carry secrets shown once (client secrets, registration

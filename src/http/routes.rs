@@ -21,6 +21,8 @@ pub enum Rpc {
     CreateRegistrationToken,
     ListRegistrationTokens,
     RevokeRegistrationToken,
+    /// Server-Sent Events, not one JSON answer (`http/sse.rs`).
+    WatchApplications,
 }
 
 /// Where a route's request message comes from, besides its path.
@@ -82,6 +84,20 @@ const LIST_QUERY: &[Query] = &[
     Query {
         json: "showDeleted",
         proto: "show_deleted",
+        ty: QueryType::Boolean,
+    },
+];
+
+/// WatchApplications' request: `Last-Event-ID` may carry the token too.
+const WATCH_QUERY: &[Query] = &[
+    Query {
+        json: "resumeToken",
+        proto: "resume_token",
+        ty: QueryType::String,
+    },
+    Query {
+        json: "initialSnapshot",
+        proto: "initial_snapshot",
         ty: QueryType::Boolean,
     },
 ];
@@ -168,7 +184,21 @@ pub fn table() -> Vec<Route> {
     ]
     .into_iter()
     .chain(token_routes())
+    .chain(watch_routes())
     .collect()
+}
+
+/// The change feed's two routes (contract section 9): one organization's
+/// (any member), every organization's (the watch scope).
+fn watch_routes() -> [Route; 2] {
+    let watch = |template| Route {
+        query: WATCH_QUERY,
+        ..route(Method::GET, template, Rpc::WatchApplications, Body::None)
+    };
+    [
+        watch("/v1/organizations/{organization_id}/applications:watch"),
+        watch("/v1/applications:watch"),
+    ]
 }
 
 /// The registration tokens' routes (contract section 8).
@@ -212,6 +242,26 @@ impl Rpc {
             Self::CreateRegistrationToken => "CreateRegistrationToken",
             Self::ListRegistrationTokens => "ListRegistrationTokens",
             Self::RevokeRegistrationToken => "RevokeRegistrationToken",
+            Self::WatchApplications => "WatchApplications",
+        }
+    }
+
+    /// Whether the route answers with a stream of events rather than one
+    /// message.
+    pub fn is_stream(self) -> bool {
+        self == Self::WatchApplications
+    }
+}
+
+impl Route {
+    /// The route's OpenAPI operation id: its RPC's name, unique but for
+    /// WatchApplications' route of every organization.
+    pub fn operation_id(&self) -> &'static str {
+        match self.rpc {
+            Rpc::WatchApplications if !self.template.contains("{organization_id}") => {
+                "WatchAllApplications"
+            }
+            rpc => rpc.name(),
         }
     }
 }
@@ -349,15 +399,33 @@ mod tests {
         let table = table();
         for route in &table {
             assert!(crate::auth::methods::access_of(route.rpc.name()).is_some());
-            assert_eq!(table.iter().filter(|r| r.rpc == route.rpc).count(), 1);
+            // WatchApplications has two: one organization's, every one's.
+            let routes = if route.rpc.is_stream() { 2 } else { 1 };
+            let same = table.iter().filter(|r| r.rpc == route.rpc).count();
+            assert_eq!(same, routes, "{}", route.rpc.name());
         }
-        // Streaming RPCs have no HTTP/JSON route yet: WatchApplications'
-        // Server-Sent Events routes (contract section 9) are to come.
-        const NOT_YET_OVER_HTTP: &[&str] = &["WatchApplications"];
-        let unary = crate::auth::methods::METHODS
-            .iter()
-            .filter(|(m, _)| !NOT_YET_OVER_HTTP.contains(m))
-            .count();
-        assert_eq!(table.len(), unary);
+        let methods = crate::auth::methods::METHODS.len();
+        assert_eq!(table.len(), methods + 1);
+        let mut ids: Vec<_> = table.iter().map(Route::operation_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), table.len(), "operation ids are unique");
+    }
+
+    #[test]
+    fn the_watch_routes_are_not_list_or_get() {
+        let org = Template::parse("/v1/organizations/{organization_id}/applications:watch");
+        assert_eq!(
+            org.matches("/v1/organizations/acme/applications:watch"),
+            Some(vec![("organization_id", "acme")])
+        );
+        let list = Template::parse(ORG_APPS);
+        assert_eq!(
+            list.matches("/v1/organizations/acme/applications:watch"),
+            None
+        );
+        let all = Template::parse("/v1/applications:watch");
+        assert_eq!(all.matches("/v1/applications:watch"), Some(vec![]));
+        assert_eq!(all.matches("/v1/applications"), None);
     }
 }

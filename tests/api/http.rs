@@ -71,6 +71,11 @@ impl Http {
         Self::at(base, Client::builder(TokioExecutor::new()).build_http())
     }
 
+    /// The response as it starts, its body still to come (a stream).
+    pub async fn open(&self, req: Request<Full<Bytes>>) -> http::Response<hyper::body::Incoming> {
+        self.client.request(req).await.expect("HTTP request")
+    }
+
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Answer {
         let resp = self.client.request(req).await.expect("HTTP request");
         let status = resp.status();

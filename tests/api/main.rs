@@ -34,3 +34,4 @@ mod tls;
 mod tools;
 mod verify;
 mod watch;
+mod watch_http;

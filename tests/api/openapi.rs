@@ -43,7 +43,7 @@ async fn the_document_is_served_without_a_token_and_names_every_route() {
         let method = route.method.as_str().to_ascii_lowercase();
         assert_eq!(
             doc["paths"][route.template][method]["operationId"],
-            route.rpc.name()
+            route.operation_id()
         );
     }
 }

@@ -86,22 +86,26 @@ fn operation(descriptors: &Descriptors, schemas: &mut Schemas<'_>, route: &Route
     let comment = comment.unwrap_or_default();
     let mut parameters = path_parameters(descriptors, input, route);
     parameters.extend(query_parameters(descriptors, input, route));
+    if route.rpc.is_stream() {
+        parameters.push(last_event_id());
+    }
     let mut responses = Map::new();
-    responses.insert(
-        "200".to_owned(),
+    let message = schemas.message(output, Flavor::Output, &[]);
+    let ok = if route.rpc.is_stream() {
+        events(message)
+    } else {
         json!({
             "description": "OK",
-            "content": { "application/json": {
-                "schema": schemas.message(output, Flavor::Output, &[])
-            } },
-        }),
-    );
+            "content": { "application/json": { "schema": message } },
+        })
+    };
+    responses.insert("200".to_owned(), ok);
     let has_body = route.body != Body::None;
     for status in responses::statuses(route.rpc, has_body) {
         responses.insert(status.to_string(), responses::reference(status));
     }
     let mut operation = json!({
-        "operationId": rpc,
+        "operationId": route.operation_id(),
         "summary": summary(comment),
         "description": comment,
         "parameters": parameters,
@@ -111,6 +115,40 @@ fn operation(descriptors: &Descriptors, schemas: &mut Schemas<'_>, route: &Route
         operation["requestBody"] = body;
     }
     operation
+}
+
+/// A stream's 200: Server-Sent Events whose data is the response message.
+fn events(message: Value) -> Value {
+    json!({
+        "description": "Server-Sent Events, until the client leaves: each event's `id` is \
+            its resume token (none on SNAPSHOT events) and its `data` one line of JSON, the \
+            WatchApplicationsResponse (`x-event-data`). An error that ends a running stream \
+            (RESOURCE_EXHAUSTED: too slow, resume; PERMISSION_DENIED: no longer a member; \
+            UNAVAILABLE: the server is stopping, resume) is a last event named `error` whose \
+            data is the `Error` body.",
+        "headers": { "Cache-Control": {
+            "description": "`no-store`.",
+            "schema": { "type": "string" },
+        } },
+        "content": { "text/event-stream": {
+            "schema": { "type": "string" },
+            "x-event-data": message,
+            "x-error-event-data": { "$ref": "#/components/schemas/Error" },
+        } },
+    })
+}
+
+/// The header an EventSource resumes with.
+fn last_event_id() -> Value {
+    json!({
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": false,
+        "description": "The `id` of the last event received: the resume token, as \
+            `resumeToken` (which may repeat it, not differ from it). With it, \
+            `initialSnapshot` is ignored: an event with an id comes after the snapshot.",
+        "schema": { "type": "string" },
+    })
 }
 
 /// The comment's first sentence.
@@ -228,8 +266,17 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
         for route in routes::table() {
             let op = &doc["paths"][route.template][route.method.as_str().to_ascii_lowercase()];
-            assert_eq!(op["operationId"], route.rpc.name(), "{}", route.template);
-            assert!(op["responses"]["200"]["content"]["application/json"].is_object());
+            assert_eq!(
+                op["operationId"],
+                route.operation_id(),
+                "{}",
+                route.template
+            );
+            let media = match route.rpc.is_stream() {
+                true => "text/event-stream",
+                false => "application/json",
+            };
+            assert!(op["responses"]["200"]["content"][media].is_object());
             let params: Vec<&str> = op["parameters"]
                 .as_array()
                 .unwrap()
@@ -239,6 +286,7 @@ mod tests {
             let expected: Vec<&str> = Template::parse(route.template)
                 .params()
                 .chain(route.query.iter().map(|q| q.json))
+                .chain(route.rpc.is_stream().then_some("Last-Event-ID"))
                 .collect();
             assert_eq!(params, expected, "{}", route.template);
             assert_eq!(op.get("requestBody").is_some(), route.body != Body::None);
