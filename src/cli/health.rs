@@ -12,13 +12,14 @@ use std::{
 use anyhow::Context as _;
 use clap::Args;
 use oauth_apps::config::ServeAddressArgs;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+/// The running server a command speaks to over gRPC: its address and TLS.
 #[derive(Args)]
-pub struct HealthArgs {
+pub struct ServerArgs {
     /// Server to ask, HOST:PORT (http://HOST:PORT too; https:// with --ca).
     /// Default: the address `serve` listens on (OAUTH_APPS_LISTEN), asked on
     /// loopback when it is 0.0.0.0 or [::].
@@ -26,12 +27,6 @@ pub struct HealthArgs {
     addr: Option<String>,
     #[command(flatten)]
     serve: ServeAddressArgs,
-    /// Service whose status to ask; empty: the server as a whole.
-    #[arg(long, default_value = "")]
-    service: String,
-    /// Longest wait for the answer, connecting included.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
-    timeout: Duration,
     /// Speak TLS, trusting this PEM CA (for a server with OAUTH_APPS_TLS_CERT).
     #[arg(long, value_name = "PEM")]
     ca: Option<PathBuf>,
@@ -46,12 +41,24 @@ pub struct HealthArgs {
     key: Option<PathBuf>,
 }
 
-impl HealthArgs {
+#[derive(Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Service whose status to ask; empty: the server as a whole.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Longest wait for the answer, connecting included.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    timeout: Duration,
+}
+
+impl ServerArgs {
     /// HOST:PORT to ask: --addr, or where `serve` listens, on loopback when
     /// it listens on every interface (nothing answers at 0.0.0.0).
     /// A URL's `http://` (plaintext) or, with --ca, `https://` is accepted
     /// too, as buf curl and tonic users write addresses.
-    fn target(&self) -> anyhow::Result<String> {
+    pub fn target(&self) -> anyhow::Result<String> {
         if let Some(addr) = &self.addr {
             let tls = self.ca.is_some();
             let bare = match addr.split_once("://") {
@@ -80,6 +87,38 @@ impl HealthArgs {
         };
         Ok(SocketAddr::new(ip, listen.port()).to_string())
     }
+
+    /// The channel's endpoint at `target`, with TLS when --ca is given. No
+    /// timeouts of tonic's own: the caller decides.
+    pub fn endpoint(&self, target: &str) -> anyhow::Result<Endpoint> {
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        let mut endpoint = Channel::from_shared(format!("{scheme}://{target}"))
+            .with_context(|| format!("{target:?} is not HOST:PORT"))?;
+        if let Some(ca) = &self.ca {
+            let mut tls =
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--ca", ca)?));
+            if let Some(domain) = &self.tls_domain {
+                tls = tls.domain_name(domain);
+            }
+            if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+                tls = tls.identity(Identity::from_pem(
+                    read("--cert", cert)?,
+                    read("--key", key)?,
+                ));
+            }
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        Ok(endpoint)
+    }
+
+    /// The likeliest reason a call to a TLS server fails.
+    pub fn hint(&self) -> &'static str {
+        if self.ca.is_none() && self.serve.tls_cert.is_some() {
+            " (OAUTH_APPS_TLS_CERT is set: a TLS server needs --ca)"
+        } else {
+            ""
+        }
+    }
 }
 
 /// Runs the check on a runtime of one thread: success only when SERVING.
@@ -94,17 +133,13 @@ pub fn run_blocking(args: &HealthArgs) -> std::process::ExitCode {
 
 /// Prints the status; an error unless it is SERVING.
 pub async fn run(args: &HealthArgs) -> anyhow::Result<()> {
-    let target = args.target()?;
+    let server = &args.server;
+    let target = server.target()?;
     let asked = tokio::time::timeout(args.timeout, check(args, &target)).await;
-    // The likeliest reason a check of a TLS server fails.
-    let hint = if args.ca.is_none() && args.serve.tls_cert.is_some() {
-        " (OAUTH_APPS_TLS_CERT is set: a TLS server needs --ca)"
-    } else {
-        ""
-    };
+    let hint = server.hint();
     let status = match asked {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => match explain(args, &format!("{e:#}")) {
+        Ok(Err(e)) => match explain(server, &format!("{e:#}")) {
             Some(why) => anyhow::bail!("health check of {target} failed: {why}{hint}"),
             None => return Err(e.context(format!("health check of {target} failed{hint}"))),
         },
@@ -123,50 +158,33 @@ pub async fn run(args: &HealthArgs) -> anyhow::Result<()> {
 }
 
 async fn check(args: &HealthArgs, target: &str) -> anyhow::Result<ServingStatus> {
-    let scheme = if args.ca.is_some() { "https" } else { "http" };
-    // No timeouts of tonic's own: the one around the whole check decides,
-    // so a slow peer always gets the same answer.
-    let mut endpoint = Channel::from_shared(format!("{scheme}://{target}"))
-        .with_context(|| format!("{target:?} is not HOST:PORT"))?;
-    if let Some(ca) = &args.ca {
-        let mut tls =
-            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--ca", ca)?));
-        if let Some(domain) = &args.tls_domain {
-            tls = tls.domain_name(domain);
-        }
-        if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-            tls = tls.identity(Identity::from_pem(
-                read("--cert", cert)?,
-                read("--key", key)?,
-            ));
-        }
-        endpoint = endpoint.tls_config(tls)?;
-    }
-    let channel = endpoint.connect().await?;
+    let channel = args.server.endpoint(target)?.connect().await?;
     let request = HealthCheckRequest {
         service: args.service.clone(),
     };
     let response = HealthClient::new(channel)
         .check(request)
         .await
-        .map_err(|s| {
-            // The status's source holds the transport's reason (a TLS
-            // alert, an HTTP/2 error) that `explain` reads.
-            let mut said = format!("{:?}: {}", s.code(), s.message());
-            let mut source = std::error::Error::source(&s);
-            while let Some(cause) = source {
-                said.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            anyhow::anyhow!(said)
-        })?;
+        .map_err(|s| anyhow::anyhow!(said(&s)))?;
     Ok(response.into_inner().status())
+}
+
+/// A status with its source's chain: the transport's reason (a TLS alert,
+/// an HTTP/2 error) that [`explain`] reads.
+pub fn said(s: &tonic::Status) -> String {
+    let mut said = format!("{:?}: {}", s.code(), s.message());
+    let mut source = std::error::Error::source(s);
+    while let Some(cause) = source {
+        said.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    said
 }
 
 /// A failed check in words, for the failures a person meets first: a TLS
 /// server asked in plaintext, a CA that did not sign the server's
 /// certificate, a client certificate missing. `None`: the error says it.
-fn explain(args: &HealthArgs, said: &str) -> Option<String> {
+pub fn explain(args: &ServerArgs, said: &str) -> Option<String> {
     let has = |s: &str| said.contains(s);
     let ca = args.ca.as_deref().map(|p| p.display().to_string());
     Some(match &ca {

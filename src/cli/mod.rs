@@ -1,8 +1,9 @@
 //! The `oauth-apps` command, binary only: the library has no command line.
 //! `serve` (the default) and `dev` run the service; `members`, `audit` and
-//! `token` are operators' tools; `health` is a container's probe. Settings
-//! come from [`oauth_apps::config`]; what is here is each command's own
-//! arguments and the process's set-up.
+//! `token` are operators' tools; `health` is a container's probe; `watch`
+//! follows a running server's changes. Settings come from
+//! [`oauth_apps::config`]; what is here is each command's own arguments and
+//! the process's set-up.
 
 mod audit;
 pub mod dev;
@@ -11,6 +12,7 @@ pub mod health;
 mod members;
 mod serve;
 mod token;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -54,6 +56,9 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Print an organization's audit trail, oldest first.
     Audit(audit::AuditArgs),
+    /// Follow a running server's changes to applications (WatchApplications
+    /// over gRPC): one line of JSON an event, until Ctrl-C.
+    Watch(Box<watch::WatchArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff: `oauth-apps man | man -l -`), or write
@@ -181,6 +186,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(*args).await,
         Command::Members { command } => members::run(command).await,
         Command::Audit(args) => audit::run(&args).await,
+        Command::Watch(args) => watch::run(*args).await,
         Command::Token(args) => token::run(*args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),

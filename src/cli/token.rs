@@ -29,19 +29,38 @@ pub struct TokenArgs {
 /// Prints the token. Without OAUTH_APPS_JWT_SECRET, the secret of the
 /// `oauth-apps dev` folder that OAUTH_APPS_DEV_DIR names signs it.
 pub fn run(mut args: TokenArgs) -> anyhow::Result<()> {
-    if let Some(dir) = args.dev.dir()
-        && args.jwt.jwt_secret.as_deref().is_none_or(str::is_empty)
+    let token = mint(
+        &mut args.jwt,
+        &args.dev,
+        &args.sub,
+        args.scope.as_deref(),
+        args.ttl,
+    )?;
+    println!("{token}");
+    Ok(())
+}
+
+/// A token as `token` prints it: signed with OAUTH_APPS_JWT_SECRET, else
+/// with the secret of the dev folder.
+pub fn mint(
+    jwt: &mut JwtArgs,
+    dev: &DevDirArgs,
+    sub: &str,
+    scope: Option<&str>,
+    ttl: Duration,
+) -> anyhow::Result<String> {
+    if let Some(dir) = dev.dir()
+        && jwt.jwt_secret.as_deref().is_none_or(str::is_empty)
     {
-        args.jwt.jwt_secret = Some(super::dev::jwt_secret(dir)?);
+        jwt.jwt_secret = Some(super::dev::jwt_secret(dir)?);
     }
-    let jwt = &args.jwt;
     // What the server would refuse is refused here, with the reason.
-    check_subject(&args.sub).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
+    check_subject(sub).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
     let max = jwt.jwt_max_lifetime;
     anyhow::ensure!(
-        max.is_zero() || args.ttl <= max,
+        max.is_zero() || ttl <= max,
         "--ttl {} is longer than the server accepts: OAUTH_APPS_JWT_MAX_LIFETIME is {}",
-        humantime::format_duration(args.ttl),
+        humantime::format_duration(ttl),
         humantime::format_duration(max)
     );
     let issuer = TokenIssuer::hs256(
@@ -49,9 +68,5 @@ pub fn run(mut args: TokenArgs) -> anyhow::Result<()> {
         jwt.jwt_issuer.as_deref(),
         jwt.jwt_audience.as_deref(),
     );
-    println!(
-        "{}",
-        issuer.mint(&args.sub, args.scope.as_deref(), args.ttl)
-    );
-    Ok(())
+    Ok(issuer.mint(sub, scope, ttl))
 }

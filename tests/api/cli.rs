@@ -399,6 +399,7 @@ fn completions_and_the_manual_page_cover_every_command() {
         "dev",
         "health",
         "audit",
+        "watch",
         "completions",
         "man",
     ];

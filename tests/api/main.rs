@@ -34,4 +34,5 @@ mod tls;
 mod tools;
 mod verify;
 mod watch;
+mod watch_cli;
 mod watch_http;
