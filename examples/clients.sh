@@ -3,6 +3,9 @@
 # (examples/go, examples/node) against a real server on a fresh database:
 # what CI does to prove them. Each creates an application and prints the
 # BadRequest field violations of a refused create, and fails without them.
+# Then README's "Following changes" Python client (examples/watch.py, the
+# standard library only) follows acme over Server-Sent Events, drops its
+# connection once and resumes: each change must arrive once, in order.
 #
 # Go is built offline from Debian's packages (installed with apt-get when
 # root and apt are at hand): the generated code from `buf generate`, the
@@ -13,8 +16,9 @@
 # target/ci-tools/node-client. OAUTH_APPS_REQUIRE_TOOLS=1 turns each skip
 # into a failure.
 #
-# Needs PostgreSQL (as the tests do), Node and npm, Python 3 (a free port),
-# and the oauth-apps binary (OAUTH_APPS_BIN, default target/debug/oauth-apps).
+# Needs PostgreSQL (as the tests do), Node and npm, Python 3 (a free port,
+# examples/watch.py), curl, and the oauth-apps binary (OAUTH_APPS_BIN,
+# default target/debug/oauth-apps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -143,3 +147,37 @@ fi
 echo "-- Node (examples/node)"
 node --version
 NODE_PATH="$node_client/node_modules" node examples/node/create.js
+
+echo "-- Python over Server-Sent Events (examples/watch.py)"
+# The standard library only. It follows acme from now on, drops its first
+# connection after one event and resumes with Last-Event-ID: the two
+# applications created below must each arrive once, in order.
+python3 --version
+timeout 60 python3 examples/watch.py --url "http://127.0.0.1:$port" --org acme \
+  --max-events 2 --drop-after 1 >"$work/watch.out" 2>"$work/watch.err" &
+watcher=$!
+# Connected first: a stream "from now" has no change made before it.
+for _ in $(seq 1 100); do
+  grep -q "watch.py: connected" "$work/watch.err" && break
+  kill -0 "$watcher" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q "watch.py: connected" "$work/watch.err" || { cat "$work/watch.err" >&2; exit 1; }
+created=()
+for name in "Watched one" "Watched two"; do
+  created+=("$(curl -fsS -H "authorization: Bearer $OAUTH_APPS_TOKEN" \
+    --json "{\"name\": \"$name\", \"redirectUris\": [\"https://app.example/cb\"], \"scopes\": [\"read:user\"]}" \
+    "http://127.0.0.1:$port/v1/organizations/acme/applications" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["application"]["id"])')")
+done
+wait "$watcher" || { cat "$work/watch.err" >&2; exit 1; }
+cat "$work/watch.err"
+python3 - "$work/watch.out" "${created[@]}" <<'PY'
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+got = [(e["type"], e["application"]["id"]) for e in events]
+want = [("CHANGE_TYPE_CREATED", app) for app in sys.argv[2:]]
+assert got == want, f"{got} != {want}"
+print(f"   {len(got)} changes, each once, in order, across a resume")
+PY
+grep -q "resumed 1 time" "$work/watch.err"
