@@ -24,6 +24,9 @@ pub fn layer(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("traceparent"),
+                // A browser's SSE client (fetch-based: an EventSource
+                // cannot send a bearer) resumes with it.
+                HeaderName::from_static(super::sse::LAST_EVENT_ID),
             ])
             .expose_headers([header::RETRY_AFTER])
             .max_age(MAX_AGE),
