@@ -571,6 +571,14 @@ async fn cors_answers_only_the_configured_origins() {
         allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
         "https://console.example.com"
     );
+    // A browser's SSE client resumes with Last-Event-ID.
+    let allowed_headers = allowed.headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap();
+    assert!(
+        allowed_headers.contains("last-event-id"),
+        "{allowed_headers}"
+    );
     let other = http.send(preflight("https://evil.example.com")).await;
     assert!(
         other
