@@ -111,7 +111,8 @@ async fn end_of(events: &mut Events, within: Duration) -> Status {
         .unwrap_or_else(|_| panic!("the stream did not end within {within:?}"))
 }
 
-async fn setup() -> TestApp {
+/// A server where alice is OWNER of acme.
+pub async fn setup() -> TestApp {
     let app = TestApp::spawn().await;
     app.set_member(ORG, "alice", Role::Owner).await;
     app

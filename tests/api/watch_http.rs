@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use oauth_apps::domain::Role;
 use serde_json::Value;
 
-use crate::{common::TestApp, http::Http};
+use crate::{common::TestApp, http::Http, watch::setup};
 
 const ORG: &str = "acme";
 const ORG_WATCH: &str = "/v1/organizations/acme/applications:watch";
@@ -172,12 +172,6 @@ async fn refused(
         status,
         serde_json::from_slice(&body).expect("an AIP-193 body"),
     )
-}
-
-async fn setup() -> TestApp {
-    let app = TestApp::spawn().await;
-    app.set_member(ORG, "alice", Role::Owner).await;
-    app
 }
 
 #[tokio::test]
