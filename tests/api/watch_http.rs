@@ -333,3 +333,21 @@ async fn a_stream_outlives_the_request_timeout_with_heartbeats() {
     let created = app.create_app("alice", ORG, "late").await.application;
     assert_eq!(events.next_change().await.app_id(), created.unwrap().id);
 }
+
+#[tokio::test]
+async fn a_token_past_the_retention_is_400_failed_precondition() {
+    let app = TestApp::spawn_with(|c| c.watch_retention = Duration::from_secs(1)).await;
+    app.set_member(ORG, "alice", Role::Owner).await;
+    let http = Http::http1(&app);
+    let alice = app.token("alice");
+    let path = format!("{ORG_WATCH}?initialSnapshot=true");
+    let mut events = Sse::open(&http, &path, &alice, None).await;
+    let end = events.next_change().await;
+    assert_eq!(end.kind(), "CHANGE_TYPE_SNAPSHOT_END");
+    drop(events);
+    // The retention is counted in whole seconds of issue time.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, body) = refused(&http, ORG_WATCH, Some(&alice), end.id.as_deref()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["status"], "FAILED_PRECONDITION");
+}
