@@ -144,9 +144,9 @@ fn last_event_id() -> Value {
         "name": "Last-Event-ID",
         "in": "header",
         "required": false,
-        "description": "The `id` of the last event received: the resume token, as \
-            `resumeToken` (which may repeat it, not differ from it). With it, \
-            `initialSnapshot` is ignored: an event with an id comes after the snapshot.",
+        "description": "The `id` of the last event received: the resume token. It wins \
+            over `resumeToken` and `initialSnapshot`, as an EventSource reconnects with \
+            its first URL and the last id it got (the later position).",
         "schema": { "type": "string" },
     })
 }
