@@ -197,12 +197,13 @@ pub async fn read_after(
     })
 }
 
-/// The applications (id, client_id) of the committed changes at or above
-/// the bound `bound`, at most `limit` of them: changes already committed
-/// but not yet final in the feed's order (a transaction below them is still
-/// running). A cache forgets them now rather than when the order reaches
-/// them; forgetting is the same in any order.
-pub async fn touched_at_or_above(
+/// The applications (id, client_id) of the committed changes of
+/// transactions at or above `bound`, at most `limit` of them. With the
+/// bound of an earlier read of the same server, that is every change
+/// committed since that read (a transaction below it had ended by then),
+/// whether or not it is final in the feed's order yet: what a cache must
+/// forget, in any order.
+pub async fn touched_since(
     conn: &mut AsyncPgConnection,
     bound: i64,
     limit: i64,
@@ -304,6 +305,22 @@ async fn bound(conn: &mut AsyncPgConnection) -> StoreResult<Bound> {
     .get_result(conn)
     .await?;
     Ok(bound)
+}
+
+/// When the database server started. A restart or a failover changes it,
+/// and with it what a bound of an earlier read means: transaction ids that
+/// were never made durable (an abort, a transaction cut off) may be handed
+/// out again.
+pub async fn server_started(conn: &mut AsyncPgConnection) -> StoreResult<String> {
+    #[derive(QueryableByName)]
+    struct Started {
+        #[diesel(sql_type = Text)]
+        t: String,
+    }
+    let s: Started = sql_query("SELECT pg_postmaster_start_time()::text AS t")
+        .get_result(conn)
+        .await?;
+    Ok(s.t)
 }
 
 /// The position of "now": after every change committed so far.

@@ -11,12 +11,15 @@
 //! much at most.
 //!
 //! The reader also keeps the replica's application cache current
-//! (`store::app_cache`): it drops the entries of every application a
-//! change touched, both the changes it delivers and those committed above
-//! the feed's bound (not yet final in its order, but already true), and
-//! after each complete read it proves the cache current as of the read's
-//! start. A reader that cannot read leaves the cache unproven, and the
-//! cache falls silent within `MAX_LAG`.
+//! (`store::app_cache`): at each read it drops the entries of every
+//! application changed since its previous read, whether or not the change
+//! is final in the feed's order yet (a transaction that commits after a
+//! read has an id at or above that read's bound, so the changes at or
+//! above the previous bound are all of them), and proves the cache current
+//! as of the read's start. A reader that cannot read leaves the cache
+//! unproven, and the cache falls silent within `MAX_LAG`. When the server
+//! is not the one of the previous read (restarted, or failed over), the
+//! earlier bound means nothing there, and the cache is emptied instead.
 //!
 //! [`Feed::position`] is where the reader stands; it is published before
 //! the batch that reached it is broadcast, so a watcher that subscribes and
@@ -43,9 +46,17 @@ const QUIET_TICK_EVERY: Duration = Duration::from_secs(1);
 pub const BATCH: i64 = 500;
 /// Batches the broadcast holds for its slowest watcher.
 const CAPACITY: usize = 1024;
-/// Changes above the bound the cache forgets one by one; past that, it
-/// forgets everything.
+/// Changes since its previous read the cache forgets one by one; past
+/// that, it forgets everything.
 const TOUCHED_AT_MOST: i64 = 1000;
+
+/// Where the cache's reads stand: the server read (its start time) and
+/// that read's bound.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CacheMark {
+    server: String,
+    bound: i64,
+}
 
 /// A batch of changes (possibly none) and the reader's position after it.
 #[derive(Debug)]
@@ -59,6 +70,7 @@ pub struct Feed {
     db: Db,
     /// The replica's application cache, which this reader keeps current.
     apps: Arc<AppCache>,
+    cache_mark: std::sync::Mutex<Option<CacheMark>>,
     wake: Notify,
     ticks: broadcast::Sender<Arc<Tick>>,
     position: watch::Sender<Option<Position>>,
@@ -72,6 +84,7 @@ impl Feed {
         Self {
             db,
             apps,
+            cache_mark: std::sync::Mutex::new(None),
             wake: Notify::new(),
             ticks: broadcast::channel(CAPACITY).0,
             position: watch::channel(None).0,
@@ -130,32 +143,37 @@ impl Feed {
         last_tick: &mut tokio::time::Instant,
     ) -> super::StoreResult<bool> {
         let started = std::time::Instant::now();
+        let mark = self.lock_mark().clone();
         let Some(from) = at.clone() else {
-            // The cache starts empty: current as of now.
-            let now = self.db.run(async |conn| changes::now(conn).await).await?;
+            let (now, server) = self
+                .db
+                .run(async |conn| {
+                    let server = changes::server_started(conn).await?;
+                    Ok((changes::now(conn).await?, server))
+                })
+                .await?;
             self.position.send_replace(Some(now.clone()));
+            let bound = now.xid;
             *at = Some(now);
-            self.apps.proven(started);
+            self.keep_cache(None, CacheMark { server, bound }, started);
             return Ok(false);
         };
-        let (batch, touched) = self
+        let (batch, server, touched) = self
             .db
             .run(async |conn| {
+                let server = changes::server_started(conn).await?;
                 let batch = changes::read_after(conn, &from, None, BATCH).await?;
-                let touched = if batch.full {
-                    None
-                } else {
-                    let t = changes::touched_at_or_above(conn, batch.bound, TOUCHED_AT_MOST);
-                    Some(t.await?)
+                let touched = match &mark {
+                    Some(m) if m.server == server => {
+                        Some(changes::touched_since(conn, m.bound, TOUCHED_AT_MOST).await?)
+                    }
+                    _ => None,
                 };
-                Ok((batch, touched))
+                Ok((batch, server, touched))
             })
             .await?;
-        self.forget(&batch.changes, touched.as_deref());
-        if touched.is_some() {
-            // Every change committed before the read began is applied.
-            self.apps.proven(started);
-        }
+        let bound = batch.bound;
+        self.keep_cache(touched, CacheMark { server, bound }, started);
         let moved = batch.end != from;
         let quiet_due = last_tick.elapsed() >= QUIET_TICK_EVERY;
         if !batch.changes.is_empty() || (moved && quiet_due) {
@@ -171,19 +189,29 @@ impl Feed {
         Ok(batch.full)
     }
 
-    /// Drops from the cache what `changes` and `touched` changed.
-    fn forget(&self, changes: &[Change], touched: Option<&[(String, String)]>) {
-        for c in changes {
-            self.apps
-                .forget(c.application.id.as_str(), &c.application.client_id);
-        }
+    fn lock_mark(&self) -> std::sync::MutexGuard<'_, Option<CacheMark>> {
+        self.cache_mark.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops from the cache what changed since the previous read
+    /// (`touched`; `None`: unknown, as on another server), then proves it
+    /// current as of `started`.
+    fn keep_cache(
+        &self,
+        touched: Option<Vec<(String, String)>>,
+        mark: CacheMark,
+        started: std::time::Instant,
+    ) {
         match touched {
-            Some(t) if t.len() as i64 >= TOUCHED_AT_MOST => self.apps.forget_all(),
-            Some(t) => t
-                .iter()
-                .for_each(|(id, client_id)| self.apps.forget(id, client_id)),
-            None => {}
+            Some(t) if (t.len() as i64) < TOUCHED_AT_MOST => {
+                for (id, client_id) in &t {
+                    self.apps.forget(id, client_id);
+                }
+            }
+            _ => self.apps.forget_all(),
         }
+        *self.lock_mark() = Some(mark);
+        self.apps.proven(started);
     }
 }
 
