@@ -328,6 +328,61 @@ async fn all_apps(app: &TestApp) -> Vec<pb::Application> {
     }
 }
 
+/// What a watcher of [`ORG`] saw: the applications created, in order, the
+/// last resume token, and how its stream ended (if it did).
+#[derive(Debug, Default)]
+struct Seen {
+    created: Vec<String>,
+    last_token: String,
+    /// The server answered the call: changes from here on are streamed.
+    started: bool,
+    ended: Option<Code>,
+}
+
+type Watched = Arc<Mutex<Seen>>;
+
+/// Follows WatchApplications through `app` from `resume_token`, in the
+/// background, into the returned [`Seen`].
+fn watch(app: Arc<TestApp>, resume_token: String) -> Watched {
+    let seen = Watched::default();
+    let into = seen.clone();
+    tokio::spawn(async move {
+        let req = pb::WatchApplicationsRequest {
+            resume_token,
+            initial_snapshot: false,
+        };
+        let mut client = app.client().await;
+        let mut events = match client.watch_applications(app.req(req, "owner", ORG)).await {
+            Ok(r) => {
+                into.lock().unwrap().started = true;
+                r.into_inner()
+            }
+            Err(status) => return into.lock().unwrap().ended = Some(status.code()),
+        };
+        loop {
+            let next = events.message().await;
+            let mut seen = into.lock().unwrap();
+            match next {
+                Ok(Some(e)) => {
+                    if e.r#type() == pb::ChangeType::Created {
+                        seen.created.push(e.application.unwrap().id);
+                    }
+                    seen.last_token = e.resume_token;
+                }
+                Ok(None) => return seen.ended = Some(Code::Ok),
+                Err(status) => return seen.ended = Some(status.code()),
+            }
+        }
+    });
+    seen
+}
+
+/// Whether the watchers together saw every application in `acked`.
+fn saw_all(parts: &[&[String]], acked: &[String]) -> bool {
+    let seen: std::collections::HashSet<&String> = parts.iter().flat_map(|p| p.iter()).collect();
+    acked.iter().all(|id| seen.contains(id))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_primary_dies_the_promoted_standby_serves_and_no_acknowledged_write_is_lost() {
     let pair = tokio::task::spawn_blocking(start_pair).await.unwrap();
@@ -341,6 +396,11 @@ async fn after_the_primary_dies_the_promoted_standby_serves_and_no_acknowledged_
         ));
     }
     replicas[0].set_member(ORG, "owner", Role::Owner).await;
+    let live = watch(replicas[0].clone(), String::new());
+    eventually("the watch to start", Duration::from_secs(10), || async {
+        live.lock().unwrap().started
+    })
+    .await;
 
     let log: Log = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -364,6 +424,16 @@ async fn after_the_primary_dies_the_promoted_standby_serves_and_no_acknowledged_
     )
     .await;
 
+    eventually(
+        "the watch to see writes",
+        Duration::from_secs(10),
+        || async { live.lock().unwrap().created.len() >= 5 },
+    )
+    .await;
+    let (before_crash, token_at_crash) = {
+        let seen = live.lock().unwrap();
+        (seen.created.clone(), seen.last_token.clone())
+    };
     let crashed_at = Instant::now();
     let p = Arc::new(pair);
     let crash = p.clone();
@@ -408,6 +478,52 @@ async fn after_the_primary_dies_the_promoted_standby_serves_and_no_acknowledged_
     check_every_acknowledged_write_is_whole(&replicas, &log, &p).await;
     let sample = verify_sample(&log, crashed_at, promoted_at);
     check_secrets_verify(&replicas[1], &sample).await;
+
+    // Watchers miss nothing acknowledged: one resumed on the other replica
+    // from the last token seen before the crash, and the live one (resumed
+    // where it stopped, if its stream ended).
+    let acked: Vec<String> = log
+        .iter()
+        .filter_map(|o| Some(o.result.as_ref().ok()?.application.as_ref()?.id.clone()))
+        .collect();
+    let resumed = watch(replicas[1].clone(), token_at_crash);
+    let (live_seen, live_end) = {
+        let seen = live.lock().unwrap();
+        (seen.created.clone(), seen.ended)
+    };
+    assert!(
+        matches!(live_end, None | Some(Code::Unavailable)),
+        "the live watch ended with {live_end:?}"
+    );
+    let live_rest = match live_end {
+        None => live.clone(),
+        Some(_) => {
+            let token = live.lock().unwrap().last_token.clone();
+            watch(replicas[0].clone(), token)
+        }
+    };
+    eventually(
+        "the watchers to see every acknowledged write",
+        Duration::from_secs(10),
+        || async {
+            let (resumed, rest) = (resumed.lock().unwrap(), live_rest.lock().unwrap());
+            saw_all(&[&before_crash, &resumed.created], &acked)
+                && saw_all(&[&live_seen, &rest.created], &acked)
+        },
+    )
+    .await;
+    let resumed = resumed.lock().unwrap();
+    eprintln!(
+        "failover: the live watch {}; {} changes seen before the crash, {} after resuming",
+        live_end.map_or("went on".to_owned(), |c| format!("ended with {c:?}")),
+        before_crash.len(),
+        resumed.created.len()
+    );
+    let mut once: Vec<_> = before_crash.iter().chain(&resumed.created).collect();
+    let all = once.len();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), all, "a change delivered twice");
 }
 
 /// Every error is UNAVAILABLE; reports the numbers.
