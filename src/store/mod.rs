@@ -68,6 +68,13 @@ impl From<DieselError> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => Self::Unavailable(info.message().to_owned()),
+            // A write on a server that is (or became) a standby: a
+            // connection made before a switchover, or a proxy pointing at
+            // the wrong host. The next connection goes to the primary
+            // (`target_session_attrs=read-write`), so it is retryable.
+            DieselError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
+                Self::Unavailable(info.message().to_owned())
+            }
             // statement_timeout or a client deadline ran out (57014): the
             // database was too slow to answer, which is retryable.
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
@@ -107,3 +114,20 @@ impl From<RunError> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_refused_by_a_standby_is_retryable() {
+        let refused = DieselError::DatabaseError(
+            DatabaseErrorKind::ReadOnlyTransaction,
+            Box::new("cannot execute INSERT in a read-only transaction".to_owned()),
+        );
+        assert!(matches!(
+            StoreError::from(refused),
+            StoreError::Unavailable(_)
+        ));
+    }
+}

@@ -25,7 +25,7 @@ pub(crate) struct OwnCluster {
     _dir: TempDir,
 }
 
-struct TempDir(std::path::PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {

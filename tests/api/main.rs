@@ -9,6 +9,7 @@ mod connections;
 mod create;
 mod dev;
 mod doc_server;
+mod failover;
 mod failure;
 mod fleet;
 mod get_list;
