@@ -35,6 +35,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub struct Pool {
     inner: bb8::Pool<AsyncPgConnection>,
     outage: Arc<Outage>,
+    max_size: u32,
 }
 
 impl std::ops::Deref for Pool {
@@ -166,6 +167,16 @@ pub fn build_pool(
     Pool {
         inner,
         outage: Arc::default(),
+        max_size,
+    }
+}
+
+impl Pool {
+    /// Every connection exists and is in use: a checkout that times out
+    /// then waited for a busy pool, not for a database that is down.
+    fn is_saturated(&self) -> bool {
+        let state = self.inner.state();
+        state.connections >= self.max_size && state.idle_connections == 0
     }
 }
 
@@ -318,9 +329,12 @@ pub async fn checkout(pool: &Pool) -> StoreResult<PooledConn<'_>> {
     crate::telemetry::metrics::get()
         .pool_wait
         .record(started.elapsed().as_secs_f64(), &[]);
-    if let Err(RunError::TimedOut | RunError::User(PoolError::ConnectionError(_))) = &result
-        && pool.outage.went_down()
-    {
+    let no_connection = match &result {
+        Err(RunError::TimedOut) => !pool.is_saturated(),
+        Err(RunError::User(PoolError::ConnectionError(_))) => true,
+        _ => false,
+    };
+    if no_connection && pool.outage.went_down() {
         tracing::warn!("no database connection: calls fail at once until one is made");
         let inner = pool.inner.clone();
         pool.outage.probe(move || {

@@ -3,8 +3,9 @@
 //! Without this, every call during an outage waits the whole connection
 //! timeout (`OAUTH_APPS_DB_TIMEOUT`, 3 s) for a connection that cannot come,
 //! then answers UNAVAILABLE: callers pile up, and so do their retries. Once
-//! a checkout has failed for want of a connection, the database is known
-//! down: every call answers UNAVAILABLE at once, and one background task
+//! a checkout has failed for want of a connection (not for want of a free
+//! one: a pool whose every connection is busy is saturated, not down, and
+//! its callers keep waiting their turn), the database is known down: every call answers UNAVAILABLE at once, and one background task
 //! (never a caller) tries to connect every [`PROBE_EVERY`]. The first
 //! connection it gets marks the database up again, so a restarted or
 //! failed-over database serves the next call.

@@ -291,3 +291,25 @@ async fn oversized_requests_are_refused_and_the_service_carries_on() {
         .await
         .unwrap();
 }
+
+/// A pool whose every connection is busy is saturated, not down: a
+/// checkout that timed out waiting for a free connection must not make the
+/// next calls fail fast (as the outage detector once did under load).
+#[tokio::test]
+async fn a_saturated_pool_is_busy_not_down() {
+    use oauth_apps::store::db::{build_pool, checkout};
+    let db = TestDb::new().await;
+    let pool = build_pool(
+        &db.url,
+        1,
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    );
+    let held = checkout(&pool).await.unwrap();
+    assert!(checkout(&pool).await.is_err(), "the one connection is busy");
+    drop(held);
+    assert!(
+        checkout(&pool).await.is_ok(),
+        "a busy pool was taken for a database that is down"
+    );
+}
