@@ -382,7 +382,10 @@ pub async fn oldest(conn: &mut AsyncPgConnection) -> StoreResult<Option<DateTime
     Ok(o.t)
 }
 
-/// Deletes up to `batch` changes written before `before`; returns how many.
+/// Deletes, of the `batch` oldest changes in the feed's order, those
+/// written before `before`; returns how many. The feed's order is that of
+/// the changes' times but for a transaction held open; no index on the
+/// time is kept for this (each write would pay for it).
 pub async fn prune(
     conn: &mut AsyncPgConnection,
     before: DateTime<Utc>,
@@ -390,7 +393,9 @@ pub async fn prune(
 ) -> StoreResult<usize> {
     Ok(sql_query(
         "DELETE FROM application_changes WHERE (xid, pos) IN \
-         (SELECT xid, pos FROM application_changes WHERE create_time < $1 LIMIT $2)",
+         (SELECT xid, pos FROM (SELECT xid, pos, create_time FROM application_changes \
+                                ORDER BY xid, pos LIMIT $2) oldest \
+          WHERE create_time < $1)",
     )
     .bind::<Timestamptz, _>(before)
     .bind::<BigInt, _>(batch)
