@@ -82,7 +82,8 @@ struct Opts {
     /// Only these workloads, comma separated. `get`, `list` and `verify`
     /// each run all three reads, with their ceilings.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(
-        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "register", "hostile", "documents"]
+        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "register", "hostile", "documents",
+         "watch", "watch-memory", "feed-reads", "feed-writes", "fleet"]
     ))]
     only: Vec<String>,
     /// The markdown report.
@@ -100,6 +101,9 @@ struct Opts {
     /// that OTLP exports.
     #[arg(long, default_value = "info")]
     log: String,
+    /// A directory for the servers' logs (one file a server); default: none.
+    #[arg(long)]
+    server_logs: Option<std::path::PathBuf>,
     // `cargo bench` passes `--bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -397,6 +401,7 @@ async fn at_largest(env: &Env<'_>, grown: &Grown, out: &mut Out) -> Option<f64> 
     if opts.wants("hostile") {
         hostile::hostile(env.database_url, &env.callers.owner, out).await;
     }
+    workloads::change_feed(&ctx, out).await;
     idle_rss
 }
 

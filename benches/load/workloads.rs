@@ -28,11 +28,14 @@ use crate::{
 };
 
 mod docs;
+mod feed_cost;
+mod fleet;
 mod http;
 mod otlp;
 mod reads;
 mod register;
 mod spray;
+mod watch;
 
 pub use docs::documents;
 pub use http::{Client, bearer, http, request};
@@ -40,6 +43,25 @@ pub use otlp::otlp;
 pub use reads::{Reads, measure_reads};
 pub use register::register;
 pub use spray::spray;
+
+/// The change feed's workloads and the fleet's, as `--only` asks.
+pub async fn change_feed(ctx: &Ctx<'_>, out: &mut Out) {
+    if ctx.opts.wants("watch") {
+        watch::watch_latency(ctx, out).await;
+    }
+    if ctx.opts.wants("watch-memory") {
+        watch::watch_memory(ctx, out).await;
+    }
+    if ctx.opts.wants("feed-reads") {
+        feed_cost::feed_reads(ctx, out).await;
+    }
+    if ctx.opts.wants("feed-writes") {
+        feed_cost::feed_writes(ctx, out).await;
+    }
+    if ctx.opts.wants("fleet") {
+        fleet::fleet(ctx, out).await;
+    }
+}
 
 /// What the workloads at one size run against.
 pub struct Ctx<'a> {
