@@ -27,6 +27,7 @@ use crate::{
     server::Server,
 };
 
+mod delivery;
 mod docs;
 mod feed_cost;
 mod fleet;
@@ -47,7 +48,7 @@ pub use spray::spray;
 /// The change feed's workloads and the fleet's, as `--only` asks.
 pub async fn change_feed(ctx: &Ctx<'_>, out: &mut Out) {
     if ctx.opts.wants("watch") {
-        watch::watch_latency(ctx, out).await;
+        delivery::watch_latency(ctx, out).await;
     }
     if ctx.opts.wants("watch-memory") {
         watch::watch_memory(ctx, out).await;
