@@ -4,7 +4,9 @@
 //! VerifyClientAssertion here, the verification spray (`spray.rs`), OTLP
 //! export (`otlp.rs`), the HTTP/JSON door next to gRPC (`http.rs`) and
 //! Client ID Metadata Documents (`docs.rs`) and clients that register
-//! themselves (`register.rs`) in files of their own.
+//! themselves (`register.rs`) in files of their own; and the change feed
+//! (`watch.rs`, `delivery.rs`, `feed_cost.rs`) and a fleet of three
+//! replicas (`fleet.rs`), which start servers of their own.
 
 use std::{
     future::Future,

@@ -24,8 +24,8 @@ use crate::{
     server::start_server,
 };
 
-/// Watchers of the latency run, and how many of them watch every
-/// organization (the rest watch one each, spread evenly).
+/// Watchers of the latency run (`ALL_ORG_WATCHERS` of them on every
+/// organization, the rest on one each, spread evenly).
 const WATCHERS: usize = 1000;
 /// Changes a second, and for how long.
 const RATE: u32 = 200;

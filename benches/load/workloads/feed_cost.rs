@@ -56,8 +56,8 @@ async fn scans(conn: &mut AsyncPgConnection) -> Scans {
 }
 
 /// One phase: `n` watchers (in all) on `server`, `CHANGES` changes through
-/// the same replica, and the scans they cost. Returns (watchers, scans,
-/// changes committed, whether every watcher got every change).
+/// the same replica, on applications of the phase's own, and the scans
+/// they cost. Returns (watchers, scans, changes committed).
 async fn phase(
     ctx: &Ctx<'_>,
     server: &Server,
