@@ -20,7 +20,10 @@
 //! verification spray (what keeps working, and how reads fare), OTLP export
 //! to a live collector, the HTTP/JSON door next to gRPC, clients
 //! registering themselves (RFC 7591), the revocation window across
-//! replicas, what hostile JSON bodies cost in memory, memory and start-up.
+//! replicas, what hostile JSON bodies cost in memory, memory and start-up;
+//! the change feed (1,000 watchers' delivery, an idle watcher's memory,
+//! the feed's reads per change, writes with and without it) and three
+//! replicas next to one.
 //! Results go to `--out` (markdown) and the terminal.
 
 // The tests' HTTPS server of metadata documents.
@@ -82,7 +85,8 @@ struct Opts {
     /// Only these workloads, comma separated. `get`, `list` and `verify`
     /// each run all three reads, with their ceilings.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(
-        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "register", "hostile", "documents", "revocation"]
+        ["get", "list", "verify", "create", "wrong", "match", "assertion", "spray", "otlp", "http", "register", "hostile", "documents",
+         "watch", "watch-memory", "feed-reads", "feed-writes", "fleet", "revocation"]
     ))]
     only: Vec<String>,
     /// The markdown report.
@@ -100,6 +104,9 @@ struct Opts {
     /// that OTLP exports.
     #[arg(long, default_value = "info")]
     log: String,
+    /// A directory for the servers' logs (one file a server); default: none.
+    #[arg(long)]
+    server_logs: Option<std::path::PathBuf>,
     // `cargo bench` passes `--bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -400,6 +407,7 @@ async fn at_largest(env: &Env<'_>, grown: &Grown, out: &mut Out) -> Option<f64> 
     if opts.wants("hostile") {
         hostile::hostile(env.database_url, &env.callers.owner, out).await;
     }
+    workloads::change_feed(&ctx, out).await;
     idle_rss
 }
 

@@ -41,6 +41,10 @@ impl Database {
         Self { name, url }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub async fn connect(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url).await.unwrap()
     }

@@ -74,7 +74,12 @@ pub async fn start_server(
         .env("RUST_LOG", &opts.log)
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(match &opts.server_logs {
+            Some(dir) => {
+                Stdio::from(std::fs::File::create(dir.join(format!("server-{port}.log"))).unwrap())
+            }
+            None => Stdio::null(),
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }

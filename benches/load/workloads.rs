@@ -3,9 +3,11 @@
 //! against argon2's capacity, wrong secrets, MatchRedirectUri and
 //! VerifyClientAssertion here, the verification spray (`spray.rs`), OTLP
 //! export (`otlp.rs`), the HTTP/JSON door next to gRPC (`http.rs`) and
-//! Client ID Metadata Documents (`docs.rs`), clients that register
-//! themselves (`register.rs`) and the revocation window across replicas
-//! (`revocation.rs`) in files of their own.
+//! Client ID Metadata Documents (`docs.rs`) and clients that register
+//! themselves (`register.rs`) in files of their own; and the change feed
+//! (`watch.rs`, `delivery.rs`, `feed_cost.rs`), a fleet of three replicas
+//! (`fleet.rs`) and the revocation window across replicas
+//! (`revocation.rs`), which start servers of their own.
 
 use std::{
     future::Future,
@@ -28,13 +30,17 @@ use crate::{
     server::Server,
 };
 
+mod delivery;
 mod docs;
+mod feed_cost;
+mod fleet;
 mod http;
 mod otlp;
 mod reads;
 mod register;
 mod revocation;
 mod spray;
+mod watch;
 
 pub use docs::documents;
 pub use http::{Client, bearer, http, request};
@@ -43,6 +49,25 @@ pub use reads::{Reads, measure_reads};
 pub use register::register;
 pub use revocation::revocation;
 pub use spray::spray;
+
+/// The change feed's workloads and the fleet's, as `--only` asks.
+pub async fn change_feed(ctx: &Ctx<'_>, out: &mut Out) {
+    if ctx.opts.wants("watch") {
+        delivery::watch_latency(ctx, out).await;
+    }
+    if ctx.opts.wants("watch-memory") {
+        watch::watch_memory(ctx, out).await;
+    }
+    if ctx.opts.wants("feed-reads") {
+        feed_cost::feed_reads(ctx, out).await;
+    }
+    if ctx.opts.wants("feed-writes") {
+        feed_cost::feed_writes(ctx, out).await;
+    }
+    if ctx.opts.wants("fleet") {
+        fleet::fleet(ctx, out).await;
+    }
+}
 
 /// What the workloads at one size run against.
 pub struct Ctx<'a> {
