@@ -34,6 +34,17 @@
 //! migration). Two overlapping transactions on different applications
 //! come in the order they began writing.
 //!
+//! # Across crashes and failovers
+//!
+//! A position is handed out only once the read that found it has committed
+//! with a transaction id of its own ([`durable_on_commit`]): that flushes,
+//! and replicates to a synchronous standby, the end of every transaction
+//! below the bound, so a crashed server or a promoted standby never hands
+//! one of their ids out again. (What remains: a transaction of another
+//! database given an id in the microseconds before its first log record,
+//! at a crash.) The replicas' caches do not rely even on this: their
+//! reader empties the cache when the server is another one.
+//!
 //! # A snapshot, then the feed
 //!
 //! [`snapshot`] reads the live applications and the position to continue
@@ -153,6 +164,19 @@ pub struct Batch {
 /// order, at most `limit` of them. See the module doc for why this never
 /// skips nor repeats.
 pub async fn read_after(
+    conn: &mut AsyncPgConnection,
+    after: &Position,
+    org: Option<&str>,
+    limit: i64,
+) -> StoreResult<Batch> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        durable_on_commit(conn).await?;
+        rows_after(conn, after, org, limit).await
+    })
+    .await
+}
+
+async fn rows_after(
     conn: &mut AsyncPgConnection,
     after: &Position,
     org: Option<&str>,
@@ -323,8 +347,31 @@ pub async fn server_started(conn: &mut AsyncPgConnection) -> StoreResult<String>
     Ok(s.t)
 }
 
+/// Gives the reading transaction an id of its own, so that its COMMIT
+/// flushes the write-ahead log up to here (and waits for a synchronous
+/// standby to have it) before any position it read is handed out. A
+/// position stands above every transaction below its bound; each of those
+/// had ended, but an aborted one's record may still be in memory only, and
+/// a server that crashed, or a standby promoted, without it would hand
+/// that id out again, to a change then sorted before the position and
+/// skipped. Once the reader's commit is durable, every id below the bound
+/// is too. (The reader's own id holds its bound below itself: harmless,
+/// the next read passes it.)
+async fn durable_on_commit(conn: &mut AsyncPgConnection) -> StoreResult<()> {
+    conn.batch_execute("SELECT pg_current_xact_id()").await?;
+    Ok(())
+}
+
 /// The position of "now": after every change committed so far.
 pub async fn now(conn: &mut AsyncPgConnection) -> StoreResult<Position> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        durable_on_commit(conn).await?;
+        now_in(conn).await
+    })
+    .await
+}
+
+async fn now_in(conn: &mut AsyncPgConnection) -> StoreResult<Position> {
     let Bound { bound, committed } = bound(conn).await?;
     Ok(Position {
         xid: bound,
@@ -340,9 +387,10 @@ pub async fn snapshot(
     org: Option<&str>,
 ) -> StoreResult<(Vec<Application>, Position)> {
     conn.transaction::<_, StoreError, _>(async |conn| {
-        conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .await?;
-        let position = now(conn).await?;
+        durable_on_commit(conn).await?;
+        let position = now_in(conn).await?;
         let rows: Vec<SnapshotRow> = sql_query(
             "SELECT a.*, s.hint AS secret_hint FROM applications a \
              LEFT JOIN client_secrets s ON s.application_id = a.id AND s.slot = 'current' \

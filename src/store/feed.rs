@@ -40,6 +40,11 @@ use super::{
 pub const CHANNEL: &str = "oauth_apps_changes";
 /// How often the reader reads without having been woken.
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
+/// The least time between the starts of two reads: under a stream of
+/// writes, each read takes every change since the last one, rather than
+/// the reader reading once per change (its reads cost the database what
+/// the writes do; see BENCHMARKS.md).
+const MIN_GAP: Duration = Duration::from_millis(25);
 /// How often the reader tells watchers its position when nothing changed.
 const QUIET_TICK_EVERY: Duration = Duration::from_secs(1);
 /// Changes read at once.
@@ -118,6 +123,7 @@ impl Feed {
         let mut at: Option<Position> = None;
         let mut last_tick = tokio::time::Instant::now();
         loop {
+            let began = tokio::time::Instant::now();
             let more = match self.step(&mut at, &mut last_tick).await {
                 Ok(more) => more,
                 Err(e) => {
@@ -131,6 +137,10 @@ impl Feed {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(began + MIN_GAP) => {}
                 _ = stop.changed() => return,
             }
         }
