@@ -11,7 +11,8 @@
 -- rotation when it touched the current secret, otherwise as an update
 -- (the application as watchers see it may not differ: no secret is ever
 -- in the feed). A secret removed with its application (the cascade of a
--- DELETE) records nothing more: the application's deletion is recorded.
+-- DELETE) records nothing more: the application's deletion is recorded;
+-- nor does the sweeper's purge of an expired previous secret.
 CREATE OR REPLACE FUNCTION oauth_apps_feed_secret() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -21,6 +22,12 @@ DECLARE
     current BOOLEAN;
 BEGIN
     IF TG_OP = 'DELETE' THEN
+        -- A previous secret past its expiry already verifies nowhere (its
+        -- expiry is checked at each use): the sweeper's purge of it
+        -- changes nothing anyone sees, and is no change.
+        IF OLD.slot <> 'current' AND OLD.expire_time <= now() THEN
+            RETURN NULL;
+        END IF;
         app_id := OLD.application_id;
         current := OLD.slot = 'current';
     ELSE

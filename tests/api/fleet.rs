@@ -434,3 +434,29 @@ async fn a_removed_redirect_uri_stops_matching_on_every_replica_within_two_secon
     );
     assert!(match_uri(&b, &app.client_id, kept).await.unwrap().matched);
 }
+
+/// The sweeper's purge of an expired previous secret changes nothing
+/// anyone sees: it is no change of the feed (watchers get no event).
+#[tokio::test]
+async fn purging_an_expired_previous_secret_is_no_change() {
+    let a = setup().await;
+    let created = a.create_app("owner", ORG, "Billing").await;
+    let app = created.application.unwrap();
+    a.rotate("owner", ORG, &app.id, 3600).await.unwrap();
+    let mut conn = a.db_conn().await;
+    diesel::sql_query("UPDATE client_secrets SET expire_time = now() WHERE slot = 'previous'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let count = "SELECT count(*) AS n FROM application_changes";
+    let before = a.count(count).await;
+    let purged = a
+        .state
+        .ops
+        .db
+        .run(async |c| oauth_apps::store::applications::purge_expired_secrets(c).await)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(a.count(count).await, before, "the purge recorded a change");
+}
